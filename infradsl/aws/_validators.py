@@ -1,0 +1,133 @@
+"""Validators as values: each returns ``check(name, value)`` raising ``ValueError``.
+
+Messages follow one formula: ``'<name>' must be <what> (got <value>)``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from infradsl.core.resource import is_literal
+
+__all__ = [
+    "VOLUME_TYPES",
+    "choice",
+    "cidr",
+    "int_range",
+    "matches",
+    "max_length",
+    "parse_network",
+    "port",
+    "tags",
+]
+
+Check = Callable[[str, Any], None]
+
+
+def parse_network(value: str) -> ipaddress.IPv4Network | None:
+    """Parse an IPv4 CIDR strictly (host bits must be zero); ``None`` if invalid."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        return None
+
+
+def cidr(min_prefix: int = 0, max_prefix: int = 32) -> Check:
+    """An IPv4 CIDR block whose prefix length is within ``[min_prefix, max_prefix]``."""
+
+    def check(name: str, value: Any) -> None:
+        if not is_literal(value):
+            return
+        network = parse_network(value)
+        if network is None:
+            hint = ""
+            if isinstance(value, str) and "/" in value:
+                try:
+                    loose = ipaddress.IPv4Network(value, strict=False)
+                    hint = f"; did you mean {str(loose)!r}?"
+                except ValueError:
+                    pass
+            raise ValueError(f"{name!r} must be a CIDR like 10.0.0.0/16 (got {value!r}){hint}")
+        if not min_prefix <= network.prefixlen <= max_prefix:
+            raise ValueError(
+                f"{name!r} must be a CIDR between /{min_prefix} and /{max_prefix} "
+                f"(got {value!r})"
+            )
+
+    return check
+
+
+def port(name: str, value: Any) -> None:
+    """A TCP/UDP port number, 0..65535."""
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= 65535:
+        raise ValueError(f"{name!r} must be a port in 0..65535 (got {value!r})")
+
+
+def int_range(low: int, high: int) -> Check:
+    """An integer within ``[low, high]``."""
+
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            raise ValueError(f"{name!r} must be in {low}..{high} (got {value!r})")
+
+    return check
+
+
+def choice(options: Iterable[str]) -> Check:
+    """One of a fixed set of strings."""
+    allowed = tuple(options)
+
+    def check(name: str, value: Any) -> None:
+        if is_literal(value) and value not in allowed:
+            shown = ", ".join(repr(o) for o in allowed)
+            raise ValueError(f"{name!r} must be one of {shown} (got {value!r})")
+
+    return check
+
+
+def matches(pattern: str, example: str) -> Check:
+    """A string matching a regular expression; ``example`` shows a valid value."""
+    regex = re.compile(pattern)
+
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, str) and is_literal(value) and not regex.match(value):
+            raise ValueError(f"{name!r} must look like {example} (got {value!r})")
+
+    return check
+
+
+def tags(name: str, value: Any) -> None:
+    """Tags: up to 40 pairs of str, keys 1..128 characters, not ``aws:`` or ``infradsl:``."""
+    if not isinstance(value, dict):
+        return
+    if len(value) > 40:
+        raise ValueError(f"{name!r} must have at most 40 tags (got {len(value)})")
+    for key, item in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128:
+            raise ValueError(f"{name!r} keys must be 1..128 characters (got {key!r})")
+        if key.lower().startswith(("aws:", "infradsl:")):
+            raise ValueError(
+                f"{name!r} key {key!r} is reserved: 'aws:' and 'infradsl:' tags are set by "
+                "AWS and infradsl"
+            )
+        if not isinstance(item, str) or len(item) > 256:
+            raise ValueError(f"{name!r} value for {key!r} must be a str of at most 256 "
+                             f"characters (got {item!r})")
+
+
+VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1")
+
+
+def max_length(limit: int) -> Check:
+    """A string of at most ``limit`` characters."""
+
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, str) and len(value) > limit:
+            raise ValueError(f"{name!r} must be at most {limit} characters (got {len(value)})")
+
+    return check

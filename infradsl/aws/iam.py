@@ -1,0 +1,160 @@
+"""IAM resources: roles, policies and instance profiles.
+
+Example:
+    >>> from infradsl import App, Stack
+    >>> from infradsl.aws import iam
+    >>> role = iam.Role(Stack(App(), "demo"), "Web", assumed_by="ec2.amazonaws.com")
+    >>> role.arn
+    Reference(Web.arn)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from infradsl.aws import _validators as v
+from infradsl.aws._common import Taggable
+from infradsl.core.reference import attribute
+from infradsl.core.resource import prop, resource
+
+__all__ = ["InstanceProfile", "Policy", "Role", "Statement"]
+
+_ACTION_RE = re.compile(r"^(\*|[a-z0-9-]+:[A-Za-z0-9*]+)$")
+_PRINCIPAL_RE = re.compile(r"^([a-z0-9.-]+\.amazonaws\.com|arn:aws[a-z-]*:iam::\d{12}:.+|\d{12})$")
+
+
+@attrs.frozen(kw_only=True)
+class Statement:
+    """One statement of an IAM policy.
+
+    Args:
+        actions: e.g. ``["secretsmanager:GetSecretValue"]``.
+        resources: ARNs or references to them (``secret.arn``).
+        effect: ``"Allow"`` or ``"Deny"``.
+
+    Example:
+        >>> Statement(actions=["s3:GetObject"], resources=["arn:aws:s3:::logs/*"])
+        Statement(actions=['s3:GetObject'], resources=['arn:aws:s3:::logs/*'], effect='Allow')
+    """
+
+    actions: list[str]
+    resources: list[Any]
+    effect: str = "Allow"
+
+    def problems(self, where: str) -> list[str]:
+        """Messages for everything wrong with this statement."""
+        found: list[str] = []
+        if self.effect not in ("Allow", "Deny"):
+            found.append(f"'{where}.effect' must be 'Allow' or 'Deny' (got {self.effect!r})")
+        if not isinstance(self.actions, (list, tuple)) or not self.actions:
+            found.append(f"'{where}.actions' must be a non-empty list (got {self.actions!r})")
+        else:
+            for action in self.actions:
+                if not isinstance(action, str) or not _ACTION_RE.match(action):
+                    found.append(
+                        f"'{where}.actions' entries must look like service:Action "
+                        f"(got {action!r})"
+                    )
+        if not isinstance(self.resources, (list, tuple)) or not self.resources:
+            found.append(f"'{where}.resources' must be a non-empty list (got {self.resources!r})")
+        return found
+
+
+@resource("aws.iam.Role")
+class Role(Taggable):
+    """An IAM role that a service (an EC2 instance) assumes.
+
+    Args:
+        assumed_by: the service principal, e.g. ``"ec2.amazonaws.com"``, or an account/ARN.
+        managed_policies: ARNs of managed policies to attach.
+        description: free text.
+        max_session_duration: seconds, 3600..43200.
+        path: the IAM path, ``/`` by default.
+        role_name: a fixed name; generated from the path when omitted.
+        tags: extra tags.
+
+    Example:
+        >>> from infradsl import App, Stack
+        >>> Role(Stack(App(), "demo"), "Web", assumed_by="ec2.amazonaws.com")
+        Role('demo/Web')
+    """
+
+    assumed_by: str = prop(
+        str,
+        check=v.matches(_PRINCIPAL_RE.pattern, "ec2.amazonaws.com"),
+        replace=True,
+    )
+    managed_policies: list[str] = prop(list, items=(str,), factory=list)
+    description: str | None = prop(str, default=None)
+    max_session_duration: int = prop(int, default=3600, check=v.int_range(3600, 43200))
+    path: str = prop(str, default="/", check=v.matches(r"^/([\w+=,.@-]+/)*$", "/app/"),
+                     replace=True)
+    role_name: str | None = prop(str, default=None, check=v.max_length(64), replace=True)
+
+    arn = attribute("The role's ARN.")
+    name = attribute("The role's name.")
+
+    def add_to_policy(self, statement: Statement) -> Policy:
+        """Add a statement to the role's default inline policy (created on first use)."""
+        policy = self.node.try_find_child("DefaultPolicy")
+        if not isinstance(policy, Policy):
+            policy = Policy(self, "DefaultPolicy", roles=[self], statements=[])
+        policy.statements.append(statement)
+        return policy
+
+    def instance_profile(self) -> InstanceProfile:
+        """The instance profile of this role (created as the child ``Profile`` on first use)."""
+        profile = self.node.try_find_child("Profile")
+        if not isinstance(profile, InstanceProfile):
+            profile = InstanceProfile(self, "Profile", role=self)
+        return profile
+
+
+@resource("aws.iam.Policy")
+class Policy(Taggable):
+    """An IAM policy attached to roles.
+
+    Args:
+        statements: the policy's statements.
+        roles: roles to attach it to.
+        policy_name: a fixed name; generated from the path when omitted.
+        description: free text.
+        tags: extra tags.
+    """
+
+    statements: list[Statement] = prop(list, items=(Statement,), factory=list)
+    roles: list[Role] = prop(list, items=(Role,), factory=list)
+    policy_name: str | None = prop(str, default=None, check=v.max_length(128), replace=True)
+    description: str | None = prop(str, default=None, replace=True)
+
+    arn = attribute("The policy's ARN.")
+
+    def validate(self) -> Iterable[str]:
+        if not self.statements:
+            yield "'statements' must not be empty: a policy needs at least one statement"
+        for index, statement in enumerate(self.statements or ()):
+            if isinstance(statement, Statement):
+                yield from statement.problems(f"statements[{index}]")
+
+
+@resource("aws.iam.InstanceProfile")
+class InstanceProfile(Taggable):
+    """The container that passes a role to an EC2 instance.
+
+    Created implicitly when an `infradsl.aws.ec2.Instance` gets a ``role``.
+
+    Args:
+        role: the role.
+        profile_name: a fixed name; generated from the path when omitted.
+        tags: extra tags.
+    """
+
+    role: Role = prop(Role, replace=False)
+    profile_name: str | None = prop(str, default=None, replace=True)
+
+    arn = attribute("The profile's ARN.")
+    name = attribute("The profile's name.")

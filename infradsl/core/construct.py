@@ -1,0 +1,206 @@
+"""The construct tree: every stack, component and resource is a node in it."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from infradsl.core._source import format_location, user_location
+from infradsl.errors import ConstructError, Problem
+
+if TYPE_CHECKING:
+    from infradsl.core.stack import Stack
+
+__all__ = ["Construct", "Node"]
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+class Node:
+    """The tree side of a construct: its id, scope, children and path.
+
+    Reached as ``construct.node``; kept apart from the construct so that resource
+    attributes such as ``vpc.id`` never collide with the construct's own id.
+
+    Example:
+        >>> from infradsl import App, Stack
+        >>> app = App()
+        >>> stack = Stack(app, "demo")
+        >>> stack.node.path
+        'demo'
+    """
+
+    __slots__ = ("_acks", "_children", "_problems", "construct", "id", "location", "path", "scope")
+
+    def __init__(self, construct: Construct, scope: Construct | None, id: str) -> None:
+        self.construct = construct
+        self.scope = scope
+        self.id = id
+        self.location = user_location(2, construct)
+        self._children: dict[str, Construct] = {}
+        self._acks: dict[str, str] = {}
+        # Only the root collects problems; every other node forwards to it.
+        self._problems: list[Problem] = []
+        if scope is None:
+            self.path = ""
+            return
+        parent = scope.node
+        self.path = f"{parent.path}/{id}" if parent.path else id
+        if not isinstance(id, str) or not _ID_RE.match(id):
+            self.add_problem(
+                f"id {id!r} is not valid: use letters, digits, '-' and '_' "
+                "(up to 128, starting with a letter or digit)"
+            )
+        if id in parent._children:
+            first = parent._children[id].node
+            self.add_problem(
+                f"duplicate id {id!r} in scope {parent.path or '<app>'!r} "
+                f"(first defined at {format_location(first.location)}); ids must be unique "
+                "among siblings"
+            )
+            return
+        parent._children[id] = construct
+
+    # tree navigation -------------------------------------------------------------
+
+    @property
+    def root(self) -> Construct:
+        """The root of the tree (normally the `App`)."""
+        node = self
+        while node.scope is not None:
+            node = node.scope.node
+        return node.construct
+
+    @property
+    def children(self) -> list[Construct]:
+        """Direct children, in the order they were created."""
+        return list(self._children.values())
+
+    def walk(self) -> Iterator[Construct]:
+        """Yield this construct and every construct below it, depth first, in creation order."""
+        stack = [self.construct]
+        while stack:
+            current = stack.pop()
+            yield current
+            stack.extend(reversed(current.node._children.values()))
+
+    def try_find_child(self, id: str) -> Construct | None:
+        """Return the direct child with this id, or ``None``."""
+        return self._children.get(id)
+
+    def find_child(self, id: str) -> Construct:
+        """Return the direct child with this id.
+
+        Raises:
+            KeyError: no such child; the message suggests close ids.
+        """
+        child = self._children.get(id)
+        if child is None:
+            hint = did_you_mean(id, self._children)
+            raise KeyError(f"{self.path or '<app>'} has no child {id!r}{hint}")
+        return child
+
+    @property
+    def stack(self) -> Stack | None:
+        """The nearest enclosing `Stack` (the construct itself if it is one), or ``None``."""
+        from infradsl.core.stack import Stack
+
+        node: Node | None = self
+        while node is not None:
+            if isinstance(node.construct, Stack):
+                return node.construct
+            node = node.scope.node if node.scope is not None else None
+        return None
+
+    # problems and acknowledgements ------------------------------------------------
+
+    def add_problem(self, message: str, location: tuple[str, int] | None = None) -> None:
+        """Record a problem about this construct; it is raised with all others at synth."""
+        root = self.root.node
+        root._problems.append(
+            Problem(self.path, message, format_location(location or self.location))
+        )
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Problems recorded in the whole tree so far (read from the root)."""
+        return list(self.root.node._problems)
+
+    def acknowledge(self, rule: str, *, reason: str) -> None:
+        """Acknowledge a `check` rule for this construct and everything below it.
+
+        Args:
+            rule: the rule id, e.g. ``"SG001"``.
+            reason: why the finding is acceptable here; a real sentence is required.
+
+        Example:
+            >>> from infradsl import App, Stack
+            >>> stack = Stack(App(), "demo")
+            >>> stack.node.acknowledge("SG001", reason="bastion host, SSH is the point")
+        """
+        if not isinstance(reason, str) or len(reason.strip()) < 10:
+            self.add_problem(
+                f"acknowledging rule {rule!r} needs a written reason of at least 10 characters "
+                f"(got {reason!r})",
+                user_location(1),
+            )
+            return
+        self._acks[rule] = reason.strip()
+
+    def acknowledgements(self) -> dict[str, str]:
+        """Rules acknowledged on this construct or any of its scopes (inner ones win)."""
+        chain: list[Node] = []
+        node: Node | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.scope.node if node.scope is not None else None
+        acks: dict[str, str] = {}
+        for n in reversed(chain):
+            acks.update(n._acks)
+        return acks
+
+
+class Construct:
+    """A node of the construct tree; subclass it to make reusable components.
+
+    Args:
+        scope: the parent construct (an `App`, a `Stack` or another construct).
+        id: unique among the scope's children; letters, digits, ``-`` and ``_``.
+
+    Example:
+        >>> from infradsl import App, Construct, Stack
+        >>> from infradsl.aws import ec2
+        >>> class Network(Construct):
+        ...     def __init__(self, scope: Construct, id: str) -> None:
+        ...         super().__init__(scope, id)
+        ...         self.vpc = ec2.Vpc(self, "Vpc", cidr_block="10.0.0.0/16")
+        >>> net = Network(Stack(App(), "demo"), "Net")
+        >>> net.vpc.node.path
+        'demo/Net/Vpc'
+    """
+
+    node: Node
+
+    def __init__(self, scope: Construct | None, id: str) -> None:
+        if scope is not None and not isinstance(scope, Construct):
+            filename, line = user_location(1)
+            raise ConstructError(
+                f"{filename}:{line}: the scope of {type(self).__name__}({id!r}) must be a "
+                f"Construct (an App, a Stack or a component), got {type(scope).__name__}: "
+                f"pass `self` from inside a component or stack"
+            )
+        self.node = Node(self, scope, id)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.node.path or '<root>'}>"
+
+
+def did_you_mean(name: str, candidates: object) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest candidate, or ``""``."""
+    names = sorted(str(c) for c in candidates)  # type: ignore[attr-defined]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close and len(name) >= 3:
+        close = [n for n in names if n.startswith(name) or name.startswith(n)][:1]
+    return f" (did you mean {close[0]!r}?)" if close else ""

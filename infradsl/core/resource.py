@@ -1,0 +1,275 @@
+"""The resource base class, property declarations and resource options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+
+from infradsl.core.construct import Construct, did_you_mean
+from infradsl.core.reference import Reference, attribute
+
+__all__ = ["Resource", "ResourceOptions", "is_literal", "prop", "resource"]
+
+R = TypeVar("R", bound=type)
+Check = Callable[[str, Any], None]
+
+_OPTION_NAMES = (
+    "depends_on",
+    "protect",
+    "ignore_changes",
+    "replace_on_changes",
+    "delete_before_replace",
+    "retain_on_delete",
+    "aliases",
+)
+
+
+@attrs.frozen
+class ResourceOptions:
+    """Options every resource accepts, as keyword arguments next to its properties.
+
+    Attributes:
+        depends_on: extra dependencies (resources or whole constructs) beyond references.
+        protect: refuse to delete or replace the resource.
+        ignore_changes: property names whose changes the planner ignores.
+        replace_on_changes: property names whose change forces a replacement.
+        delete_before_replace: delete the old resource before creating its replacement
+            (for resources whose name must be unique).
+        retain_on_delete: on delete, forget the resource but leave it in the cloud.
+        aliases: former logical ids (``"Old/Path"``) so a rename is not a replacement.
+    """
+
+    depends_on: tuple[Construct, ...] = ()
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+def prop(
+    *types: type,
+    items: tuple[type, ...] = (),
+    default: Any = attrs.NOTHING,
+    factory: Callable[[], Any] | None = None,
+    check: Check | None = None,
+    replace: bool = False,
+) -> Any:
+    """Declare a resource property.
+
+    Args:
+        types: accepted Python types; a `Reference` is accepted for scalar types and for a
+            resource type when it points at a resource of that type.
+        items: accepted types of list items or dict values.
+        default: default value (omit for a required property).
+        factory: default factory for mutable defaults.
+        check: validator ``check(name, value)`` raising ``ValueError`` with the message.
+        replace: a change of this property forces replacement of the resource.
+    """
+    metadata = {"types": types, "items": items, "check": check, "replace": replace}
+    if factory is not None:
+        return attrs.field(factory=factory, metadata=metadata, kw_only=True)
+    return attrs.field(default=default, metadata=metadata, kw_only=True)
+
+
+def resource(type_name: str) -> Callable[[R], R]:
+    """Class decorator declaring a resource type with its synthesized type name."""
+
+    def wrap(cls: R) -> R:
+        cls = attrs.define(  # type: ignore[assignment]
+            cls, kw_only=True, init=False, eq=False, repr=False, slots=False
+        )
+        fields = attrs.fields(cls)  # type: ignore[arg-type]
+        clash = [f.name for f in fields if f.name in _OPTION_NAMES]
+        if clash:
+            raise TypeError(f"{type_name}: property names {clash} are reserved for options")
+        cls.__infradsl_type__ = type_name  # type: ignore[attr-defined]
+        cls._props = {f.name: f for f in fields}  # type: ignore[attr-defined]
+        cls._attributes = tuple(  # type: ignore[attr-defined]
+            sorted(
+                name
+                for klass in cls.__mro__
+                for name, value in vars(klass).items()
+                if isinstance(value, attribute)
+            )
+        )
+        return cls
+
+    return wrap
+
+
+def is_literal(value: Any) -> bool:
+    """True when a value is known at synth time (not a reference, no reference inside)."""
+    if isinstance(value, Reference):
+        return False
+    if isinstance(value, str):
+        return "${infradsl:" not in value
+    return True
+
+
+def _type_names(types: Iterable[type]) -> str:
+    names = [getattr(t, "__infradsl_type__", t.__name__) for t in types]
+    return " or ".join(names)
+
+
+def _type_problem(name: str, value: Any, types: tuple[type, ...]) -> str | None:
+    if not types or value is None:
+        return None
+    if isinstance(value, Reference):
+        resource_types = tuple(t for t in types if hasattr(t, "__infradsl_type__"))
+        if resource_types:
+            if isinstance(value.target, resource_types):
+                return None
+            return (
+                f"{name!r} must be {_type_names(types)} (got a reference to "
+                f"{value.target.__infradsl_type__} {value.target.logical_id!r})"
+            )
+        if any(t in (str, int) for t in types):
+            return None
+    if isinstance(value, bool) and bool not in types:
+        return f"{name!r} must be {_type_names(types)} (got bool {value!r})"
+    if isinstance(value, types):
+        return None
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if list in types and isinstance(value, tuple):
+        return None
+    shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+    return f"{name!r} must be {_type_names(types)} (got {type(value).__name__} {shown})"
+
+
+class Resource(Construct):
+    """Base of every resource type: a construct with typed properties and attributes.
+
+    Subclasses are declared with `resource` and `prop`. Every resource accepts the
+    options of `ResourceOptions` as keyword arguments next to its properties.
+    """
+
+    __infradsl_type__: ClassVar[str] = "aws.Resource"
+    _props: ClassVar[dict[str, attrs.Attribute[Any]]] = {}
+    _attributes: ClassVar[tuple[str, ...]] = ()
+
+    id = attribute("The physical id of the resource (set at deploy time).")
+
+    options: ResourceOptions
+    logical_id: str
+
+    def __init__(self, scope: Construct, id: str, /, **kwargs: Any) -> None:
+        super().__init__(scope, id)
+        stack = self.node.stack
+        if stack is None:
+            self.logical_id = self.node.path
+            self.node.add_problem(
+                f"{type(self).__name__} {id!r} is not inside a Stack: create resources in a "
+                "Stack (or in a component inside one)"
+            )
+        else:
+            self.logical_id = self.node.path[len(stack.node.path) + 1 :]
+        options = {k: kwargs.pop(k) for k in _OPTION_NAMES if k in kwargs}
+        props = type(self)._props
+        values: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            if name not in props:
+                hint = did_you_mean(name, list(props) + list(_OPTION_NAMES))
+                self.node.add_problem(
+                    f"unknown property {name!r} for {self.__infradsl_type__}{hint}"
+                )
+                continue
+            field = props[name]
+            meta = field.metadata
+            problem = _type_problem(name, value, meta["types"])
+            if problem is None and meta["items"] and value is not None:
+                problem = self._items_problem(name, value, meta["items"])
+            if problem is None and meta["check"] is not None and value is not None:
+                try:
+                    meta["check"](name, value)
+                except (ValueError, TypeError) as exc:
+                    problem = str(exc)
+            if problem is not None:
+                self.node.add_problem(problem)
+            if isinstance(value, tuple) and list in meta["types"]:
+                value = list(value)
+            values[name] = value
+        for name, field in props.items():
+            if name not in values and field.default is attrs.NOTHING:
+                if name not in kwargs:
+                    self.node.add_problem(
+                        f"missing required property {name!r} for {self.__infradsl_type__}"
+                    )
+                values[name] = None
+        self.__attrs_init__(**values)  # type: ignore[attr-defined]
+        self.options = self._make_options(options)
+
+    @staticmethod
+    def _items_problem(name: str, value: Any, items: tuple[type, ...]) -> str | None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return f"{name!r} keys must be str (got {type(key).__name__} {key!r})"
+                problem = _type_problem(f"{name}[{key!r}]", item, items)
+                if problem:
+                    return problem
+        elif isinstance(value, Sequence) and not isinstance(value, str):
+            for index, item in enumerate(value):
+                problem = _type_problem(f"{name}[{index}]", item, items)
+                if problem:
+                    return problem
+        return None
+
+    def _make_options(self, options: dict[str, Any]) -> ResourceOptions:
+        props = type(self)._props
+        clean: dict[str, Any] = {}
+        for key in ("protect", "delete_before_replace", "retain_on_delete"):
+            if key in options:
+                if not isinstance(options[key], bool):
+                    self.node.add_problem(
+                        f"option {key!r} must be True or False (got {options[key]!r})"
+                    )
+                else:
+                    clean[key] = options[key]
+        for key in ("ignore_changes", "replace_on_changes"):
+            names = options.get(key, ())
+            if isinstance(names, str):
+                names = (names,)
+            for n in names:
+                if n not in props:
+                    self.node.add_problem(
+                        f"option {key!r} names unknown property {n!r} of "
+                        f"{self.__infradsl_type__}{did_you_mean(str(n), props)}"
+                    )
+            clean[key] = tuple(n for n in names if n in props)
+        deps = options.get("depends_on", ())
+        if isinstance(deps, Construct):
+            deps = (deps,)
+        for d in deps:
+            if not isinstance(d, Construct):
+                self.node.add_problem(
+                    f"option 'depends_on' takes resources or constructs (got "
+                    f"{type(d).__name__} {d!r})"
+                )
+        clean["depends_on"] = tuple(d for d in deps if isinstance(d, Construct))
+        aliases = options.get("aliases", ())
+        if isinstance(aliases, str):
+            aliases = (aliases,)
+        clean["aliases"] = tuple(str(a) for a in aliases)
+        return ResourceOptions(**clean)
+
+    def property_values(self) -> dict[str, Any]:
+        """The declared properties and their values (``None`` for unset optional ones)."""
+        return {name: getattr(self, name) for name in type(self)._props}
+
+    def validate(self) -> Iterable[str]:
+        """Checks that need the whole resource; yields problem messages. Run at synth."""
+        return ()
+
+    @classmethod
+    def validate_all(cls, resources: Sequence[Resource]) -> Iterable[tuple[Resource, str]]:
+        """Checks across every resource of this type in the app (overlaps, uniqueness)."""
+        return ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.node.path!r})"
+

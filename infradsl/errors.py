@@ -1,0 +1,85 @@
+"""The one error tree of infradsl.
+
+```
+InfraDslError
+├── ConstructError (TypeError)      a construct was built with the wrong scope or id type
+├── ValidationError (ValueError)    one or more problems in the user's app, reported together
+├── LoadError                       the app module could not be loaded or defines no app
+└── SynthError                      the tree could not be turned into a document
+```
+
+Errors caused by user code carry the construct path and the user's ``file:line``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+__all__ = [
+    "ConstructError",
+    "InfraDslError",
+    "LoadError",
+    "Problem",
+    "SynthError",
+    "ValidationError",
+]
+
+
+@attrs.frozen
+class Problem:
+    """One problem found in the user's app.
+
+    Attributes:
+        path: the construct path (``webapp/Net/Vpc``), or ``""`` for the app itself.
+        message: what was expected and what was got.
+        location: the user's ``file:line`` where the construct was created, or ``""``.
+    """
+
+    path: str
+    message: str
+    location: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        what = f"{self.path}: " if self.path else ""
+        return f"{where}{what}{self.message}"
+
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.location, self.path, self.message)
+
+
+class InfraDslError(Exception):
+    """Root of every error infradsl raises on purpose."""
+
+
+class ConstructError(InfraDslError, TypeError):
+    """A construct was created with a scope or id of the wrong kind."""
+
+
+class LoadError(InfraDslError):
+    """The app module could not be imported, or it defines no app."""
+
+
+class SynthError(InfraDslError):
+    """The construct tree could not be synthesized."""
+
+
+class ValidationError(InfraDslError, ValueError):
+    """Problems found in an app, collected and reported together.
+
+    Attributes:
+        problems: every problem, sorted by location, path and message.
+    """
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: Sequence[Problem] = sorted(set(problems), key=Problem.sort_key)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        count = len(self.problems)
+        head = "1 problem" if count == 1 else f"{count} problems"
+        lines = [f"{head} in the app:"]
+        lines.extend(f"  {p}" for p in self.problems)
+        return "\n".join(lines)

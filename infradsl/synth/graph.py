@@ -1,0 +1,77 @@
+"""The dependency graph of a synthesized stack, and deterministic cycle reports."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["dependency_graph", "find_cycles"]
+
+
+def dependency_graph(document: Mapping[str, Any]) -> nx.DiGraph:
+    """A networkx graph of one stack: nodes are logical ids, edges run dependency -> dependent.
+
+    Each node carries ``type`` and ``properties`` from the document, so a topological order
+    is a valid deploy order.
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    resources = document["resources"]
+    for path, entry in resources.items():
+        graph.add_node(path, type=entry["type"])
+    for path, entry in resources.items():
+        for dep in entry["depends_on"]:
+            graph.add_edge(dep, path)
+    return graph
+
+
+def find_cycles(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Return one cycle per strongly connected component, in a canonical form.
+
+    ``edges`` maps a node to the nodes it depends on. Each cycle starts at its smallest
+    node, follows sorted neighbours along a shortest path back, and the list is sorted:
+    the same text on every run and every hash seed.
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for node, deps in edges.items():
+        graph.add_node(node)
+        for dep in deps:
+            graph.add_edge(node, dep)
+    cycles: list[list[str]] = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:
+            (node,) = component
+            if graph.has_edge(node, node):
+                cycles.append([node, node])
+            continue
+        start = min(component)
+        cycles.append(_shortest_cycle(graph, start, component))
+    return sorted(cycles)
+
+
+def _shortest_cycle(graph: nx.DiGraph, start: str, component: set[str]) -> list[str]:
+    parent: dict[str, str] = {}
+    queue = deque([start])
+    seen = {start}
+    while queue:
+        node = queue.popleft()
+        for nxt in sorted(graph.successors(node)):
+            if nxt not in component:
+                continue
+            if nxt == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(parent[path[-1]])
+                return [*reversed(path), start]
+            if nxt not in seen:
+                seen.add(nxt)
+                parent[nxt] = node
+                queue.append(nxt)
+    raise AssertionError("a strongly connected component always has a cycle")
