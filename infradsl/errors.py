@@ -46,8 +46,12 @@ class Problem:
         what = f"{self.path}: " if self.path else ""
         return f"{where}{what}{self.message}"
 
-    def sort_key(self) -> tuple[str, str, str]:
-        return (self.location, self.path, self.message)
+    def sort_key(self) -> tuple[str, int, str, str]:
+        """Order by file, then line number, then path and message."""
+        filename, _, line = self.location.rpartition(":")
+        if line.isdigit():
+            return (filename, int(line), self.path, self.message)
+        return (self.location, 0, self.path, self.message)
 
 
 class InfraDslError(Exception):

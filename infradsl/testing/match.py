@@ -12,124 +12,22 @@ compose into one report.
 
 from __future__ import annotations
 
-import abc
-import enum
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import attrs
-
+from infradsl.testing._matcher import (
+    MISSING,
+    Matcher,
+    MatchFailure,
+    MatchResult,
+    child_path,
+    shorten,
+    show,
+)
 from infradsl.testing._names import path_of
 
 __all__ = ["MISSING", "Match", "MatchFailure", "MatchResult", "Matcher", "as_matcher"]
-
-_MAX_SHOWN = 80
-
-
-class _Missing(enum.Enum):
-    MISSING = "MISSING"
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Final = _Missing.MISSING
-"""Passed to `Matcher.test` for a key that the tested object does not have."""
-
-
-@attrs.frozen
-class MatchFailure:
-    """One difference between a pattern and a value.
-
-    Attributes:
-        path: where the difference is, as a JSON pointer (``/properties/ingress/0``).
-        message: what was expected and what was got.
-
-    Example:
-        >>> str(MatchFailure("/properties/port", "expected 22, got 443"))
-        'at /properties/port: expected 22, got 443'
-    """
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"at {self.path or '/'}: {self.message}"
-
-
-class MatchResult:
-    """The outcome of testing one value against a pattern.
-
-    Attributes:
-        failures: every difference found, in the order the pattern was walked.
-
-    Captured values are held back until `commit` so that a `Capture` in a pattern that
-    failed, or in a candidate that lost, keeps nothing.
-
-    Example:
-        >>> result = Match.object_like({"port": 22}).test({"port": 443})
-        >>> result.ok, str(result)
-        (False, 'at /port: expected 22, got 443')
-    """
-
-    __slots__ = ("_commits", "failures")
-
-    def __init__(self) -> None:
-        self.failures: list[MatchFailure] = []
-        self._commits: list[Callable[[], None]] = []
-
-    @property
-    def ok(self) -> bool:
-        """Whether the value matched: no failure was found."""
-        return not self.failures
-
-    def fail(self, path: str, message: str) -> MatchResult:
-        """Record a difference at ``path``; returns ``self`` for chaining."""
-        self.failures.append(MatchFailure(path, message))
-        return self
-
-    def on_success(self, action: Callable[[], None]) -> None:
-        """Run ``action`` on `commit`, if the whole match succeeded."""
-        self._commits.append(action)
-
-    def merge(self, other: MatchResult) -> MatchResult:
-        """Add the failures and pending captures of a nested result; returns ``self``."""
-        self.failures.extend(other.failures)
-        self._commits.extend(other._commits)
-        return self
-
-    def commit(self) -> None:
-        """Record the captured values, once, if the match succeeded; otherwise drop them."""
-        commits, self._commits = self._commits, []
-        if self.ok:
-            for action in commits:
-                action()
-
-    def __str__(self) -> str:
-        return "\n".join(str(failure) for failure in self.failures)
-
-
-class Matcher(abc.ABC):
-    """A pattern that a value is tested against.
-
-    Subclasses implement `test` and a ``__repr__`` that reads like the call that built
-    them (``array_with([{'port': 22}])``); it is used in failure messages.
-
-    Example:
-        >>> Match.string_like_regexp("^ami-").test("ami-123").ok
-        True
-    """
-
-    @abc.abstractmethod
-    def test(self, actual: Any, path: str = "") -> MatchResult:
-        """Test ``actual`` (or `MISSING` for an absent key) found at JSON pointer ``path``."""
-
-    @abc.abstractmethod
-    def __repr__(self) -> str: ...
-
-    def _missing(self, path: str) -> MatchResult:
-        return MatchResult().fail(path, f"missing key, expected {_shorten(repr(self))}")
 
 
 def as_matcher(pattern: Any, *, partial: bool = True) -> Matcher:
@@ -278,18 +176,6 @@ class Match:
         return _Ref(f"{path_of(target)}.{attribute or 'id'}", stack)
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
-
-
-def _show(value: Any) -> str:
-    return "nothing" if value is MISSING else _shorten(repr(value))
-
-
-def _child(path: str, key: str | int) -> str:
-    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
-
-
 def _same(expected: Any, actual: Any) -> bool:
     # bool is an int in Python but not in JSON: True must not match 1, nor False match 0.
     if isinstance(expected, bool) or isinstance(actual, bool):
@@ -306,7 +192,7 @@ class _Equals(Matcher):
             return self._missing(path)
         if _same(self._value, actual):
             return MatchResult()
-        return MatchResult().fail(path, f"expected {_show(self._value)}, got {_show(actual)}")
+        return MatchResult().fail(path, f"expected {show(self._value)}, got {show(actual)}")
 
     def __repr__(self) -> str:
         return repr(self._value)
@@ -324,13 +210,13 @@ class _ObjectMatch(Matcher):
         if actual is MISSING:
             return self._missing(path)
         if not isinstance(actual, Mapping):
-            return MatchResult().fail(path, f"expected an object, got {_show(actual)}")
+            return MatchResult().fail(path, f"expected an object, got {show(actual)}")
         result = MatchResult()
         for key, matcher in self._matchers.items():
-            result.merge(matcher.test(actual.get(key, MISSING), _child(path, key)))
+            result.merge(matcher.test(actual.get(key, MISSING), child_path(path, key)))
         if not self._partial:
             for key in sorted(set(actual) - set(self._matchers)):
-                result.fail(_child(path, key), f"unexpected key, got {_show(actual[key])}")
+                result.fail(child_path(path, key), f"unexpected key, got {show(actual[key])}")
         return result
 
     def __repr__(self) -> str:
@@ -353,14 +239,14 @@ class _ArrayMatch(Matcher):
         if actual is MISSING:
             return self._missing(path)
         if not isinstance(actual, (list, tuple)):
-            return MatchResult().fail(path, f"expected an array, got {_show(actual)}")
+            return MatchResult().fail(path, f"expected an array, got {show(actual)}")
         if self._subsequence:
             return self._test_subsequence(actual, path)
         result = MatchResult()
         if len(actual) != len(self._matchers):
             result.fail(path, f"expected {len(self._matchers)} elements, got {len(actual)}")
-        for index, (matcher, value) in enumerate(zip(self._matchers, actual)):
-            result.merge(matcher.test(value, _child(path, index)))
+        for index, (matcher, value) in enumerate(zip(self._matchers, actual, strict=False)):
+            result.merge(matcher.test(value, child_path(path, index)))
         return result
 
     def _test_subsequence(self, actual: Sequence[Any], path: str) -> MatchResult:
@@ -372,7 +258,7 @@ class _ArrayMatch(Matcher):
             closest: MatchResult | None = None
             closest_index = -1
             for index in range(start, len(actual)):
-                attempt = matcher.test(actual[index], _child(path, index))
+                attempt = matcher.test(actual[index], child_path(path, index))
                 if attempt.ok:
                     result.merge(attempt)
                     start = index + 1
@@ -381,12 +267,13 @@ class _ArrayMatch(Matcher):
                     closest, closest_index = attempt, index
             else:
                 after = f" after index {start - 1}" if start else ""
-                wanted = f"item {item} {_shorten(repr(matcher))}"
+                wanted = f"item {item} ({shorten(repr(matcher))})"
                 if closest is None and not actual:
                     return result.fail(path, f"expected an array with {wanted}, got []")
                 if closest is None:
                     return result.fail(path, f"no element{after} matches {wanted}")
-                result.fail(path, f"no element{after} matches {wanted}; closest: {closest_index}")
+                message = f"no element{after} matches {wanted}; closest is element {closest_index}"
+                result.fail(path, message)
                 result.failures.extend(closest.failures)
                 return result
         return result
@@ -412,7 +299,7 @@ class _Absent(Matcher):
     def test(self, actual: Any, path: str = "") -> MatchResult:
         if actual is MISSING:
             return MatchResult()
-        return MatchResult().fail(path, f"expected absent, got {_show(actual)}")
+        return MatchResult().fail(path, f"expected absent, got {show(actual)}")
 
     def __repr__(self) -> str:
         return "absent()"
@@ -425,7 +312,7 @@ class _Not(Matcher):
     def test(self, actual: Any, path: str = "") -> MatchResult:
         # Captures inside not_() are never kept: the inner result is dropped either way.
         if self._inner.test(actual, path).ok:
-            message = f"expected not {_shorten(repr(self._inner))}, got {_show(actual)}"
+            message = f"expected not {shorten(repr(self._inner))}, got {show(actual)}"
             return MatchResult().fail(path, message)
         return MatchResult()
 
@@ -442,7 +329,7 @@ class _Regexp(Matcher):
             return self._missing(path)
         if isinstance(actual, str) and self._regexp.search(actual):
             return MatchResult()
-        message = f"expected a string matching {self._regexp.pattern!r}, got {_show(actual)}"
+        message = f"expected a string matching {self._regexp.pattern!r}, got {show(actual)}"
         return MatchResult().fail(path, message)
 
     def __repr__(self) -> str:
@@ -464,7 +351,7 @@ class _Ref(Matcher):
             and (self._stack is None or actual.get("stack") == self._stack)
         ):
             return MatchResult()
-        return MatchResult().fail(path, f"expected {self!r}, got {_show(actual)}")
+        return MatchResult().fail(path, f"expected {self!r}, got {show(actual)}")
 
     def __repr__(self) -> str:
         stack = f", stack={self._stack!r}" if self._stack is not None else ""

@@ -53,9 +53,7 @@ class Template:
             >>> Template.from_stack(stack).resource_count_is(ec2.Vpc, 1)
         """
         # Imported here: synthesis is a higher layer, and importing it is not free.
-        from infradsl.synth import (  # type: ignore[import-not-found, attr-defined, unused-ignore]
-            synthesize_stack,
-        )
+        from infradsl.synth import synthesize_stack
 
         return cls(synthesize_stack(stack))
 
@@ -153,6 +151,7 @@ class Template:
             {'Vpc': {'type': 'aws.ec2.Vpc'}}
         """
         matched, _ = self._search(type_name(resource_type), pattern, properties=False)
+        _commit(matched)
         return {path: copy.deepcopy(self._entry(path)) for path, _ in matched}
 
     def all_resources(self, resource_type: str | type, pattern: Any) -> None:
@@ -171,6 +170,7 @@ class Template:
         Example:
             >>> t = Template.from_dict({"resources": {"Vpc": {"type": "aws.ec2.Vpc",
             ...     "properties": {"cidr_block": "10.0.0.0/16"}}}})
+            >>> from infradsl.testing import Match
             >>> t.all_resources_properties("aws.ec2.Vpc", {"cidr_block": Match.any_value()})
         """
         self._assert_all(type_name(resource_type), pattern, properties=True)
@@ -181,6 +181,7 @@ class Template:
         Example:
             >>> t = Template.from_dict({"resources": {}, "outputs": {
             ...     "WebIp": {"ref": "Web.public_ip"}}})
+            >>> from infradsl.testing import Match
             >>> t.has_output("WebIp", Match.ref("Web", "public_ip"))
         """
         outputs = self._outputs()
@@ -202,6 +203,7 @@ class Template:
 
         Example:
             >>> t = Template.from_dict({"resources": {}, "outputs": {"Zone": "example.com"}})
+            >>> from infradsl.testing import Match
             >>> t.find_outputs(Match.string_like_regexp(r"\\.com$"))
             {'Zone': 'example.com'}
         """
@@ -262,8 +264,7 @@ class Template:
         if parent in direct:
             return
         message = (
-            f"expected {child} to depend directly on {parent}; "
-            f"its depends_on is {sorted(direct)}"
+            f"expected {child} to depend directly on {parent}; its depends_on is {sorted(direct)}"
         )
         if parent in self._dependencies_of(child):
             message += f" ({parent} is only a transitive dependency)"
@@ -314,7 +315,7 @@ class Template:
         return seen
 
     def _search(self, name: str, pattern: Any, *, properties: bool) -> tuple[_Found, _Found]:
-        """Test every resource of the type; returns (matched, missed), captures committed."""
+        """Test every resource of the type; returns (matched, missed), captures not committed."""
         matcher: Matcher | None = None if pattern is None else as_matcher(pattern)
         matched: _Found = []
         missed: _Found = []
@@ -326,13 +327,12 @@ class Template:
             else:
                 result = matcher.test(entry)
             (matched if result.ok else missed).append((path, result))
-        for _, result in matched:
-            result.commit()
         return matched, missed
 
     def _assert_some(self, name: str, matcher: Matcher, *, properties: bool) -> None:
         matched, missed = self._search(name, matcher, properties=properties)
         if matched:
+            _commit(matched)
             return
         if not missed:
             raise AssertionError(
@@ -355,6 +355,7 @@ class Template:
                 + self._type_hint(name)
             )
         if not missed:
+            _commit(matched)
             return
         lines = [f"{len(missed)} of {len(matched) + len(missed)} {name} do not match:"]
         for path, result in missed:
@@ -376,6 +377,12 @@ def _check_document(document: Any) -> None:
             )
     if not isinstance(document.get("outputs", {}), Mapping):
         raise ValueError("not a synthesized stack document: 'outputs' is not a dict")
+
+
+def _commit(found: _Found) -> None:
+    # Captures are committed only once the assertion has passed, in document order.
+    for _, result in found:
+        result.commit()
 
 
 def _indent(result: MatchResult, spaces: int) -> str:

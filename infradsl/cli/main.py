@@ -1,0 +1,147 @@
+"""The ``infradsl`` command: parsing, exit codes and output. Domain logic lives below."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from infradsl.errors import InfraDslError, LoadError, ValidationError
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+
+
+class Context:
+    """Global options shared by every command."""
+
+    def __init__(self, debug: bool, target: str, state: str | None) -> None:
+        self.debug = debug
+        self.target = target
+        self.state = state
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option(
+    "--target",
+    type=click.Choice(["local", "aws"]),
+    default=lambda: os.environ.get("INFRADSL_TARGET", "local"),
+    show_default="local (env INFRADSL_TARGET)",
+    help="Where to deploy: the embedded local cloud or real AWS.",
+)
+@click.option("--state", "state", default=None, help="State location: a directory or s3://bucket/prefix.")
+@click.version_option(package_name="infradsl")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, target: str, state: str | None) -> None:
+    """infradsl: infrastructure as Python, deployed by its own engine."""
+    ctx.obj = Context(debug, target, state)
+
+
+def _load(app_path: str, stack: str | None = None) -> dict[str, dict[str, Any]]:
+    from infradsl.cli._loader import load_app
+    from infradsl.synth import synthesize
+
+    app = load_app(app_path)
+    documents = synthesize(app)
+    if stack is not None:
+        if stack not in documents:
+            from infradsl.core.construct import did_you_mean
+
+            raise LoadError(
+                f"no stack named {stack!r}; the app has {sorted(documents)}"
+                f"{did_you_mean(stack, documents)}"
+            )
+        documents = {stack: documents[stack]}
+    return documents
+
+
+@cli.command()
+@click.argument("app")
+@click.option("-o", "--output", "outdir", default="infradsl.out", show_default=True,
+              help="Directory for the synthesized JSON documents.")
+@click.option("--stack", default=None, help="Only this stack.")
+def synth(app: str, outdir: str, stack: str | None) -> None:
+    """Write the synthesized JSON document of each stack to OUTDIR/<stack>.json."""
+    from infradsl.synth import dumps
+
+    documents = _load(app, stack)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in documents.items():
+        target = out / f"{name}.json"
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(dumps(doc), encoding="utf-8")
+        tmp.replace(target)
+        count = len(doc["resources"])
+        click.echo(f"{target}  ({count} resource{'s' if count != 1 else ''})")
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--format", "fmt", type=click.Choice(["tree", "dot", "mermaid"]), default="tree",
+              show_default=True, help="Output format.")
+@click.option("--stack", default=None, help="Only this stack.")
+def graph(app: str, fmt: str, stack: str | None) -> None:
+    """Show the dependency graph (dot and mermaid arrows run in deploy order)."""
+    from infradsl.cli import _graph
+
+    documents = _load(app, stack)
+    render = {"tree": _graph.render_tree, "dot": _graph.render_dot,
+              "mermaid": _graph.render_mermaid}[fmt]
+    click.echo(render(documents), nl=False)
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--stack", default=None, help="Only this stack.")
+def check(app: str, stack: str | None) -> None:
+    """Validate the app and run the built-in security rules.
+
+    Exits 1 when a finding is not acknowledged.
+    """
+    from infradsl.cli._check import run_check
+
+    documents = _load(app, stack)
+    sys.exit(run_check(documents))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``infradsl`` console script; maps errors to exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="infradsl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
+    except InfraDslError as exc:
+        if debug:
+            traceback.print_exc()
+        _print_error(exc)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(EXIT_OK)
+
+
+def _print_error(exc: InfraDslError) -> None:
+    if isinstance(exc, ValidationError):
+        click.echo(click.style("error: ", fg="red", bold=True) + exc.render(), err=True)
+    else:
+        click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
+    if not isinstance(exc, ValidationError):
+        click.echo("(run with --debug for a traceback)", err=True)
