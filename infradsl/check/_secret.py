@@ -32,6 +32,7 @@ _ASSIGNMENT = re.compile(
 
 _ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+_URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/:@]+:(?P<password>[^\s/@]+)@")
 
 _NOT_LITERAL_START = ("$", "`", "%", "{", "[", "(", "<", "|", ">", "!", "/", "arn:", _REF)
 _HARMLESS = {"true", "false", "yes", "no", "on", "off", "null", "none", "nil", "required",
@@ -63,34 +64,28 @@ def plaintext_secrets(value: Any, where: str) -> Iterator[str]:
             name = str(key)
             inner = f"{where}[{name!r}]" if where else name
             if isinstance(item, str) and _is_credential(name) and _is_literal(item):
-                yield f"{inner} is a literal value for {name!r}"
+                yield f"{inner} holds a literal value"
             yield from plaintext_secrets(item, inner)
 
 
 def _scan(text: str, where: str) -> Iterator[str]:
-    multiline = "\n" in text.strip("\n")
-    seen: set[str] = set()
-
-    def at(offset: int) -> str:
-        if not multiline:
-            return where
-        return f"{where} line {text.count(chr(10), 0, offset) + 1}"
-
+    found: list[tuple[int, str]] = []
     for match in _ASSIGNMENT.finditer(text):
         key = match.group("key")
-        if not _is_credential(key) or not _literal_value(match):
-            continue
-        message = f"{at(match.start('key'))} assigns a literal value to {key}"
-        if message not in seen:
-            seen.add(message)
-            yield message
+        if _is_credential(key) and _literal_value(match):
+            found.append((match.start("key"), f"assigns a literal value to {key}"))
+    for match in _URL_PASSWORD.finditer(text):
+        if _is_literal(match.group("password")):
+            found.append((match.start(), "contains a URL with a literal password"))
     for match in _ACCESS_KEY_ID.finditer(text):
-        message = f"{at(match.start())} contains an AWS access key id ({match.group()[:4]}...)"
-        if message not in seen:
-            seen.add(message)
-            yield message
+        found.append((match.start(), f"contains an AWS access key id ({match.group()[:4]}...)"))
     for match in _PRIVATE_KEY.finditer(text):
-        message = f"{at(match.start())} contains a private key block"
+        found.append((match.start(), "contains a private key block"))
+    multiline = "\n" in text.strip("\n")
+    seen: set[str] = set()
+    for offset, what in sorted(found):
+        line = f" line {text.count(chr(10), 0, offset) + 1}" if multiline else ""
+        message = f"{where}{line} {what}"
         if message not in seen:
             seen.add(message)
             yield message
@@ -107,12 +102,11 @@ def _literal_value(match: re.Match[str]) -> bool:
     if quoted is not None:
         return _is_literal(quoted)
     bare = match.group("bare")
+    sep = match.group("sep")
+    rest = match.group("rest").strip()
     # A bare word after "key: " or "key = " is only a value when it ends the line (YAML,
     # ini); otherwise it is prose such as "the API token: rotated monthly".
-    spaced = ":" in match.group("sep") or match.group("sep") != match.group("sep").strip()
-    if spaced and match.group("rest").strip() not in ("", ",", "}", "#") and not match.group(
-        "rest"
-    ).lstrip().startswith("#"):
+    if (":" in sep or sep != sep.strip()) and rest and not rest.startswith(("#", ",", "}")):
         return False
     if "(" in bare or "[" in bare:
         return False  # an expression: password = get_password(), os.environ["X"]

@@ -195,3 +195,18 @@ def test_reading_a_capture_that_captured_nothing_explains_why() -> None:
 
 def test_next_on_an_empty_capture_returns_false() -> None:
     assert Capture().next() is False
+
+
+def test_all_resources_properties_captures_from_every_resource_when_it_passes() -> None:
+    name = Capture()
+    security_groups(22, 443).all_resources_properties("aws.ec2.SecurityGroup", {"name": name})
+    assert name.as_string() == "sg-22"
+    assert name.next() is True
+    assert name.as_string() == "sg-443"
+
+
+def test_has_output_captures_the_value_when_it_matches() -> None:
+    target = Capture()
+    t = Template.from_dict({"resources": {}, "outputs": {"WebIp": {"ref": "Web.public_ip"}}})
+    t.has_output("WebIp", {"ref": target})
+    assert target.as_string() == "Web.public_ip"

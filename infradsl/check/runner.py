@@ -1,0 +1,155 @@
+"""Applying rules to synthesized documents, and checking users' acknowledgements."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from infradsl.check.finding import Finding
+from infradsl.check.rule import Rule
+from infradsl.check.rules import RULES
+
+__all__ = ["OUTPUT_TYPE", "run_checks", "unknown_acknowledgements"]
+
+OUTPUT_TYPE = "infradsl.Output"
+"""The type name under which stack outputs are checked (by rules with no ``types``)."""
+
+
+def run_checks(
+    documents: Mapping[str, Mapping[str, Any]], *, rules: Iterable[Rule] | None = None
+) -> list[Finding]:
+    """Apply ``rules`` (the built-in `RULES` by default) to every resource and output.
+
+    A finding whose rule is acknowledged on the resource (``options.acknowledged``) is
+    still returned, with ``acknowledged`` set to the user's reason.
+
+    Args:
+        documents: synthesized stack documents by stack name, as returned by
+            `infradsl.synth.synthesize`.
+        rules: the rules to apply.
+
+    Returns:
+        The findings, without duplicates, sorted by stack, path, rule id and message.
+
+    Example:
+        >>> from infradsl import App, Stack
+        >>> from infradsl.aws import s3
+        >>> from infradsl.synth import synthesize
+        >>> app = App()
+        >>> _ = s3.Bucket(Stack(app, "demo"), "Logs", block_public_access=False)
+        >>> [(f.rule_id, f.path, f.message) for f in run_checks(synthesize(app))]
+        [('S3001', 'Logs', 'block_public_access is false')]
+    """
+    chosen = list(RULES.values() if rules is None else rules)
+    found: set[Finding] = set()
+    for stack, path, entry in _entries(documents):
+        type_name = str(entry.get("type", ""))
+        acknowledged = _acknowledged(entry)
+        for rule in chosen:
+            if not rule.applies_to(type_name):
+                continue
+            for message in rule.check(entry):
+                found.add(
+                    Finding(
+                        rule_id=rule.id,
+                        severity=rule.severity,
+                        stack=stack,
+                        path=path,
+                        message=message,
+                        acknowledged=acknowledged.get(rule.id),
+                    )
+                )
+    return sorted(found, key=lambda finding: finding.sort_key)
+
+
+def unknown_acknowledgements(
+    documents: Mapping[str, Mapping[str, Any]], *, rules: Iterable[Rule] | None = None
+) -> list[tuple[str, str, str, str | None]]:
+    """Acknowledgements that name no known rule, with a "did you mean" suggestion.
+
+    An acknowledgement is inherited by everything under the construct it was made on, so
+    it appears on many resources; it is reported once, at the widest construct path all
+    of whose resources carry it (``""`` for the stack itself).
+
+    Args:
+        documents: synthesized stack documents by stack name.
+        rules: the known rules (the built-in `RULES` by default).
+
+    Returns:
+        Sorted ``(stack, path, rule_id, suggestion)`` tuples; ``suggestion`` is the
+        closest known rule id, or ``None``.
+
+    Example:
+        >>> from infradsl import App, Stack
+        >>> from infradsl.aws import s3
+        >>> from infradsl.synth import synthesize
+        >>> app = App()
+        >>> stack = Stack(app, "demo")
+        >>> _ = s3.Bucket(stack, "Logs")
+        >>> stack.node.acknowledge("SG01", reason="a bastion stack, SSH is the point")
+        >>> unknown_acknowledgements(synthesize(app))
+        [('demo', '', 'SG01', 'SG001')]
+    """
+    known = sorted(rule.id for rule in (RULES.values() if rules is None else rules))
+    carriers: dict[tuple[str, str, str], set[str]] = {}
+    paths: dict[str, list[str]] = {}
+    for stack, path, entry in _entries(documents):
+        if entry.get("type") == OUTPUT_TYPE:
+            continue
+        paths.setdefault(stack, []).append(path)
+        for rule_id, reason in _acknowledged(entry).items():
+            if rule_id not in known:
+                carriers.setdefault((stack, rule_id, reason), set()).add(path)
+    out: set[tuple[str, str, str, str | None]] = set()
+    for (stack, rule_id, _reason), carrying in carriers.items():
+        for path in carrying:
+            where = _widest_scope(path, carrying, paths[stack])
+            out.add((stack, where, rule_id, _suggest(rule_id, known)))
+    return sorted(out, key=lambda item: (item[0], item[1], item[2], item[3] or ""))
+
+
+def _entries(
+    documents: Mapping[str, Mapping[str, Any]],
+) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """Yield ``(stack, path, entry)`` for every resource, then every output, by stack."""
+    for stack in sorted(documents):
+        document = documents[stack]
+        resources = document.get("resources")
+        if isinstance(resources, Mapping):
+            for path in sorted(resources):
+                entry = resources[path]
+                if isinstance(entry, Mapping):
+                    yield stack, path, entry
+        outputs = document.get("outputs")
+        if isinstance(outputs, Mapping):
+            for name in sorted(outputs):
+                value = {"type": OUTPUT_TYPE, "properties": {"value": outputs[name]}}
+                yield stack, name, value
+
+
+def _acknowledged(entry: Mapping[str, Any]) -> dict[str, str]:
+    options = entry.get("options")
+    acks = options.get("acknowledged") if isinstance(options, Mapping) else None
+    if not isinstance(acks, Mapping):
+        return {}
+    return {str(rule_id): str(reason) for rule_id, reason in acks.items()}
+
+
+def _widest_scope(path: str, carrying: set[str], all_paths: list[str]) -> str:
+    """The shortest scope of ``path`` whose resources all carry the acknowledgement."""
+    parts = path.split("/")
+    for depth in range(len(parts)):
+        scope = "/".join(parts[:depth])
+        inside = [p for p in all_paths if not scope or p == scope or p.startswith(scope + "/")]
+        if all(p in carrying for p in inside):
+            return scope
+    return path
+
+
+def _suggest(rule_id: str, known: list[str]) -> str | None:
+    by_upper = {k.upper(): k for k in known}
+    if rule_id.upper() in by_upper:
+        return by_upper[rule_id.upper()]
+    close = difflib.get_close_matches(rule_id.upper(), list(by_upper), n=1, cutoff=0.6)
+    return by_upper[close[0]] if close else None
