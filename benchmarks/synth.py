@@ -45,7 +45,7 @@ RATIO_TARGET = 4.0  # infradsl / baseline wall time, at ~5,000 resources
 RSS_TARGET_MB = 150.0  # infradsl peak RSS, at ~10,000 resources
 IMPORT_TARGET_MS = 50.0
 
-APP = '''\
+APP = """\
 from infradsl import App, Construct, Stack
 from infradsl.aws import ec2
 
@@ -63,9 +63,9 @@ for i in range(TIERS):
     ec2.Instance(tier, "Server", image="ami-12345678", instance_type="t3.micro",
                  subnet=subnet, security_groups=[sg])
     prev = sg
-'''
+"""
 
-BASELINE = '''\
+BASELINE = """\
 import json, sys
 
 TIERS = {tiers}
@@ -99,7 +99,7 @@ doc = {{"infradsl": 1, "stack": "{stack}", "region": "us-east-1", "resources": r
        "outputs": {{}}}}
 with open(sys.argv[1], "w", encoding="utf-8") as f:
     f.write(json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\\n")
-'''
+"""
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
@@ -145,17 +145,26 @@ def bench_size(size: int, repeat: int, work: Path) -> dict[str, object]:
         base_walls.append(bwall)
         base_rsss.append(brss)
     same = (case / "out0" / f"{STACK}.json").read_bytes() == (case / "base0.json").read_bytes()
-    return {"n": expected, "wall": statistics.median(walls), "rss": statistics.median(rsss),
-            "bwall": statistics.median(base_walls), "brss": statistics.median(base_rsss),
-            "same": same}
+    return {
+        "n": expected,
+        "wall": statistics.median(walls),
+        "rss": statistics.median(rsss),
+        "bwall": statistics.median(base_walls),
+        "brss": statistics.median(base_rsss),
+        "same": same,
+    }
 
 
 def import_times(repeat: int = 5) -> tuple[float, float]:
     """(median -X importtime cumulative ms, median wall ms of import minus `pass`)."""
     cumulative, imp, empty = [], [], []
     for _ in range(repeat):
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import infradsl"],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import infradsl"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         for line in proc.stderr.splitlines():
             match = re.match(r"import time:\s*\d+\s*\|\s*(\d+)\s*\|\s*infradsl\s*$", line)
             if match:
@@ -175,18 +184,27 @@ def verdict(ok: bool | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000],
-                        help="resource counts (default: 1000 5000 10000)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[1000, 5000, 10000],
+        help="resource counts (default: 1000 5000 10000)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="infradsl-bench-"))
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, median of {args.repeat} "
-          f"fresh-process runs; infradsl = {' '.join(infradsl_cmd())}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, median of {args.repeat} "
+        f"fresh-process runs; infradsl = {' '.join(infradsl_cmd())}"
+    )
     all_ok = True
     try:
-        header = (f"{'resources':>9} {'infradsl s':>10} {'baseline s':>10} {'ratio':>6} "
-                  f"{'infradsl MB':>11} {'baseline MB':>11} {'same':>4}  "
-                  f"ratio<={RATIO_TARGET:g}  RSS<{RSS_TARGET_MB:g}MB")
+        header = (
+            f"{'resources':>9} {'infradsl s':>10} {'baseline s':>10} {'ratio':>6} "
+            f"{'infradsl MB':>11} {'baseline MB':>11} {'same':>4}  "
+            f"ratio<={RATIO_TARGET:g}  RSS<{RSS_TARGET_MB:g}MB"
+        )
         print(header)
         print("-" * len(header))
         for size in args.sizes:
@@ -195,19 +213,25 @@ def main() -> int:
             ratio_ok = ratio <= RATIO_TARGET if 4000 <= r["n"] < 7500 else None
             rss_ok = r["rss"] < RSS_TARGET_MB if r["n"] >= 7500 else None
             all_ok = all_ok and ratio_ok is not False and rss_ok is not False
-            print(f"{r['n']:>9,} {r['wall']:>10.3f} {r['bwall']:>10.3f} {ratio:>6.2f} "
-                  f"{r['rss']:>11.1f} {r['brss']:>11.1f} {'yes' if r['same'] else 'no':>4}  "
-                  f"{verdict(ratio_ok):>10}  {verdict(rss_ok):>9}", flush=True)
+            print(
+                f"{r['n']:>9,} {r['wall']:>10.3f} {r['bwall']:>10.3f} {ratio:>6.2f} "
+                f"{r['rss']:>11.1f} {r['brss']:>11.1f} {'yes' if r['same'] else 'no':>4}  "
+                f"{verdict(ratio_ok):>10}  {verdict(rss_ok):>9}",
+                flush=True,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cumulative, wall = import_times()
     import_ok = cumulative < IMPORT_TARGET_MS
     all_ok = all_ok and import_ok
-    print(f"\nimport infradsl: {cumulative:.1f} ms cumulative (-X importtime, median of 5), "
-          f"{wall:.1f} ms wall over `python -c pass` (median of 5); "
-          f"target < {IMPORT_TARGET_MS:g} ms: {verdict(import_ok)}")
-    print("AWS CDK (measured on these machines, DESIGN.md section 8): "
-          "40 s, 740 MB at 5,001 resources")
+    print(
+        f"\nimport infradsl: {cumulative:.1f} ms cumulative (-X importtime, median of 5), "
+        f"{wall:.1f} ms wall over `python -c pass` (median of 5); "
+        f"target < {IMPORT_TARGET_MS:g} ms: {verdict(import_ok)}"
+    )
+    print(
+        "AWS CDK (measured on these machines, DESIGN.md section 8): 40 s, 740 MB at 5,001 resources"
+    )
     return 0 if all_ok else 1
 
 

@@ -9,8 +9,16 @@ from infradsl.aws import ec2, iam, s3, secrets
 
 def test_the_top_level_package_exports_exactly_the_public_api() -> None:
     assert sorted(infradsl.__all__) == [
-        "App", "Construct", "InfraDslError", "Output", "Reference", "Resource",
-        "ResourceOptions", "Stack", "ValidationError", "__version__",
+        "App",
+        "Construct",
+        "InfraDslError",
+        "Output",
+        "Reference",
+        "Resource",
+        "ResourceOptions",
+        "Stack",
+        "ValidationError",
+        "__version__",
     ]
     for name in infradsl.__all__:
         assert hasattr(infradsl, name)
@@ -18,8 +26,19 @@ def test_the_top_level_package_exports_exactly_the_public_api() -> None:
 
 def test_every_catalog_type_is_exported_with_its_synthesized_type_name() -> None:
     catalog = {
-        ec2: ["ElasticIp", "Instance", "InternetGateway", "KeyPair", "NatGateway", "RouteTable",
-              "SecurityGroup", "SecurityGroupRule", "Subnet", "Volume", "Vpc"],
+        ec2: [
+            "ElasticIp",
+            "Instance",
+            "InternetGateway",
+            "KeyPair",
+            "NatGateway",
+            "RouteTable",
+            "SecurityGroup",
+            "SecurityGroupRule",
+            "Subnet",
+            "Volume",
+            "Vpc",
+        ],
         iam: ["InstanceProfile", "Policy", "Role"],
         secrets: ["Secret"],
         s3: ["Bucket"],

@@ -21,21 +21,41 @@ class Network(Construct):
         self.vpc = ec2.Vpc(self, "Vpc", cidr_block=cidr)
         igw = ec2.InternetGateway(self, "Igw", vpc=self.vpc)
         self.public = [
-            ec2.Subnet(self, f"Public{zone.upper()}", vpc=self.vpc,
-                       cidr_block=f"10.0.{index}.0/24", availability_zone=f"{region}{zone}",
-                       map_public_ip_on_launch=True)
+            ec2.Subnet(
+                self,
+                f"Public{zone.upper()}",
+                vpc=self.vpc,
+                cidr_block=f"10.0.{index}.0/24",
+                availability_zone=f"{region}{zone}",
+                map_public_ip_on_launch=True,
+            )
             for index, zone in enumerate(ZONES, start=1)
         ]
         self.private = [
-            ec2.Subnet(self, f"Private{zone.upper()}", vpc=self.vpc,
-                       cidr_block=f"10.0.{index}.0/24", availability_zone=f"{region}{zone}")
+            ec2.Subnet(
+                self,
+                f"Private{zone.upper()}",
+                vpc=self.vpc,
+                cidr_block=f"10.0.{index}.0/24",
+                availability_zone=f"{region}{zone}",
+            )
             for index, zone in enumerate(ZONES, start=11)
         ]
         nat = ec2.NatGateway(self, "Nat", subnet=self.public[0])
-        ec2.RouteTable(self, "PublicRoutes", vpc=self.vpc, subnets=self.public,
-                       routes=[ec2.Route(destination="0.0.0.0/0", gateway=igw)])
-        ec2.RouteTable(self, "PrivateRoutes", vpc=self.vpc, subnets=self.private,
-                       routes=[ec2.Route(destination="0.0.0.0/0", gateway=nat)])
+        ec2.RouteTable(
+            self,
+            "PublicRoutes",
+            vpc=self.vpc,
+            subnets=self.public,
+            routes=[ec2.Route(destination="0.0.0.0/0", gateway=igw)],
+        )
+        ec2.RouteTable(
+            self,
+            "PrivateRoutes",
+            vpc=self.vpc,
+            subnets=self.private,
+            routes=[ec2.Route(destination="0.0.0.0/0", gateway=nat)],
+        )
 
 
 class WebApp(Stack):
@@ -45,28 +65,59 @@ class WebApp(Stack):
         super().__init__(scope, id, **kwargs)
         net = Network(self, "Net", region=self.region)
 
-        web_sg = ec2.SecurityGroup(self, "WebSg", vpc=net.vpc, description="web tier",
-                                   ingress=[ec2.Rule.tcp(443, source="0.0.0.0/0")])
-        db_sg = ec2.SecurityGroup(self, "DbSg", vpc=net.vpc, description="database tier",
-                                  ingress=[ec2.Rule.tcp(5432, source=web_sg,
-                                                        description="postgres from web")])
+        web_sg = ec2.SecurityGroup(
+            self,
+            "WebSg",
+            vpc=net.vpc,
+            description="web tier",
+            ingress=[ec2.Rule.tcp(443, source="0.0.0.0/0")],
+        )
+        db_sg = ec2.SecurityGroup(
+            self,
+            "DbSg",
+            vpc=net.vpc,
+            description="database tier",
+            ingress=[ec2.Rule.tcp(5432, source=web_sg, description="postgres from web")],
+        )
 
-        role = iam.Role(self, "AppRole", assumed_by="ec2.amazonaws.com",
-                        description="read the database password")
-        db_password = secrets.Secret(self, "DbPassword",
-                                     description="password of the application database",
-                                     generate=secrets.Generate(length=32,
-                                                               exclude_punctuation=True))
+        role = iam.Role(
+            self,
+            "AppRole",
+            assumed_by="ec2.amazonaws.com",
+            description="read the database password",
+        )
+        db_password = secrets.Secret(
+            self,
+            "DbPassword",
+            description="password of the application database",
+            generate=secrets.Generate(length=32, exclude_punctuation=True),
+        )
         db_password.grant_read(role)
 
-        db = ec2.Instance(self, "Db", image="ami-0a1b2c3d4e5f60718", instance_type="t3.medium",
-                          subnet=net.private[0], security_groups=[db_sg], role=role,
-                          root_volume_size=50,
-                          user_data=f"#!/bin/sh\ninit-postgres --password-secret {db_password.arn}\n")
-        web = ec2.Instance(self, "Web", image="ami-12345678", instance_type="t3.micro",
-                           subnet=net.public[0], security_groups=[web_sg], role=role,
-                           user_data=(f"#!/bin/sh\nexport DB_HOST={db.private_ip}\n"
-                                      f"fetch-secret {db_password.arn} > /run/db-password\n"))
+        db = ec2.Instance(
+            self,
+            "Db",
+            image="ami-0a1b2c3d4e5f60718",
+            instance_type="t3.medium",
+            subnet=net.private[0],
+            security_groups=[db_sg],
+            role=role,
+            root_volume_size=50,
+            user_data=f"#!/bin/sh\ninit-postgres --password-secret {db_password.arn}\n",
+        )
+        web = ec2.Instance(
+            self,
+            "Web",
+            image="ami-12345678",
+            instance_type="t3.micro",
+            subnet=net.public[0],
+            security_groups=[web_sg],
+            role=role,
+            user_data=(
+                f"#!/bin/sh\nexport DB_HOST={db.private_ip}\n"
+                f"fetch-secret {db_password.arn} > /run/db-password\n"
+            ),
+        )
 
         Output(self, "WebIp", web.public_ip, description="public address of the web server")
         Output(self, "DbHost", db.private_ip)

@@ -55,8 +55,7 @@ def cidr(min_prefix: int = 0, max_prefix: int = 32) -> Check:
             raise ValueError(f"{name!r} must be a CIDR like 10.0.0.0/16 (got {value!r}){hint}")
         if not min_prefix <= network.prefixlen <= max_prefix:
             raise ValueError(
-                f"{name!r} must be a CIDR between /{min_prefix} and /{max_prefix} "
-                f"(got {value!r})"
+                f"{name!r} must be a CIDR between /{min_prefix} and /{max_prefix} (got {value!r})"
             )
 
     return check
@@ -116,8 +115,9 @@ def tags(name: str, value: Any) -> None:
                 "AWS and infradsl"
             )
         if not isinstance(item, str) or len(item) > 256:
-            raise ValueError(f"{name!r} value for {key!r} must be a str of at most 256 "
-                             f"characters (got {item!r})")
+            raise ValueError(
+                f"{name!r} value for {key!r} must be a str of at most 256 characters (got {item!r})"
+            )
 
 
 VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1")

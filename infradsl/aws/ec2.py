@@ -111,9 +111,12 @@ class Subnet(Taggable):
                 continue
             vpc_network = v.parse_network(vpc.cidr_block) if is_literal(vpc.cidr_block) else None
             if vpc_network is not None and not network.subnet_of(vpc_network):
-                yield subnet, (
-                    f"'cidr_block' {subnet.cidr_block} is outside its VPC "
-                    f"{vpc.logical_id!r} ({vpc.cidr_block}); pick a range inside it"
+                yield (
+                    subnet,
+                    (
+                        f"'cidr_block' {subnet.cidr_block} is outside its VPC "
+                        f"{vpc.logical_id!r} ({vpc.cidr_block}); pick a range inside it"
+                    ),
                 )
                 continue
             by_vpc.setdefault(id(vpc), []).append((network, subnet))
@@ -123,9 +126,12 @@ class Subnet(Taggable):
             for network, subnet in group:
                 if widest is not None and network.overlaps(widest[0]):
                     other = widest[1]
-                    yield subnet, (
-                        f"'cidr_block' {subnet.cidr_block} overlaps subnet "
-                        f"{other.logical_id!r} ({other.cidr_block}) in the same VPC"
+                    yield (
+                        subnet,
+                        (
+                            f"'cidr_block' {subnet.cidr_block} overlaps subnet "
+                            f"{other.logical_id!r} ({other.cidr_block}) in the same VPC"
+                        ),
                     )
                 if widest is None or network.broadcast_address > widest[0].broadcast_address:
                     widest = (network, subnet)
@@ -261,30 +267,42 @@ class Rule:
         cls, port: int, to_port: int | None = None, *, source: Any, description: str | None = None
     ) -> Rule:
         """TCP on ``port`` (or the range ``port..to_port``) from ``source``."""
-        return cls(protocol="tcp", from_port=port, to_port=port if to_port is None else to_port,
-                   source=source, description=description)
+        return cls(
+            protocol="tcp",
+            from_port=port,
+            to_port=port if to_port is None else to_port,
+            source=source,
+            description=description,
+        )
 
     @classmethod
     def udp(
         cls, port: int, to_port: int | None = None, *, source: Any, description: str | None = None
     ) -> Rule:
         """UDP on ``port`` (or the range ``port..to_port``) from ``source``."""
-        return cls(protocol="udp", from_port=port, to_port=port if to_port is None else to_port,
-                   source=source, description=description)
+        return cls(
+            protocol="udp",
+            from_port=port,
+            to_port=port if to_port is None else to_port,
+            source=source,
+            description=description,
+        )
 
     @classmethod
     def icmp(
         cls, type: int = -1, code: int = -1, *, source: Any, description: str | None = None
     ) -> Rule:
         """ICMP of ``type``/``code`` (-1 for all) from ``source``."""
-        return cls(protocol="icmp", from_port=type, to_port=code, source=source,
-                   description=description)
+        return cls(
+            protocol="icmp", from_port=type, to_port=code, source=source, description=description
+        )
 
     @classmethod
     def all_traffic(cls, *, source: Any, description: str | None = None) -> Rule:
         """Every protocol and port from ``source``."""
-        return cls(protocol="all", from_port=0, to_port=65535, source=source,
-                   description=description)
+        return cls(
+            protocol="all", from_port=0, to_port=65535, source=source, description=description
+        )
 
     def problems(self, where: str) -> list[str]:
         """Messages for everything wrong with this rule; ``where`` prefixes field names."""
@@ -321,7 +339,8 @@ class Rule:
                     f"prefix list id (got {source!r})"
                 )
         elif not isinstance(source, (str, Reference)) and not (
-            isinstance(source, Resource) and source.__infradsl_type__ == SecurityGroup.__infradsl_type__
+            isinstance(source, Resource)
+            and source.__infradsl_type__ == SecurityGroup.__infradsl_type__
         ):
             found.append(
                 f"'{where}.source' must be a CIDR, a SecurityGroup or a reference "
@@ -409,7 +428,8 @@ class KeyPair(Taggable):
     """
 
     public_key: str = prop(
-        str, check=v.matches(r"^(ssh-(rsa|ed25519)|ecdsa-sha2-\S+) \S+", "ssh-ed25519 AAAA..."),
+        str,
+        check=v.matches(r"^(ssh-(rsa|ed25519)|ecdsa-sha2-\S+) \S+", "ssh-ed25519 AAAA..."),
         replace=True,
     )
     key_name: str | None = prop(str, default=None, replace=True)
@@ -448,8 +468,9 @@ class Instance(Taggable):
         Reference(Web.public_ip)
     """
 
-    image: str = prop(str, check=v.matches(r"^ami-[0-9a-f]{8,17}$", "ami-0123456789abcdef0"),
-                      replace=True)
+    image: str = prop(
+        str, check=v.matches(r"^ami-[0-9a-f]{8,17}$", "ami-0123456789abcdef0"), replace=True
+    )
     instance_type: str = prop(
         str, check=v.matches(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$", "t3.micro"), replace=True
     )
@@ -479,8 +500,10 @@ class Instance(Taggable):
             self.instance_profile = self.role.instance_profile()
 
     def validate(self) -> Iterable[str]:
-        if self.role is not None and self.instance_profile is not None and isinstance(
-            self.role, Role
+        if (
+            self.role is not None
+            and self.instance_profile is not None
+            and isinstance(self.role, Role)
         ):
             profile = self.instance_profile
             if isinstance(profile, InstanceProfile) and profile.role is not self.role:
@@ -508,7 +531,9 @@ class Volume(Taggable):
     encrypted: bool = prop(bool, default=True, replace=True)
     iops: int | None = prop(int, default=None, check=v.int_range(100, 256000))
     instance: Instance | None = prop(Instance, default=None)
-    device: str = prop(str, default="/dev/sdf", check=v.matches(r"^/dev/(sd|xvd)[f-p]$", "/dev/sdf"))
+    device: str = prop(
+        str, default="/dev/sdf", check=v.matches(r"^/dev/(sd|xvd)[f-p]$", "/dev/sdf")
+    )
 
     arn = attribute("The volume's ARN.")
 

@@ -56,8 +56,7 @@ class Statement:
             for action in self.actions:
                 if not isinstance(action, str) or not _ACTION_RE.match(action):
                     found.append(
-                        f"'{where}.actions' entries must look like service:Action "
-                        f"(got {action!r})"
+                        f"'{where}.actions' entries must look like service:Action (got {action!r})"
                     )
         if not isinstance(self.resources, (list, tuple)) or not self.resources:
             found.append(f"'{where}.resources' must be a non-empty list (got {self.resources!r})")
@@ -91,8 +90,9 @@ class Role(Taggable):
     managed_policies: list[str] = prop(list, items=(str,), factory=list)
     description: str | None = prop(str, default=None)
     max_session_duration: int = prop(int, default=3600, check=v.int_range(3600, 43200))
-    path: str = prop(str, default="/", check=v.matches(r"^/([\w+=,.@-]+/)*$", "/app/"),
-                     replace=True)
+    path: str = prop(
+        str, default="/", check=v.matches(r"^/([\w+=,.@-]+/)*$", "/app/"), replace=True
+    )
     role_name: str | None = prop(str, default=None, check=v.max_length(64), replace=True)
 
     arn = attribute("The role's ARN.")

@@ -36,8 +36,10 @@ class Bucket(Taggable):
     """
 
     bucket_name: str | None = prop(
-        str, default=None,
-        check=v.matches(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "my-app-logs"), replace=True,
+        str,
+        default=None,
+        check=v.matches(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "my-app-logs"),
+        replace=True,
     )
     versioned: bool = prop(bool, default=False)
     encryption: str = prop(str, default="AES256", check=v.choice(("AES256", "aws:kms")))

@@ -92,7 +92,9 @@ class Secret(Taggable):
     value: SecretValue | None = prop(SecretValue, default=None)
     description: str | None = prop(str, default=None)
     secret_name: str | None = prop(
-        str, default=None, check=v.matches(r"^[\w/+=.@-]{1,512}$", "prod/db-password"),
+        str,
+        default=None,
+        check=v.matches(r"^[\w/+=.@-]{1,512}$", "prod/db-password"),
         replace=True,
     )
     kms_key_id: str | None = prop(str, default=None)
@@ -117,9 +119,7 @@ class Secret(Taggable):
     def grant_read(self, role: Role) -> None:
         """Allow ``role`` to read this secret's value (GetSecretValue, DescribeSecret)."""
         if not isinstance(role, Role):
-            self.node.add_problem(
-                f"grant_read() takes an iam.Role (got {type(role).__name__})"
-            )
+            self.node.add_problem(f"grant_read() takes an iam.Role (got {type(role).__name__})")
             return
         role.add_to_policy(
             Statement(

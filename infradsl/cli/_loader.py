@@ -55,7 +55,9 @@ def load_app(path: str) -> App:
         where = f"{_rel(exc.filename or str(file))}:{exc.lineno}"
         raise LoadError(f"{where}: syntax error: {exc.msg}") from exc
     except SystemExit as exc:
-        raise LoadError(f"{_rel(str(file))}: the app called exit({exc.code}) while loading") from exc
+        raise LoadError(
+            f"{_rel(str(file))}: the app called exit({exc.code}) while loading"
+        ) from exc
     except Exception as exc:
         raise LoadError(f"{_user_frame(exc, file)}: {type(exc).__name__}: {exc}") from exc
     finally:

@@ -39,7 +39,9 @@ class Context:
     show_default="local (env INFRADSL_TARGET)",
     help="Where to deploy: the embedded local cloud or real AWS.",
 )
-@click.option("--state", "state", default=None, help="State location: a directory or s3://bucket/prefix.")
+@click.option(
+    "--state", "state", default=None, help="State location: a directory or s3://bucket/prefix."
+)
 @click.version_option(package_name="infradsl")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, target: str, state: str | None) -> None:
@@ -67,8 +69,14 @@ def _load(app_path: str, stack: str | None = None) -> dict[str, dict[str, Any]]:
 
 @cli.command()
 @click.argument("app")
-@click.option("-o", "--output", "outdir", default="infradsl.out", show_default=True,
-              help="Directory for the synthesized JSON documents.")
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    default="infradsl.out",
+    show_default=True,
+    help="Directory for the synthesized JSON documents.",
+)
 @click.option("--stack", default=None, help="Only this stack.")
 def synth(app: str, outdir: str, stack: str | None) -> None:
     """Write the synthesized JSON document of each stack to OUTDIR/<stack>.json."""
@@ -88,16 +96,25 @@ def synth(app: str, outdir: str, stack: str | None) -> None:
 
 @cli.command()
 @click.argument("app")
-@click.option("--format", "fmt", type=click.Choice(["tree", "dot", "mermaid"]), default="tree",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tree", "dot", "mermaid"]),
+    default="tree",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--stack", default=None, help="Only this stack.")
 def graph(app: str, fmt: str, stack: str | None) -> None:
     """Show the dependency graph (dot and mermaid arrows run in deploy order)."""
     from infradsl.cli import _graph
 
     documents = _load(app, stack)
-    render = {"tree": _graph.render_tree, "dot": _graph.render_dot,
-              "mermaid": _graph.render_mermaid}[fmt]
+    render = {
+        "tree": _graph.render_tree,
+        "dot": _graph.render_dot,
+        "mermaid": _graph.render_mermaid,
+    }[fmt]
     click.echo(render(documents), nl=False)
 
 

@@ -7,4 +7,13 @@ from infradsl.core.reference import Reference
 from infradsl.core.resource import Resource, ResourceOptions
 from infradsl.core.stack import Stack
 
-__all__ = ["App", "Construct", "Node", "Output", "Reference", "Resource", "ResourceOptions", "Stack"]
+__all__ = [
+    "App",
+    "Construct",
+    "Node",
+    "Output",
+    "Reference",
+    "Resource",
+    "ResourceOptions",
+    "Stack",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from infradsl.core._source import user_location
 
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from infradsl.core.resource import Resource
 
 __all__ = ["Reference", "attribute", "split_tokens"]
-
-T = TypeVar("T")
 
 TOKEN_RE = re.compile(r"\$\{infradsl:(\d+)\}")
 _counter = itertools.count(1)
@@ -95,7 +93,7 @@ def split_tokens(text: str) -> list[str | Reference] | None:
     return parts
 
 
-class attribute(Generic[T]):  # noqa: N801 - used like a builtin decorator in class bodies
+class attribute:
     """Declare a deploy-time attribute of a resource type (``id``, ``arn``, ``public_ip``).
 
     Reading it on an instance returns a `Reference`; on the class, the declaration itself.
@@ -109,7 +107,7 @@ class attribute(Generic[T]):  # noqa: N801 - used like a builtin decorator in cl
         self.name = name
 
     @overload
-    def __get__(self, instance: None, owner: type) -> attribute[T]: ...
+    def __get__(self, instance: None, owner: type) -> attribute: ...
 
     @overload
     def __get__(self, instance: Resource, owner: type) -> Reference: ...

@@ -79,10 +79,8 @@ def resource(type_name: str) -> Callable[[R], R]:
     """Class decorator declaring a resource type with its synthesized type name."""
 
     def wrap(cls: R) -> R:
-        cls = attrs.define(  # type: ignore[assignment]
-            cls, kw_only=True, init=False, eq=False, repr=False, slots=False
-        )
-        fields = attrs.fields(cls)  # type: ignore[arg-type]
+        cls = attrs.define(cls, kw_only=True, init=False, eq=False, repr=False, slots=False)
+        fields = attrs.fields(cls)
         clash = [f.name for f in fields if f.name in _OPTION_NAMES]
         if clash:
             raise TypeError(f"{type_name}: property names {clash} are reserved for options")
@@ -272,4 +270,3 @@ class Resource(Construct):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.node.path!r})"
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from infradsl.core.construct import Construct
 
@@ -58,9 +58,7 @@ class Stack(Construct):
                 f"{scope.node.path!r}); nested stacks are not supported"
             )
         if not isinstance(region, str) or not _REGION_RE.match(region):
-            self.node.add_problem(
-                f"'region' must be an AWS region like us-east-1 (got {region!r})"
-            )
+            self.node.add_problem(f"'region' must be an AWS region like us-east-1 (got {region!r})")
         for key, value in self.tags.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 self.node.add_problem(f"stack tags must map str to str (got {key!r}: {value!r})")
@@ -84,4 +82,3 @@ class Stack(Construct):
 
     def __repr__(self) -> str:
         return f"<Stack {self.name} region={self.region}>"
-

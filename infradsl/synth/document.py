@@ -161,8 +161,11 @@ class StackDocument:
             )
             return None
         self.problems.append(
-            (self._current, f"{where!r} holds a {type(value).__name__}, which cannot be "
-                            "synthesized (use str, int, bool, list, dict or a reference)")
+            (
+                self._current,
+                f"{where!r} holds a {type(value).__name__}, which cannot be "
+                "synthesized (use str, int, bool, list, dict or a reference)",
+            )
         )
         return None
 

@@ -104,7 +104,6 @@ def _cycle_message(cycle: list[str], by_path: dict[str, Resource]) -> str:
     types = {by_path[p].__infradsl_type__ for p in cycle}
     if types == {"aws.ec2.SecurityGroup"}:
         return (
-            text + "; groups that admit each other must use ec2.SecurityGroupRule for one "
-            "direction"
+            text + "; groups that admit each other must use ec2.SecurityGroupRule for one direction"
         )
     return text + "; remove one of these references or depends_on"

@@ -62,8 +62,10 @@ class Template:
         """Read a synthesized document from a JSON file.
 
         Example:
-            >>> Template.from_file("infradsl.out/webapp.json")  # doctest: +SKIP
-            Template(stack='webapp', 4 resources)
+            After ``infradsl synth app.py``::
+
+                template = Template.from_file("infradsl.out/webapp.json")
+                template.resource_count_is("aws.ec2.Instance", 2)
         """
         with open(path, encoding="utf-8") as file:
             try:

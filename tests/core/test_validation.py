@@ -23,83 +23,178 @@ FIRST_LINE = PRELUDE.count("\n") + 1
 
 # (name, snippet, line of the problem within the snippet (1-based), path, message)
 CASES = [
-    ("invalid cidr", 'ec2.Vpc(s, "Bad", cidr_block="10.0.0.0/33")', 1, "demo/Bad",
-     "'cidr_block' must be a CIDR like 10.0.0.0/16 (got '10.0.0.0/33')"),
-    ("cidr with host bits", 'ec2.Vpc(s, "Bad", cidr_block="10.0.0.1/16")', 1, "demo/Bad",
-     "'cidr_block' must be a CIDR like 10.0.0.0/16 (got '10.0.0.1/16'); did you mean "
-     "'10.0.0.0/16'?"),
-    ("vpc cidr too large", 'ec2.Vpc(s, "Big", cidr_block="10.0.0.0/8")', 1, "demo/Big",
-     "'cidr_block' must be a CIDR between /16 and /28 (got '10.0.0.0/8')"),
-    ("vpc cidr too small", 'ec2.Vpc(s, "Tiny", cidr_block="10.0.0.0/30")', 1, "demo/Tiny",
-     "'cidr_block' must be a CIDR between /16 and /28 (got '10.0.0.0/30')"),
-    ("subnet outside its vpc",
-     'ec2.Subnet(s, "Out", vpc=vpc, cidr_block="10.1.0.0/24")', 1, "demo/Out",
-     "'cidr_block' 10.1.0.0/24 is outside its VPC 'Net' (10.0.0.0/16); pick a range inside it"),
-    ("overlapping sibling subnets",
-     'ec2.Subnet(s, "A", vpc=vpc, cidr_block="10.0.1.0/24")\n'
-     'ec2.Subnet(s, "B", vpc=vpc, cidr_block="10.0.1.128/25")', 2, "demo/B",
-     "'cidr_block' 10.0.1.128/25 overlaps subnet 'A' (10.0.1.0/24) in the same VPC"),
-    ("port out of range",
-     'ec2.SecurityGroup(s, "Sg", vpc=vpc, ingress=[ec2.Rule.tcp(70000, source="0.0.0.0/0")])',
-     1, "demo/Sg", "'ingress[0].from_port' must be a port in 0..65535 (got 70000)"),
-    ("negative port",
-     'ec2.SecurityGroup(s, "Sg", vpc=vpc, ingress=[ec2.Rule.udp(-1, 53, source="0.0.0.0/0")])',
-     1, "demo/Sg", "'ingress[0].from_port' must be a port in 0..65535 (got -1)"),
-    ("reversed port range",
-     'ec2.SecurityGroup(s, "Sg", vpc=vpc, ingress=[ec2.Rule.tcp(443, 80, source="0.0.0.0/0")])',
-     1, "demo/Sg", "'ingress[0]' port range is reversed: from_port 443 > to_port 80"),
-    ("unknown protocol",
-     'ec2.SecurityGroup(s, "Sg", vpc=vpc, ingress=[\n'
-     '    ec2.Rule(protocol="gre", from_port=0, to_port=0, source="10.0.0.0/8")])', 1, "demo/Sg",
-     "'ingress[0].protocol' must be one of 'tcp', 'udp', 'icmp', 'all' (got 'gre')"),
-    ("duplicate id in one scope",
-     'ec2.Vpc(s, "Net", cidr_block="10.1.0.0/16")', 1, "demo/Net",
-     "duplicate id 'Net' in scope 'demo' (first defined at app.py:5); ids must be unique "
-     "among siblings"),
-    ("illegal id characters", 'ec2.Vpc(s, "my vpc!", cidr_block="10.1.0.0/16")', 1,
-     "demo/my vpc!", "id 'my vpc!' is not valid: use letters, digits, '-' and '_' (up to 128, "
-     "starting with a letter or digit)"),
-    ("dependency cycle",
-     'b = ec2.SecurityGroup(s, "B", vpc=vpc)\n'
-     'a = ec2.SecurityGroup(s, "A", vpc=vpc, ingress=[ec2.Rule.tcp(22, source=b)])\n'
-     'b.ingress.append(ec2.Rule.tcp(22, source=a))', 2, "demo/A",
-     "dependency cycle: A -> B -> A; groups that admit each other must use "
-     "ec2.SecurityGroupRule for one direction"),
-    ("dependency cycle through depends_on",
-     'x = ec2.ElasticIp(s, "X")\n'
-     'y = ec2.ElasticIp(s, "Y", depends_on=[x])\n'
-     'z = ec2.ElasticIp(s, "Z", depends_on=[y])\n'
-     'x.options = type(x.options)(depends_on=(z,))', 1, "demo/X",
-     "dependency cycle: X -> Z -> Y -> X; remove one of these references or depends_on"),
-    ("reference to another app",
-     'def foreign():\n'
-     '    return ec2.Vpc(Stack(App(), "other"), "Vpc", cidr_block="10.0.0.0/16")\n'
-     'ec2.Subnet(s, "Sub", vpc=foreign(), cidr_block="10.0.1.0/24")', 3, "demo/Sub",
-     "'vpc' refers to 'other/Vpc', a resource of another App; constructs of one app cannot "
-     "reference another app's resources"),
-    ("plain string where a secret belongs", 'secrets.Secret(s, "Pw", value="hunter2")', 1,
-     "demo/Pw", "'value' must be a secret source, not a plain string: secrets never appear in "
-     "code; use value=secrets.SecretValue.env('NAME') or generate=secrets.Generate()"),
-    ("wrong property type", 'ec2.Vpc(s, "T", cidr_block=16)', 1, "demo/T",
-     "'cidr_block' must be str (got int 16)"),
-    ("wrong resource type",
-     'ec2.Subnet(s, "Sub", vpc=iam.Role(s, "R", assumed_by="ec2.amazonaws.com"), '
-     'cidr_block="10.0.1.0/24")', 1, "demo/Sub",
-     "'vpc' must be aws.ec2.Vpc (got Role Role('demo/R'))"),
-    ("unknown property name",
-     'ec2.Subnet(s, "Sub", vpc=vpc, cidr_block="10.0.1.0/24", map_public_ip=True)', 1,
-     "demo/Sub",
-     "unknown property 'map_public_ip' for aws.ec2.Subnet (did you mean "
-     "'map_public_ip_on_launch'?)"),
-    ("missing required property", 'ec2.Subnet(s, "Sub", vpc=vpc)', 1, "demo/Sub",
-     "missing required property 'cidr_block' for aws.ec2.Subnet"),
-    ("availability zone in another region",
-     'ec2.Subnet(s, "Sub", vpc=vpc, cidr_block="10.0.1.0/24", availability_zone="eu-west-1a")',
-     1, "demo/Sub", "'availability_zone' 'eu-west-1a' is not in the stack's region "
-     "'us-east-1'; use a zone like us-east-1a"),
-    ("acknowledgement without a reason", 'vpc.node.acknowledge("SG001", reason="ok")', 1,
-     "demo/Net", "acknowledging rule 'SG001' needs a written reason of at least 10 characters "
-     "(got 'ok')"),
+    (
+        "invalid cidr",
+        'ec2.Vpc(s, "Bad", cidr_block="10.0.0.0/33")',
+        1,
+        "demo/Bad",
+        "'cidr_block' must be a CIDR like 10.0.0.0/16 (got '10.0.0.0/33')",
+    ),
+    (
+        "cidr with host bits",
+        'ec2.Vpc(s, "Bad", cidr_block="10.0.0.1/16")',
+        1,
+        "demo/Bad",
+        "'cidr_block' must be a CIDR like 10.0.0.0/16 (got '10.0.0.1/16'); did you mean "
+        "'10.0.0.0/16'?",
+    ),
+    (
+        "vpc cidr too large",
+        'ec2.Vpc(s, "Big", cidr_block="10.0.0.0/8")',
+        1,
+        "demo/Big",
+        "'cidr_block' must be a CIDR between /16 and /28 (got '10.0.0.0/8')",
+    ),
+    (
+        "vpc cidr too small",
+        'ec2.Vpc(s, "Tiny", cidr_block="10.0.0.0/30")',
+        1,
+        "demo/Tiny",
+        "'cidr_block' must be a CIDR between /16 and /28 (got '10.0.0.0/30')",
+    ),
+    (
+        "subnet outside its vpc",
+        'ec2.Subnet(s, "Out", vpc=vpc, cidr_block="10.1.0.0/24")',
+        1,
+        "demo/Out",
+        "'cidr_block' 10.1.0.0/24 is outside its VPC 'Net' (10.0.0.0/16); pick a range inside it",
+    ),
+    (
+        "overlapping sibling subnets",
+        'ec2.Subnet(s, "A", vpc=vpc, cidr_block="10.0.1.0/24")\n'
+        'ec2.Subnet(s, "B", vpc=vpc, cidr_block="10.0.1.128/25")',
+        2,
+        "demo/B",
+        "'cidr_block' 10.0.1.128/25 overlaps subnet 'A' (10.0.1.0/24) in the same VPC",
+    ),
+    (
+        "port out of range",
+        'ec2.SecurityGroup(s, "Sg", vpc=vpc, ingress=[ec2.Rule.tcp(70000, source="0.0.0.0/0")])',
+        1,
+        "demo/Sg",
+        "'ingress[0].from_port' must be a port in 0..65535 (got 70000)",
+    ),
+    (
+        "negative port",
+        'ec2.SecurityGroup(s, "Sg", vpc=vpc, ingress=[ec2.Rule.udp(-1, 53, source="0.0.0.0/0")])',
+        1,
+        "demo/Sg",
+        "'ingress[0].from_port' must be a port in 0..65535 (got -1)",
+    ),
+    (
+        "reversed port range",
+        'ec2.SecurityGroup(s, "Sg", vpc=vpc, ingress=[ec2.Rule.tcp(443, 80, source="0.0.0.0/0")])',
+        1,
+        "demo/Sg",
+        "'ingress[0]' port range is reversed: from_port 443 > to_port 80",
+    ),
+    (
+        "unknown protocol",
+        'ec2.SecurityGroup(s, "Sg", vpc=vpc, ingress=[\n'
+        '    ec2.Rule(protocol="gre", from_port=0, to_port=0, source="10.0.0.0/8")])',
+        1,
+        "demo/Sg",
+        "'ingress[0].protocol' must be one of 'tcp', 'udp', 'icmp', 'all' (got 'gre')",
+    ),
+    (
+        "duplicate id in one scope",
+        'ec2.Vpc(s, "Net", cidr_block="10.1.0.0/16")',
+        1,
+        "demo/Net",
+        "duplicate id 'Net' in scope 'demo' (first defined at app.py:5); ids must be unique "
+        "among siblings",
+    ),
+    (
+        "illegal id characters",
+        'ec2.Vpc(s, "my vpc!", cidr_block="10.1.0.0/16")',
+        1,
+        "demo/my vpc!",
+        "id 'my vpc!' is not valid: use letters, digits, '-' and '_' (up to 128, "
+        "starting with a letter or digit)",
+    ),
+    (
+        "dependency cycle",
+        'b = ec2.SecurityGroup(s, "B", vpc=vpc)\n'
+        'a = ec2.SecurityGroup(s, "A", vpc=vpc, ingress=[ec2.Rule.tcp(22, source=b)])\n'
+        "b.ingress.append(ec2.Rule.tcp(22, source=a))",
+        2,
+        "demo/A",
+        "dependency cycle: A -> B -> A; groups that admit each other must use "
+        "ec2.SecurityGroupRule for one direction",
+    ),
+    (
+        "dependency cycle through depends_on",
+        'x = ec2.ElasticIp(s, "X")\n'
+        'y = ec2.ElasticIp(s, "Y", depends_on=[x])\n'
+        'z = ec2.ElasticIp(s, "Z", depends_on=[y])\n'
+        "x.options = type(x.options)(depends_on=(z,))",
+        1,
+        "demo/X",
+        "dependency cycle: X -> Z -> Y -> X; remove one of these references or depends_on",
+    ),
+    (
+        "reference to another app",
+        "def foreign():\n"
+        '    return ec2.Vpc(Stack(App(), "other"), "Vpc", cidr_block="10.0.0.0/16")\n'
+        'ec2.Subnet(s, "Sub", vpc=foreign(), cidr_block="10.0.1.0/24")',
+        3,
+        "demo/Sub",
+        "'vpc' refers to 'other/Vpc', a resource of another App; constructs of one app cannot "
+        "reference another app's resources",
+    ),
+    (
+        "plain string where a secret belongs",
+        'secrets.Secret(s, "Pw", value="hunter2")',
+        1,
+        "demo/Pw",
+        "'value' must be a secret source, not a plain string: secrets never appear in "
+        "code; use value=secrets.SecretValue.env('NAME') or generate=secrets.Generate()",
+    ),
+    (
+        "wrong property type",
+        'ec2.Vpc(s, "T", cidr_block=16)',
+        1,
+        "demo/T",
+        "'cidr_block' must be str (got int 16)",
+    ),
+    (
+        "wrong resource type",
+        'ec2.Subnet(s, "Sub", vpc=iam.Role(s, "R", assumed_by="ec2.amazonaws.com"), '
+        'cidr_block="10.0.1.0/24")',
+        1,
+        "demo/Sub",
+        "'vpc' must be aws.ec2.Vpc (got Role Role('demo/R'))",
+    ),
+    (
+        "unknown property name",
+        'ec2.Subnet(s, "Sub", vpc=vpc, cidr_block="10.0.1.0/24", map_public_ip=True)',
+        1,
+        "demo/Sub",
+        "unknown property 'map_public_ip' for aws.ec2.Subnet (did you mean "
+        "'map_public_ip_on_launch'?)",
+    ),
+    (
+        "missing required property",
+        'ec2.Subnet(s, "Sub", vpc=vpc)',
+        1,
+        "demo/Sub",
+        "missing required property 'cidr_block' for aws.ec2.Subnet",
+    ),
+    (
+        "availability zone in another region",
+        'ec2.Subnet(s, "Sub", vpc=vpc, cidr_block="10.0.1.0/24", availability_zone="eu-west-1a")',
+        1,
+        "demo/Sub",
+        "'availability_zone' 'eu-west-1a' is not in the stack's region "
+        "'us-east-1'; use a zone like us-east-1a",
+    ),
+    (
+        "acknowledgement without a reason",
+        'vpc.node.acknowledge("SG001", reason="ok")',
+        1,
+        "demo/Net",
+        "acknowledging rule 'SG001' needs a written reason of at least 10 characters (got 'ok')",
+    ),
 ]
 
 
@@ -115,7 +210,11 @@ def write_app(tmp_path: Path, snippet: str) -> Path:
     ids=[case[0] for case in CASES],
 )
 def test_bad_input_is_reported_with_path_and_file_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snippet: str, line: int, path: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    snippet: str,
+    line: int,
+    path: str,
     message: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -132,8 +231,13 @@ def test_bad_input_is_reported_with_path_and_file_line(
     ids=[case[0] for case in CASES],
 )
 def test_the_cli_prints_bad_input_without_a_traceback_and_exits_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    snippet: str, line: int, path: str, message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    snippet: str,
+    line: int,
+    path: str,
+    message: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     app_file = write_app(tmp_path, snippet)

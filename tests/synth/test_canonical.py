@@ -22,7 +22,10 @@ def synth_in_subprocess(app: Path, out: Path, seed: str) -> bytes:
     env = {**os.environ, "PYTHONHASHSEED": seed}
     subprocess.run(
         [sys.executable, "-m", "infradsl", "synth", str(app), "-o", str(out)],
-        check=True, env=env, capture_output=True, cwd=out.parent,
+        check=True,
+        env=env,
+        capture_output=True,
+        cwd=out.parent,
     )
     return b"".join(p.read_bytes() for p in sorted(out.glob("*.json")))
 
@@ -58,7 +61,9 @@ def test_moving_unrelated_code_lines_does_not_change_the_output(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     source = (ROOT / "examples" / "webapp" / "app.py").read_text()
-    moved = source.replace('"""A two-tier', '\n\n# a comment that moves every line\n\n"""A two-tier')
+    moved = source.replace(
+        '"""A two-tier', '\n\n# a comment that moves every line\n\n"""A two-tier'
+    )
     assert moved != source
     first, second = tmp_path / "first.py", tmp_path / "second.py"
     first.write_text(source)

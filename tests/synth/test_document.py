@@ -30,8 +30,14 @@ def test_references_inside_f_strings_become_joins() -> None:
     secret = secrets.Secret(stack, "Pw", generate=secrets.Generate())
     vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
     sub = ec2.Subnet(stack, "Sub", vpc=vpc, cidr_block="10.0.1.0/24")
-    ec2.Instance(stack, "Web", image="ami-12345678", instance_type="t3.micro", subnet=sub,
-                 user_data=f"#!/bin/sh\nfetch {secret.arn} in {vpc.id}\n")
+    ec2.Instance(
+        stack,
+        "Web",
+        image="ami-12345678",
+        instance_type="t3.micro",
+        subnet=sub,
+        user_data=f"#!/bin/sh\nfetch {secret.arn} in {vpc.id}\n",
+    )
     props = synthesize_stack(stack)["resources"]["Web"]["properties"]
     assert props["user_data"] == {
         "join": ["#!/bin/sh\nfetch ", {"ref": "Pw.arn"}, " in ", {"ref": "Vpc.id"}, "\n"]
@@ -50,17 +56,32 @@ def test_a_string_that_is_only_a_reference_becomes_a_plain_reference() -> None:
 
 def test_only_options_that_were_set_are_synthesized() -> None:
     _, stack = make_stack()
-    vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16", protect=True,
-                  ignore_changes=["tags"], aliases=["Old/Vpc"])
-    ec2.Vpc(stack, "Plain", cidr_block="10.1.0.0/16", depends_on=[vpc],
-            retain_on_delete=True, delete_before_replace=True,
-            replace_on_changes=["enable_dns_support"])
+    vpc = ec2.Vpc(
+        stack,
+        "Vpc",
+        cidr_block="10.0.0.0/16",
+        protect=True,
+        ignore_changes=["tags"],
+        aliases=["Old/Vpc"],
+    )
+    ec2.Vpc(
+        stack,
+        "Plain",
+        cidr_block="10.1.0.0/16",
+        depends_on=[vpc],
+        retain_on_delete=True,
+        delete_before_replace=True,
+        replace_on_changes=["enable_dns_support"],
+    )
     resources = synthesize_stack(stack)["resources"]
     assert resources["Vpc"]["options"] == {
-        "protect": True, "ignore_changes": ["tags"], "aliases": ["Old/Vpc"]
+        "protect": True,
+        "ignore_changes": ["tags"],
+        "aliases": ["Old/Vpc"],
     }
     assert resources["Plain"]["options"] == {
-        "retain_on_delete": True, "delete_before_replace": True,
+        "retain_on_delete": True,
+        "delete_before_replace": True,
         "replace_on_changes": ["enable_dns_support"],
     }
     assert resources["Plain"]["depends_on"] == ["Vpc"]
@@ -82,8 +103,12 @@ def test_acknowledgements_are_inherited_and_synthesized_as_options() -> None:
     vpc = ec2.Vpc(net, "Vpc", cidr_block="10.0.0.0/16")
     vpc.node.acknowledge("EC2001", reason="legacy agent needs IMDSv1")
     options = synthesize_stack(stack)["resources"]["Net/Vpc"]["options"]
-    assert options == {"acknowledged": {
-        "EC2001": "legacy agent needs IMDSv1", "SG001": "bastion network, SSH is the point"}}
+    assert options == {
+        "acknowledged": {
+            "EC2001": "legacy agent needs IMDSv1",
+            "SG001": "bastion network, SSH is the point",
+        }
+    }
 
 
 def test_stack_tags_are_merged_into_each_resource_and_resource_tags_win() -> None:
@@ -127,10 +152,8 @@ def test_an_instance_with_a_role_gets_an_implicit_instance_profile() -> None:
     vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
     sub = ec2.Subnet(stack, "Sub", vpc=vpc, cidr_block="10.0.1.0/24")
     role = iam.Role(stack, "Role", assumed_by="ec2.amazonaws.com")
-    ec2.Instance(stack, "A", image="ami-12345678", instance_type="t3.micro", subnet=sub,
-                 role=role)
-    ec2.Instance(stack, "B", image="ami-12345678", instance_type="t3.micro", subnet=sub,
-                 role=role)
+    ec2.Instance(stack, "A", image="ami-12345678", instance_type="t3.micro", subnet=sub, role=role)
+    ec2.Instance(stack, "B", image="ami-12345678", instance_type="t3.micro", subnet=sub, role=role)
     resources: dict[str, Any] = synthesize_stack(stack)["resources"]
     profiles = [p for p, e in resources.items() if e["type"] == "aws.iam.InstanceProfile"]
     assert profiles == ["Role/Profile"]
@@ -145,10 +168,13 @@ def test_grant_read_gives_the_role_a_policy_on_the_secret_arn() -> None:
     secret.grant_read(role)
     resources = synthesize_stack(stack)["resources"]
     policy = resources["Role/DefaultPolicy"]
-    assert policy["properties"]["statements"] == [{
-        "actions": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-        "effect": "Allow", "resources": [{"ref": "Pw.arn"}],
-    }]
+    assert policy["properties"]["statements"] == [
+        {
+            "actions": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "effect": "Allow",
+            "resources": [{"ref": "Pw.arn"}],
+        }
+    ]
     assert policy["depends_on"] == ["Pw", "Role"]
     assert "value" not in resources["Pw"]["properties"]
 
