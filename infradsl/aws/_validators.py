@@ -19,6 +19,7 @@ __all__ = [
     "int_range",
     "matches",
     "max_length",
+    "parse_ipv6_network",
     "parse_network",
     "port",
     "tags",
@@ -33,6 +34,16 @@ def parse_network(value: str) -> ipaddress.IPv4Network | None:
         return None
     try:
         return ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        return None
+
+
+def parse_ipv6_network(value: str) -> ipaddress.IPv6Network | None:
+    """Parse an IPv6 CIDR strictly; ``None`` if invalid."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    try:
+        return ipaddress.IPv6Network(value, strict=True)
     except ValueError:
         return None
 

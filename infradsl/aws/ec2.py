@@ -333,7 +333,11 @@ class Rule:
             )
         source = self.source
         if isinstance(source, str) and is_literal(source):
-            if v.parse_network(source) is None and not source.startswith("pl-"):
+            if (
+                v.parse_network(source) is None
+                and v.parse_ipv6_network(source) is None
+                and not source.startswith("pl-")
+            ):
                 found.append(
                     f"'{where}.source' must be a CIDR like 0.0.0.0/0, a SecurityGroup or a "
                     f"prefix list id (got {source!r})"

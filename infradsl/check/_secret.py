@@ -53,8 +53,8 @@ def plaintext_secrets(value: Any, where: str) -> Iterator[str]:
         for index, item in enumerate(value):
             yield from plaintext_secrets(item, f"{where}[{index}]")
     elif isinstance(value, dict):
-        if "ref" in value:
-            return
+        if isinstance(value.get("ref"), str) and set(value) <= {"ref", "stack"}:
+            return  # a reference is resolved at deploy time
         parts = value.get("join")
         if len(value) == 1 and isinstance(parts, list):
             text = "".join(p if isinstance(p, str) else _REF for p in parts)
@@ -117,6 +117,6 @@ def _is_literal(value: str) -> bool:
     value = value.strip()
     if len(value) < 3 or _REF in value:
         return False
-    if value.startswith(_NOT_LITERAL_START) or value.startswith("{{"):
+    if value.startswith(_NOT_LITERAL_START):  # variables, templates, paths, ARNs
         return False
     return value.lower() not in _HARMLESS and not _MASK.match(value)

@@ -118,3 +118,56 @@ def test_synth_reports_where_it_wrote(
     assert code == 0
     assert out == "out/webapp.json  (18 resources)\n"
     assert (tmp_path / "out" / "webapp.json").exists()
+
+
+CHECK_APP = """\
+from infradsl import App, Stack
+from infradsl.aws import ec2
+app = App()
+s = Stack(app, "demo")
+vpc = ec2.Vpc(s, "Vpc", cidr_block="10.0.0.0/16")
+ssh = ec2.SecurityGroup(s, "Ssh", vpc=vpc, ingress=[ec2.Rule.tcp(22, source="0.0.0.0/0")])
+"""
+
+
+def test_check_passes_the_webapp_example(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["check", str(WEBAPP)], capsys)
+    assert code == 0
+    assert "18 resources checked against 7 rules: 0 findings" in out
+
+
+def test_check_fails_on_an_open_finding_and_says_how_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "app.py").write_text(CHECK_APP)
+    code, out, _ = run(["check", "app.py"], capsys)
+    assert code == 1
+    assert "SG001" in out and "demo/Ssh" in out
+    assert "1 finding" in out
+    assert 'construct.node.acknowledge("RULE", reason="...")' in out
+
+
+def test_an_acknowledged_finding_is_listed_as_such_and_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "app.py").write_text(
+        CHECK_APP + 'ssh.node.acknowledge("SG001", reason="bastion: SSH is its purpose")\n'
+    )
+    code, out, _ = run(["check", "app.py"], capsys)
+    assert code == 0
+    assert "acknowledged" in out and "bastion: SSH is its purpose" in out
+    assert "0 findings, 1 acknowledged" in out
+
+
+def test_acknowledging_an_unknown_rule_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "app.py").write_text(
+        CHECK_APP + 'ssh.node.acknowledge("SG01", reason="bastion: SSH is its purpose")\n'
+    )
+    code, _, err = run(["check", "app.py"], capsys)
+    assert code == 1
+    assert "demo/Ssh: acknowledges unknown rule 'SG01' (did you mean 'SG001'?)" in err

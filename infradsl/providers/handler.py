@@ -1,0 +1,162 @@
+"""The contract between the engine and the code that talks to a cloud API.
+
+A handler gets *resolved* properties: every reference is replaced by its value (a physical
+id, an ARN, an address), every ``join`` is a plain string, and a resource passed as a value
+is its physical id. Handlers never see the construct tree. Only the engine's executor calls
+the mutating methods (`create`, `update`, `delete`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import attrs
+
+__all__ = [
+    "ClientProvider",
+    "CreateResult",
+    "HandlerContext",
+    "ReadResult",
+    "ResourceHandler",
+    "UpdateResult",
+    "system_tags",
+]
+
+
+class ClientProvider(Protocol):
+    """Gives a boto3 client per service, created lazily and shared between threads."""
+
+    def client(self, service: str) -> Any:
+        """Return the client for ``service`` (``"ec2"``, ``"iam"``...) in the stack's region."""
+        ...
+
+
+def system_tags(stack: str, path: str) -> dict[str, str]:
+    """The tags infradsl puts on every taggable resource at creation."""
+    return {"Name": f"{stack}/{path}", "infradsl:stack": stack, "infradsl:path": path}
+
+
+@attrs.frozen
+class HandlerContext:
+    """What a handler knows about the resource it works on, besides its properties.
+
+    Attributes:
+        stack: the stack name.
+        path: the logical id (construct path inside the stack).
+        region: the stack's region.
+        clients: the boto3 client provider.
+        rollback: True while undoing a failed deploy (secrets are then force-deleted so
+            their names are free again at once).
+        attempt: a number distinguishing replacements of the same path (0 for the first
+            creation); part of generated names and idempotency tokens.
+    """
+
+    stack: str
+    path: str
+    region: str
+    clients: ClientProvider
+    rollback: bool = False
+    attempt: int = 0
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """``Name``, ``infradsl:stack`` and ``infradsl:path``."""
+        return system_tags(self.stack, self.path)
+
+    def merged_tags(self, props: Mapping[str, Any]) -> dict[str, str]:
+        """The user's tags (``props["tags"]``) with the system tags on top."""
+        return {**dict(props.get("tags") or {}), **self.tags}
+
+    def token(self, operation: str) -> str:
+        """A deterministic idempotency token for ``operation`` on this resource (64 hex)."""
+        text = f"{self.stack}\0{self.path}\0{operation}\0{self.attempt}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def physical_name(self, max_length: int = 64, *, lower: bool = False, sep: str = "-") -> str:
+        """A generated, unique-per-replacement name: ``<stack>-<path>-<8 hex>``.
+
+        The suffix comes from `token`, so a retried creation gets the same name while a
+        replacement (another ``attempt``) gets a new one and never collides with the old.
+        """
+        suffix = self.token("name")[:8]
+        base = f"{self.stack}{sep}{self.path.replace('/', sep)}"
+        if lower:
+            base = "".join(c if c.isalnum() or c in "-." else "-" for c in base.lower())
+        keep = max_length - len(suffix) - len(sep)
+        return f"{base[:keep]}{sep}{suffix}"
+
+
+@attrs.frozen
+class CreateResult:
+    """What `ResourceHandler.create` returns.
+
+    Attributes:
+        physical_id: the cloud's id (``vpc-...``, a role name, a secret ARN).
+        attributes: every attribute the type declares (``id``, ``arn``, ``public_ip``...).
+    """
+
+    physical_id: str
+    attributes: Mapping[str, Any]
+
+
+@attrs.frozen
+class UpdateResult:
+    """What `ResourceHandler.update` returns: the attributes after the update."""
+
+    attributes: Mapping[str, Any]
+
+
+@attrs.frozen
+class ReadResult:
+    """One live resource as read from the cloud.
+
+    Attributes:
+        properties: the observed values of the properties the handler can read back, in
+            the resolved form the handler was given (used to detect drift).
+        attributes: the current attributes.
+        tags: the resource's tags (system tags included).
+    """
+
+    properties: Mapping[str, Any]
+    attributes: Mapping[str, Any]
+    tags: Mapping[str, str] = attrs.Factory(dict)
+
+
+@runtime_checkable
+class ResourceHandler(Protocol):
+    """Create, read, update and delete one resource type through a cloud API.
+
+    Which properties update in place and which force a replacement is declared on the
+    resource type (``prop(replace=True)``); `update` is only called for in-place changes.
+    """
+
+    type_name: ClassVar[str]
+
+    def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
+        """Create the resource, tagged with ``ctx.tags`` at creation; wait until usable."""
+        ...
+
+    def read(
+        self, ctx: HandlerContext, physical_ids: Sequence[str]
+    ) -> Mapping[str, ReadResult]:
+        """Read many resources at once (one describe call per page); missing ids are absent."""
+        ...
+
+    def update(
+        self,
+        ctx: HandlerContext,
+        physical_id: str,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+    ) -> UpdateResult:
+        """Apply in-place changes from ``old`` to ``new`` resolved properties."""
+        ...
+
+    def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
+        """Delete the resource (detaching what AWS requires first); wait until gone.
+
+        Deleting something already gone is not an error.
+        """
+        ...
