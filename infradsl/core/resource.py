@@ -10,7 +10,7 @@ import attrs
 from infradsl.core.construct import Construct, did_you_mean
 from infradsl.core.reference import Reference, attribute
 
-__all__ = ["Resource", "ResourceOptions", "is_literal", "prop", "resource"]
+__all__ = ["Resource", "ResourceOptions", "is_literal", "prop", "resource", "resource_type"]
 
 R = TypeVar("R", bound=type)
 Check = Callable[[str, Any], None]
@@ -75,6 +75,23 @@ def prop(
     return attrs.field(default=default, metadata=metadata, kw_only=True)
 
 
+_TYPES: dict[str, type[Resource]] = {}
+
+
+def resource_type(type_name: str) -> type[Resource]:
+    """The class declared for a synthesized type name (``"aws.ec2.Vpc"``).
+
+    Raises:
+        KeyError: no such type; the message suggests close names.
+    """
+    if type_name not in _TYPES:
+        import infradsl.aws  # noqa: F401 - declares the catalog
+
+    if type_name not in _TYPES:
+        raise KeyError(f"unknown resource type {type_name!r}{did_you_mean(type_name, _TYPES)}")
+    return _TYPES[type_name]
+
+
 def resource(type_name: str) -> Callable[[R], R]:
     """Class decorator declaring a resource type with its synthesized type name."""
 
@@ -85,6 +102,7 @@ def resource(type_name: str) -> Callable[[R], R]:
         if clash:
             raise TypeError(f"{type_name}: property names {clash} are reserved for options")
         cls.__infradsl_type__ = type_name  # type: ignore[attr-defined]
+        _TYPES[type_name] = cls  # type: ignore[assignment]
         cls._props = {f.name: f for f in fields}  # type: ignore[attr-defined]
         cls._attributes = tuple(  # type: ignore[attr-defined]
             sorted(
