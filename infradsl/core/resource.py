@@ -102,7 +102,7 @@ def resource(type_name: str) -> Callable[[R], R]:
         if clash:
             raise TypeError(f"{type_name}: property names {clash} are reserved for options")
         cls.__infradsl_type__ = type_name  # type: ignore[attr-defined]
-        _TYPES[type_name] = cls  # type: ignore[assignment]
+        _TYPES[type_name] = cls
         cls._props = {f.name: f for f in fields}  # type: ignore[attr-defined]
         cls._attributes = tuple(  # type: ignore[attr-defined]
             sorted(

@@ -167,11 +167,12 @@ def start(port: int | None = None, *, wait: float = 60.0) -> LocalCloud:
             process.kill()
             raise LocalCloudError(f"the local cloud did not answer on {endpoint} within {wait}s")
         time.sleep(0.1)
-    info = {"endpoint": endpoint, "pid": process.pid, "started_at": time.time(), "port": port}
+    started = time.time()
+    info = {"endpoint": endpoint, "pid": process.pid, "started_at": started, "port": port}
     tmp = _info_file().with_suffix(".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(_info_file())
-    return LocalCloud(endpoint=endpoint, pid=process.pid, started_at=info["started_at"])
+    return LocalCloud(endpoint=endpoint, pid=process.pid, started_at=started)
 
 
 def stop() -> LocalCloud | None:

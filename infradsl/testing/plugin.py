@@ -49,7 +49,8 @@ class LocalCloudFixture:
         """A boto3 client for the local cloud."""
         import boto3
 
-        return boto3.client(
+        make: Any = boto3.client
+        return make(
             service,
             region_name=region or self.region,
             endpoint_url=self.endpoint,

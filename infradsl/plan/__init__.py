@@ -1,0 +1,6 @@
+"""Planning: compare the desired documents with state (and the live cloud) into changes."""
+
+from infradsl.plan.change import Action, Plan, PlanError, PropertyDiff, ResourceChange
+from infradsl.plan.planner import plan_stack
+
+__all__ = ["Action", "Plan", "PlanError", "PropertyDiff", "ResourceChange", "plan_stack"]

@@ -1,0 +1,230 @@
+"""The planner: desired document + state (+ live reads) -> a `Plan`. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from infradsl.core.resource import resource_type
+from infradsl.plan.change import Action, Plan, PlanError, PropertyDiff, ResourceChange
+from infradsl.plan.values import references
+from infradsl.providers.handler import ReadResult
+from infradsl.state.model import ResourceState, StackState
+
+__all__ = ["plan_stack", "topological_order"]
+
+
+def topological_order(resources: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Logical ids so that every resource comes after its dependencies (ties by name)."""
+    import heapq
+
+    remaining = {p: {d for d in e["depends_on"] if d in resources} for p, e in resources.items()}
+    dependents: dict[str, list[str]] = {p: [] for p in resources}
+    for path, deps in remaining.items():
+        for dep in deps:
+            dependents[dep].append(path)
+    ready = [p for p, deps in remaining.items() if not deps]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        path = heapq.heappop(ready)
+        order.append(path)
+        for nxt in dependents[path]:
+            remaining[nxt].discard(path)
+            if not remaining[nxt]:
+                heapq.heappush(ready, nxt)
+    if len(order) != len(resources):
+        raise PlanError("the dependency graph has a cycle; run `infradsl check` to see it")
+    return order
+
+
+def _replace_props(type_name: str) -> set[str]:
+    try:
+        cls = resource_type(type_name)
+    except KeyError:
+        return set()
+    return {name for name, field in cls._props.items() if field.metadata.get("replace")}
+
+
+def plan_stack(
+    document: Mapping[str, Any] | None,
+    state: StackState | None,
+    live: Mapping[str, ReadResult | None] | None = None,
+    *,
+    stack: str | None = None,
+    region: str | None = None,
+    notes: tuple[str, ...] = (),
+) -> Plan:
+    """Plan one stack.
+
+    Args:
+        document: the synthesized document, or ``None`` to destroy the stack.
+        state: the stack's state, or ``None`` if never deployed.
+        live: per logical id the resource read from the cloud, ``None`` when missing;
+            omit to plan without a refresh.
+        stack: the stack name (when ``document`` is ``None``).
+        region: the region (when ``document`` is ``None``).
+        notes: notes to show with the plan.
+
+    Raises:
+        PlanError: a protected resource would be deleted or replaced.
+    """
+    desired: Mapping[str, Any] = document["resources"] if document else {}
+    current: Mapping[str, ResourceState] = state.resources if state else {}
+    name = document["stack"] if document else (stack or (state.stack if state else ""))
+    where = document["region"] if document else (region or (state.region if state else ""))
+
+    renamed: dict[str, str] = {}
+    for path, entry in desired.items():
+        if path in current:
+            continue
+        for alias in entry.get("options", {}).get("aliases", []):
+            if alias in current and alias not in desired and alias not in renamed.values():
+                renamed[path] = alias
+                break
+
+    changes: dict[str, ResourceChange] = {}
+    for path in topological_order(desired):
+        entry = desired[path]
+        old_path = renamed.get(path, path)
+        changes[path] = _plan_one(path, entry, current.get(old_path), live, changes, old_path)
+
+    claimed = set(desired) | set(renamed.values())
+    deletes = []
+    for path in sorted(set(current) - claimed):
+        res = current[path]
+        missing = live is not None and live.get(path) is None
+        if res.options.get("retain_on_delete") or missing:
+            reason = "retain_on_delete: left in the cloud" if not missing else "already gone"
+            deletes.append(ResourceChange(path, res.type, Action.FORGET, reasons=(reason,)))
+        else:
+            deletes.append(ResourceChange(path, res.type, Action.DELETE))
+    # Deletes run dependents first.
+    deletes.sort(key=lambda c: (-_depth(c.path, current), c.path))
+
+    plan_changes = (*changes.values(), *deletes)
+    refused = [
+        c
+        for c in plan_changes
+        if c.action in (Action.DELETE, Action.REPLACE) and _protected(c, desired, current, renamed)
+    ]
+    if refused:
+        lines = [
+            f"{c.path} is protected and would be "
+            f"{'deleted' if c.action is Action.DELETE else 'replaced'}"
+            + (f" ({'; '.join(c.reasons)})" if c.reasons else "")
+            for c in refused
+        ]
+        raise PlanError(
+            f"refused, nothing was changed: {'; '.join(lines)}. Remove protect=True from the "
+            "resource (and deploy) first if this is intended"
+        )
+    return Plan(
+        stack=name, region=where, changes=plan_changes, notes=notes, destroy=document is None
+    )
+
+
+def _depth(
+    path: str, current: Mapping[str, ResourceState], seen: frozenset[str] = frozenset()
+) -> int:
+    res = current.get(path)
+    if res is None or path in seen:
+        return 0
+    deps = [d for d in res.depends_on if d in current]
+    return 1 + max((_depth(d, current, seen | {path}) for d in deps), default=0)
+
+
+def _protected(
+    change: ResourceChange,
+    desired: Mapping[str, Any],
+    current: Mapping[str, ResourceState],
+    renamed: Mapping[str, str],
+) -> bool:
+    old = current.get(renamed.get(change.path, change.path))
+    if old is not None and old.options.get("protect"):
+        return True
+    entry = desired.get(change.path)
+    return bool(entry and entry.get("options", {}).get("protect") and old is not None)
+
+
+def _plan_one(
+    path: str,
+    entry: Mapping[str, Any],
+    old: ResourceState | None,
+    live: Mapping[str, ReadResult | None] | None,
+    planned: Mapping[str, ResourceChange],
+    old_path: str,
+) -> ResourceChange:
+    type_name = entry["type"]
+    previous = old_path if old_path != path else None
+    if old is None:
+        return ResourceChange(path, type_name, Action.CREATE, previous_path=previous)
+    if live is not None and live.get(old_path) is None:
+        return ResourceChange(
+            path,
+            type_name,
+            Action.CREATE,
+            reasons=("missing from the cloud: created again",),
+            previous_path=previous,
+            missing=True,
+        )
+    options = entry.get("options", {})
+    ignored = set(options.get("ignore_changes", []))
+    forcing = _replace_props(type_name) | set(options.get("replace_on_changes", []))
+    props: Mapping[str, Any] = entry["properties"]
+    diffs: dict[str, PropertyDiff] = {}
+    for name in sorted(set(props) | set(old.inputs)):
+        if name in ignored:
+            continue
+        new_value, old_value = props.get(name), old.inputs.get(name)
+        if new_value != old_value:
+            diffs[name] = PropertyDiff(name, old_value, new_value, name in forcing)
+    observed = live.get(old_path) if live is not None else None
+    if observed is not None:
+        for name, value in observed.properties.items():
+            if name in ignored or name in diffs or name not in old.properties:
+                continue
+            if value != old.properties[name]:
+                diffs[name] = PropertyDiff(
+                    name, value, props.get(name), name in forcing, drift=True
+                )
+    for name, value in props.items():
+        if name in diffs or name in ignored:
+            continue
+        for stack, dep, _attr in references(value):
+            upstream = planned.get(dep) if stack is None else None
+            if upstream is not None and (upstream.action is Action.REPLACE or upstream.missing):
+                diffs[name] = PropertyDiff(
+                    name, old.inputs.get(name), value, name in forcing, known_after_deploy=True
+                )
+                break
+    reasons: list[str] = []
+    if previous is not None:
+        reasons.append(f"renamed from {previous}")
+    if old.type != type_name:
+        return ResourceChange(
+            path,
+            type_name,
+            Action.REPLACE,
+            tuple(diffs.values()),
+            (f"type changed from {old.type}",),
+            previous,
+        )
+    if not diffs:
+        action = Action.UPDATE if previous is not None else Action.NOOP
+        return ResourceChange(path, type_name, action, (), tuple(reasons), previous)
+    for diff in diffs.values():
+        if diff.drift:
+            reasons.append(f"'{diff.name}' was changed outside infradsl")
+        if diff.known_after_deploy:
+            deps = sorted({d for _s, d, _a in references(diff.new)})
+            reasons.append(f"'{diff.name}' refers to {', '.join(deps)}, which is replaced")
+    replacing = [d.name for d in diffs.values() if d.forces_replacement]
+    if replacing:
+        reasons.extend(f"'{n}' forces replacement" for n in replacing)
+        return ResourceChange(
+            path, type_name, Action.REPLACE, tuple(diffs.values()), tuple(reasons), previous
+        )
+    return ResourceChange(
+        path, type_name, Action.UPDATE, tuple(diffs.values()), tuple(reasons), previous
+    )

@@ -1,0 +1,153 @@
+"""The state backend protocol, lock records and state errors."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from infradsl.errors import InfraDslError
+from infradsl.state.model import StackState
+
+__all__ = ["LockInfo", "StateBackend", "StateError", "StateLockedError"]
+
+
+class StateError(InfraDslError):
+    """State could not be read or written (corrupt, stale writer, unreachable)."""
+
+
+class StateLockedError(StateError):
+    """Another run holds the stack's lock (exit code 5)."""
+
+    def __init__(self, stack: str, holder: LockInfo, *, stale: bool = False) -> None:
+        self.stack = stack
+        self.holder = holder
+        self.stale = stale
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.created))
+        text = (
+            f"stack {stack!r} is locked by {holder.user}@{holder.host} (pid {holder.pid}, "
+            f"{holder.operation}, since {since}, lock id {holder.id})"
+        )
+        if stale:
+            text += (
+                "; that process is no longer running on this host, so the lock is stale: "
+                f"clear it with `infradsl state unlock {holder.id}`"
+            )
+        else:
+            text += "; wait for it to finish"
+        super().__init__(text)
+
+
+@attrs.frozen
+class LockInfo:
+    """Who holds a stack's lock.
+
+    Attributes:
+        id: the lock id (for ``infradsl state unlock``).
+        user: the user name of the holder.
+        host: the holder's host name.
+        pid: the holder's process id.
+        operation: ``deploy``, ``destroy``...
+        created: when the lock was taken (epoch seconds).
+    """
+
+    id: str
+    user: str
+    host: str
+    pid: int
+    operation: str
+    created: float
+
+    @classmethod
+    def new(cls, operation: str) -> LockInfo:
+        """A lock record for this process."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return cls(
+            id=uuid.uuid4().hex[:12],
+            user=user,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            operation=operation,
+            created=time.time(),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LockInfo:
+        """Parse what `to_json` wrote."""
+        return cls(**{f.name: data[f.name] for f in attrs.fields(cls)})
+
+    def holder_gone(self) -> bool:
+        """True when the holder ran on this host and its process no longer exists."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+
+@runtime_checkable
+class StateBackend(Protocol):
+    """Where stack states live: read, write (compare-and-swap on serial), lock, unlock."""
+
+    def read(self, stack: str) -> StackState | None:
+        """The stack's state, or ``None`` when it was never deployed."""
+        ...
+
+    def write(self, state: StackState) -> None:
+        """Store ``state`` atomically.
+
+        Raises:
+            StateError: the stored serial is not lower than ``state.serial`` or the lineage
+                differs (a stale writer).
+        """
+        ...
+
+    def restore(self, stack: str, state: StackState | None) -> None:
+        """Put back the state read at the start of this run (after a complete rollback);
+        ``None`` removes the state of a stack that had none."""
+        ...
+
+    def lock(self, stack: str, info: LockInfo) -> None:
+        """Take the stack's lock.
+
+        Raises:
+            StateLockedError: another holder has it.
+        """
+        ...
+
+    def unlock(self, stack: str, lock_id: str) -> None:
+        """Release the lock if ``lock_id`` holds it."""
+        ...
+
+    def lock_holder(self, stack: str) -> LockInfo | None:
+        """The current holder of the stack's lock, if any."""
+        ...
+
+    def stacks(self) -> list[str]:
+        """Names of the stacks with a state."""
+        ...
+
+    def append_history(self, stack: str, record: Mapping[str, Any]) -> None:
+        """Record a deployment (time, user, git commit, summary, result)."""
+        ...
+
+    def history(self, stack: str) -> list[dict[str, Any]]:
+        """Deployments of the stack, oldest first."""
+        ...

@@ -1,0 +1,130 @@
+"""The state document of one stack: every resource infradsl manages, with its physical id.
+
+State never holds a secret value: properties are stored as synthesized (references, the
+name of an environment variable, generation settings), never as the secret itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = ["FORMAT", "ResourceState", "StackState"]
+
+FORMAT = 1
+
+
+@attrs.frozen
+class ResourceState:
+    """One deployed resource.
+
+    Attributes:
+        type: the synthesized type name (``aws.ec2.Vpc``).
+        physical_id: the cloud's id.
+        inputs: the synthesized properties as deployed (references unresolved).
+        properties: the resolved properties as applied (what the handler got).
+        attributes: the attributes returned by the cloud (``id``, ``arn``...).
+        depends_on: logical ids this resource depended on when deployed.
+        options: the resource options as deployed.
+        attempt: how many times this path was replaced (part of generated names).
+    """
+
+    type: str
+    physical_id: str
+    inputs: Mapping[str, Any]
+    properties: Mapping[str, Any]
+    attributes: Mapping[str, Any]
+    depends_on: tuple[str, ...] = ()
+    options: Mapping[str, Any] = attrs.Factory(dict)
+    attempt: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {
+            "type": self.type,
+            "physical_id": self.physical_id,
+            "inputs": dict(self.inputs),
+            "properties": dict(self.properties),
+            "attributes": dict(self.attributes),
+            "depends_on": list(self.depends_on),
+            "options": dict(self.options),
+            "attempt": self.attempt,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResourceState:
+        """Parse what `to_json` wrote."""
+        return cls(
+            type=data["type"],
+            physical_id=data["physical_id"],
+            inputs=data.get("inputs", {}),
+            properties=data.get("properties", {}),
+            attributes=data.get("attributes", {}),
+            depends_on=tuple(data.get("depends_on", ())),
+            options=data.get("options", {}),
+            attempt=int(data.get("attempt", 0)),
+        )
+
+
+@attrs.frozen
+class StackState:
+    """The state of one stack on one target.
+
+    Attributes:
+        stack: the stack name.
+        target: ``local`` or ``aws``.
+        region: the stack's region.
+        serial: incremented by every write; a writer never overwrites a higher serial.
+        lineage: a random id fixed at the first write; another lineage is another stack.
+        resources: deployed resources by logical id.
+        outputs: the stack's output values after the last deploy.
+        local_instance: the local cloud's instance id at the last deploy (local target).
+    """
+
+    stack: str
+    target: str
+    region: str
+    serial: int = 0
+    lineage: str = attrs.Factory(lambda: uuid.uuid4().hex)
+    resources: Mapping[str, ResourceState] = attrs.Factory(dict)
+    outputs: Mapping[str, Any] = attrs.Factory(dict)
+    local_instance: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready data (resources sorted by logical id)."""
+        return {
+            "infradsl_state": FORMAT,
+            "stack": self.stack,
+            "target": self.target,
+            "region": self.region,
+            "serial": self.serial,
+            "lineage": self.lineage,
+            "local_instance": self.local_instance,
+            "resources": {p: self.resources[p].to_json() for p in sorted(self.resources)},
+            "outputs": dict(self.outputs),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StackState:
+        """Parse what `to_json` wrote.
+
+        Raises:
+            ValueError: not a state document of a known format.
+        """
+        if data.get("infradsl_state") != FORMAT:
+            raise ValueError(
+                f"not an infradsl state document (format {data.get('infradsl_state')!r})"
+            )
+        return cls(
+            stack=data["stack"],
+            target=data["target"],
+            region=data["region"],
+            serial=int(data["serial"]),
+            lineage=data["lineage"],
+            resources={p: ResourceState.from_json(r) for p, r in data["resources"].items()},
+            outputs=data.get("outputs", {}),
+            local_instance=data.get("local_instance"),
+        )
