@@ -1,0 +1,486 @@
+"""The executor: applies a plan through the handlers, keeps state, and rolls back.
+
+Invariants:
+- Only this module calls the mutating handler methods.
+- State is written after every completed operation, so a crash loses at most the call in
+  flight. ``_lock`` guards ``resources``, ``journal`` and the state writes.
+- The journal records what actually happened; rollback is computed from it, in reverse.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from infradsl.engine.events import Event, Listener
+from infradsl.engine.walker import walk
+from infradsl.plan.change import Action, Plan, ResourceChange
+from infradsl.plan.values import UnresolvedError, resolve
+from infradsl.providers.handler import ClientProvider, HandlerContext, ResourceHandler
+from infradsl.state.backend import StateBackend
+from infradsl.state.model import ResourceState, StackState
+
+__all__ = ["DeployResult", "Executor", "Status"]
+
+HandlerFor = Callable[[str], ResourceHandler]
+
+
+class Status(enum.Enum):
+    """How a deploy ended; the value is the CLI's exit code."""
+
+    OK = 0
+    ROLLED_BACK = 3
+    ROLLBACK_INCOMPLETE = 4
+    FAILED_NO_ROLLBACK = 6
+
+
+@attrs.frozen
+class DeployResult:
+    """What a deploy did.
+
+    Attributes:
+        status: how it ended.
+        errors: ``(path, message)`` of the failures.
+        leftovers: what a failed rollback left behind, one line each, with how to finish.
+        outputs: the stack's outputs (after a successful deploy).
+        operations: how many operations ran.
+    """
+
+    status: Status
+    errors: tuple[tuple[str, str], ...] = ()
+    leftovers: tuple[str, ...] = ()
+    outputs: Mapping[str, Any] = attrs.Factory(dict)
+    operations: int = 0
+
+
+@attrs.frozen
+class _Entry:
+    """One journal record: an operation that completed."""
+
+    op: str  # create | update | replace | delete | forget
+    path: str
+    before: ResourceState | None
+    after: ResourceState | None
+    before_path: str | None = None
+
+
+class Executor:
+    """Runs one stack's plan.
+
+    Args:
+        plan: the plan to apply.
+        document: the desired document (``None`` when destroying).
+        state: the state the plan was made from (restored exactly after a full rollback).
+        backend: where state is written.
+        clients: boto3 clients for the stack's region.
+        handler_for: the handler registry.
+        target: ``local`` or ``aws``.
+        other_states: states of other stacks this one reads from.
+        listener: receives progress events.
+        local_instance: the local cloud's instance id, recorded in state.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        document: Mapping[str, Any] | None,
+        state: StackState | None,
+        backend: StateBackend,
+        clients: ClientProvider,
+        handler_for: HandlerFor,
+        *,
+        target: str,
+        other_states: Mapping[str, StackState] | None = None,
+        listener: Listener | None = None,
+        local_instance: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.plan = plan
+        self.document = document
+        self.original = state
+        self.backend = backend
+        self.clients = clients
+        self.handler_for = handler_for
+        self.target = target
+        self.other_states = dict(other_states or {})
+        self.listener = listener or (lambda event: None)
+        self.stop = stop
+        self.stack = plan.stack
+        self.region = plan.region
+        self.resources: dict[str, ResourceState] = dict(state.resources) if state else {}
+        self.retired: dict[str, ResourceState] = {}
+        self.journal: list[_Entry] = []
+        self._lock = threading.Lock()
+        self._serial = state.serial if state else 0
+        self._lineage = state.lineage if state else None
+        self._outputs: Mapping[str, Any] = dict(state.outputs) if state else {}
+        self._local_instance = (
+            local_instance if local_instance else (state.local_instance if state else None)
+        )
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self, *, concurrency: int = 10, rollback: bool = True) -> DeployResult:
+        """Apply the plan; on the first failure roll back (unless ``rollback`` is False)."""
+        changes = {c.path: c for c in self.plan.changes}
+        main = {
+            p: c
+            for p, c in changes.items()
+            if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+        }
+        deps: dict[str, set[str]] = {}
+        desired = self.document["resources"] if self.document else {}
+        for path in main:
+            deps[path] = {d for d in desired[path]["depends_on"] if d in main}
+        result = walk(deps, lambda p: self._apply(main[p]), concurrency=concurrency, stop=self.stop)
+        errors = [(p, _message(e)) for p, e in sorted(result.errors.items())]
+        if result.ok:
+            cleanup_errors = self._cleanup(changes, concurrency)
+            errors.extend(cleanup_errors)
+        if not errors:
+            if self.stop is not None and self.stop.is_set() and not result.ok:
+                return self._interrupted(result)
+            self._finish()
+            return DeployResult(Status.OK, outputs=self._outputs, operations=len(self.journal))
+        if not rollback:
+            self._save()
+            return DeployResult(
+                Status.FAILED_NO_ROLLBACK, tuple(errors), operations=len(self.journal)
+            )
+        leftovers = self._rollback()
+        if leftovers:
+            return DeployResult(
+                Status.ROLLBACK_INCOMPLETE,
+                tuple(errors),
+                tuple(leftovers),
+                operations=len(self.journal),
+            )
+        return DeployResult(Status.ROLLED_BACK, tuple(errors), operations=len(self.journal))
+
+    def _interrupted(self, result: Any) -> DeployResult:
+        self._save()
+        return DeployResult(
+            Status.FAILED_NO_ROLLBACK, (("", "interrupted"),), operations=len(self.journal)
+        )
+
+    def _context(self, path: str, attempt: int, *, rollback: bool = False) -> HandlerContext:
+        return HandlerContext(
+            stack=self.stack,
+            path=path,
+            region=self.region,
+            clients=self.clients,
+            rollback=rollback,
+            attempt=attempt,
+        )
+
+    def _lookup(self, stack: str | None, path: str, attribute: str) -> Any:
+        if stack is None or stack == self.stack:
+            with self._lock:
+                res = self.resources.get(path)
+            if res is None:
+                raise UnresolvedError(f"{path} has not been deployed")
+            if attribute not in res.attributes:
+                raise UnresolvedError(f"{path} has no attribute {attribute!r}")
+            return res.attributes[attribute]
+        producer = self.other_states.get(stack)
+        if producer is None or path not in producer.resources:
+            raise UnresolvedError(
+                f"stack {stack!r} has not deployed {path} (this stack reads {path}.{attribute} "
+                f"from it): deploy {stack!r} first"
+            )
+        return producer.resources[path].attributes.get(attribute)
+
+    def _emit(
+        self,
+        kind: str,
+        change_path: str,
+        verb: str,
+        type_name: str,
+        detail: str = "",
+        seconds: float = 0.0,
+    ) -> None:
+        self.listener(Event(kind, self.stack, change_path, verb, type_name, detail, seconds))
+
+    def _apply(self, change: ResourceChange) -> None:
+        assert self.document is not None
+        entry = self.document["resources"][change.path]
+        verb = change.action.verb
+        self._emit("start", change.path, verb, change.type)
+        started = time.monotonic()
+        try:
+            detail = self._apply_change(change, entry)
+        except BaseException as exc:
+            self._emit(
+                "failed", change.path, verb, change.type, _message(exc), time.monotonic() - started
+            )
+            raise
+        self._emit("done", change.path, verb, change.type, detail, time.monotonic() - started)
+
+    def _apply_change(self, change: ResourceChange, entry: Mapping[str, Any]) -> str:
+        handler = self.handler_for(change.type)
+        old_path = change.previous_path or change.path
+        with self._lock:
+            old = self.resources.get(old_path)
+        props = resolve(entry["properties"], self._lookup)
+        depends_on = tuple(entry["depends_on"])
+        options = entry.get("options", {})
+        if change.action is Action.CREATE:
+            attempt = old.attempt + 1 if old is not None else 0
+            created = handler.create(self._context(change.path, attempt), props)
+            new = ResourceState(
+                change.type,
+                created.physical_id,
+                entry["properties"],
+                props,
+                dict(created.attributes),
+                depends_on,
+                options,
+                attempt,
+            )
+            self._record("create", change.path, old, new, old_path)
+            return created.physical_id
+        assert old is not None
+        if change.action is Action.UPDATE:
+            attributes: Mapping[str, Any] = old.attributes
+            if props != old.properties:
+                updated = handler.update(
+                    self._context(change.path, old.attempt), old.physical_id, old.properties, props
+                )
+                attributes = {**old.attributes, **updated.attributes}
+            new = attrs.evolve(
+                old,
+                inputs=entry["properties"],
+                properties=props,
+                attributes=dict(attributes),
+                depends_on=depends_on,
+                options=options,
+                type=change.type,
+            )
+            self._record("update", change.path, old, new, old_path)
+            return old.physical_id
+        # REPLACE
+        attempt = old.attempt + 1
+        if options.get("delete_before_replace"):
+            handler.delete(self._context(old_path, old.attempt), old.physical_id, old.properties)
+            self._record("delete", old_path, old, None, old_path)
+            created = handler.create(self._context(change.path, attempt), props)
+            new = ResourceState(
+                change.type,
+                created.physical_id,
+                entry["properties"],
+                props,
+                dict(created.attributes),
+                depends_on,
+                options,
+                attempt,
+            )
+            self._record("create", change.path, None, new, change.path)
+            return created.physical_id
+        created = handler.create(self._context(change.path, attempt), props)
+        new = ResourceState(
+            change.type,
+            created.physical_id,
+            entry["properties"],
+            props,
+            dict(created.attributes),
+            depends_on,
+            options,
+            attempt,
+        )
+        self._record("replace", change.path, old, new, old_path)
+        return created.physical_id
+
+    def _record(
+        self,
+        op: str,
+        path: str,
+        before: ResourceState | None,
+        after: ResourceState | None,
+        before_path: str,
+    ) -> None:
+        with self._lock:
+            self.journal.append(_Entry(op, path, before, after, before_path))
+            if before_path != path:
+                self.resources.pop(before_path, None)
+            if op == "replace" and before is not None:
+                self.retired[path] = before
+            if after is None:
+                self.resources.pop(path, None)
+            else:
+                self.resources[path] = after
+            self._save_locked()
+
+    # -- cleanup: deletes in reverse dependency order ----------------------------------
+
+    def _cleanup(
+        self, changes: Mapping[str, ResourceChange], concurrency: int
+    ) -> list[tuple[str, str]]:
+        doomed: dict[str, ResourceState] = {}
+        for path, change in changes.items():
+            if change.action is Action.FORGET:
+                with self._lock:
+                    before = self.resources.get(path)
+                self._record("forget", path, before, None, path)
+                self._emit("done", path, "forget", change.type, "left in the cloud")
+            elif change.action is Action.DELETE:
+                doomed[path] = self.resources[path]
+        with self._lock:
+            for path, old in self.retired.items():
+                doomed[f"{path}#old"] = old
+        if not doomed:
+            return []
+        by_path = {k.removesuffix("#old"): k for k in doomed}
+        # X waits for every doomed resource that depended on X.
+        deps: dict[str, set[str]] = {k: set() for k in doomed}
+        for key, res in doomed.items():
+            for dep in res.depends_on:
+                target = by_path.get(dep)
+                if target is not None and target != key:
+                    deps[target].add(key)
+        result = walk(deps, lambda k: self._delete(k, doomed[k]), concurrency=concurrency)
+        return [(k.removesuffix("#old"), _message(e)) for k, e in sorted(result.errors.items())]
+
+    def _delete(self, key: str, res: ResourceState) -> None:
+        path = key.removesuffix("#old")
+        verb = "delete old" if key.endswith("#old") else "delete"
+        self._emit("start", path, verb, res.type, res.physical_id)
+        started = time.monotonic()
+        try:
+            self.handler_for(res.type).delete(
+                self._context(path, res.attempt), res.physical_id, res.properties
+            )
+        except BaseException as exc:
+            self._emit("failed", path, verb, res.type, _message(exc), time.monotonic() - started)
+            raise
+        with self._lock:
+            self.journal.append(_Entry("delete", path, res, None, path))
+            if key.endswith("#old"):
+                self.retired.pop(path, None)
+            else:
+                self.resources.pop(path, None)
+            self._save_locked()
+        self._emit("done", path, verb, res.type, res.physical_id, time.monotonic() - started)
+
+    # -- rollback ----------------------------------------------------------------------
+
+    def _rollback(self) -> list[str]:
+        leftovers: list[str] = []
+        self._emit("rollback-start", "", "rollback", "")
+        for entry in reversed(self.journal):
+            try:
+                self._undo(entry)
+            except Exception as exc:
+                res = entry.after or entry.before
+                what = f"{entry.path} ({res.physical_id if res else '?'})"
+                leftovers.append(f"{what}: undoing the {entry.op} failed: {_message(exc)}")
+                self._emit(
+                    "rollback-failed",
+                    entry.path,
+                    f"undo {entry.op}",
+                    res.type if res else "",
+                    _message(exc),
+                )
+        irreversible = [e for e in self.journal if e.op == "delete"]
+        for entry in irreversible:
+            assert entry.before is not None
+            leftovers.append(
+                f"{entry.path} ({entry.before.physical_id}) was deleted before the failure and "
+                "cannot be restored; `infradsl deploy` creates it again"
+            )
+        if leftovers:
+            self._save()
+        else:
+            self.backend.restore(self.stack, self.original)
+        return leftovers
+
+    def _undo(self, entry: _Entry) -> None:
+        if entry.op == "delete":
+            return  # irreversible; reported by _rollback
+        res = entry.after or entry.before
+        assert res is not None
+        self._emit("rollback-start", entry.path, f"undo {entry.op}", res.type)
+        if entry.op in ("create", "replace") and entry.after is not None:
+            after = entry.after
+            self.handler_for(after.type).delete(
+                self._context(entry.path, after.attempt, rollback=True),
+                after.physical_id,
+                after.properties,
+            )
+        elif (
+            entry.op == "update"
+            and entry.before is not None
+            and entry.after is not None
+            and entry.after.properties != entry.before.properties
+        ):
+            self.handler_for(entry.before.type).update(
+                self._context(entry.path, entry.before.attempt, rollback=True),
+                entry.before.physical_id,
+                entry.after.properties,
+                entry.before.properties,
+            )
+        with self._lock:
+            self.resources.pop(entry.path, None)
+            if entry.op == "replace":
+                self.retired.pop(entry.path, None)
+            if entry.before is not None and entry.before_path is not None:
+                self.resources[entry.before_path] = entry.before
+            self._save_locked()
+        self._emit("rollback-done", entry.path, f"undo {entry.op}", res.type)
+
+    # -- state -------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        if self.document is not None:
+            outputs = {}
+            for name, value in self.document["outputs"].items():
+                try:
+                    outputs[name] = resolve(value, self._lookup)
+                except UnresolvedError:
+                    outputs[name] = None
+            self._outputs = outputs
+            # Options and dependencies of unchanged resources follow the document too.
+            with self._lock:
+                for path, entry in self.document["resources"].items():
+                    res = self.resources.get(path)
+                    if res is not None:
+                        self.resources[path] = attrs.evolve(
+                            res,
+                            options=entry.get("options", {}),
+                            depends_on=tuple(entry["depends_on"]),
+                        )
+        else:
+            self._outputs = {}
+        self._save()
+
+    def _save(self) -> None:
+        with self._lock:
+            self._save_locked()
+
+    def _save_locked(self) -> None:
+        self._serial += 1
+        resources = dict(self.resources)
+        # Old halves of replacements stay tracked until deleted, so nothing is ever lost.
+        for path, old in self.retired.items():
+            resources[f"{path}#old"] = old
+        state = StackState(
+            stack=self.stack,
+            target=self.target,
+            region=self.region,
+            serial=self._serial,
+            resources=resources,
+            outputs=self._outputs,
+            local_instance=self._local_instance,
+            **({"lineage": self._lineage} if self._lineage else {}),
+        )
+        self._lineage = state.lineage
+        self.backend.write(state)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,275 @@
+"""One CLI run against one target: plans, deploys and destroys the stacks of an app.
+
+It orders stacks by their cross-stack references, takes each stack's lock, refreshes
+from the cloud, plans, asks for confirmation and runs the executor.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from infradsl.engine.events import Event, Listener
+from infradsl.engine.executor import DeployResult, Executor, Status
+from infradsl.plan.change import Plan
+from infradsl.plan.planner import plan_stack
+from infradsl.plan.values import references
+from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
+from infradsl.state.backend import LockInfo, StateBackend
+from infradsl.state.model import StackState
+
+__all__ = ["Session", "StackRun", "git_info", "stack_order"]
+
+ClientsFor = Callable[[str], Any]
+Confirm = Callable[[Sequence[Plan]], bool]
+
+
+@attrs.frozen
+class StackRun:
+    """The plan of one stack, and the result when it was applied."""
+
+    plan: Plan
+    result: DeployResult | None = None
+
+
+def stack_order(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Stack names so that producers come before the stacks that read from them."""
+    deps = {
+        name: {s for s, _p, _a in references(doc["resources"]) if s and s != name}
+        | {s for s, _p, _a in references(doc["outputs"]) if s and s != name}
+        for name, doc in documents.items()
+    }
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in sorted(deps.get(name, ())):
+            if dep in documents:
+                visit(dep)
+        order.append(name)
+
+    for name in sorted(documents):
+        visit(name)
+    return order
+
+
+def git_info(folder: Path) -> dict[str, Any]:
+    """The git commit of ``folder`` and whether the tree was dirty (empty if not a repo)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
+class Session:
+    """Plans and applies stacks on one target.
+
+    Args:
+        backend: the state backend.
+        target: ``local`` or ``aws``.
+        clients_for: region -> client provider.
+        handler_for: type name -> handler.
+        listener: receives progress events.
+        local_instance: the local cloud's instance id (local target only).
+        app_folder: the folder of the app file (for the git commit in history).
+    """
+
+    def __init__(
+        self,
+        backend: StateBackend,
+        *,
+        target: str,
+        clients_for: ClientsFor,
+        handler_for: Callable[[str], ResourceHandler],
+        listener: Listener | None = None,
+        local_instance: str | None = None,
+        app_folder: Path | None = None,
+    ) -> None:
+        self.backend = backend
+        self.target = target
+        self.clients_for = clients_for
+        self.handler_for = handler_for
+        self.listener = listener or (lambda event: None)
+        self.local_instance = local_instance
+        self.app_folder = app_folder or Path.cwd()
+        self.stop = threading.Event()
+
+    # -- planning ------------------------------------------------------------------------
+
+    def refresh(self, state: StackState | None) -> dict[str, ReadResult | None]:
+        """Read every resource of ``state`` from the cloud: one read per type (batched)."""
+        if state is None:
+            return {}
+        by_type: dict[str, dict[str, str]] = {}
+        for path, res in state.resources.items():
+            by_type.setdefault(res.type, {})[res.physical_id] = path
+        live: dict[str, ReadResult | None] = {p: None for p in state.resources}
+        clients = self.clients_for(state.region)
+        for type_name in sorted(by_type):
+            ids = by_type[type_name]
+            ctx = HandlerContext(stack=state.stack, path="", region=state.region, clients=clients)
+            found = self.handler_for(type_name).read(ctx, sorted(ids))
+            for physical_id, result in found.items():
+                if physical_id in ids:
+                    live[ids[physical_id]] = result
+        return live
+
+    def plan(
+        self,
+        name: str,
+        document: Mapping[str, Any] | None,
+        *,
+        refresh: bool = True,
+        state: StackState | None = None,
+        region: str | None = None,
+    ) -> Plan:
+        """Plan one stack (``document=None`` plans its destruction)."""
+        if state is None:
+            state = self.backend.read(name)
+        notes: list[str] = []
+        if (
+            self.target == "local"
+            and state is not None
+            and state.resources
+            and state.local_instance
+            and self.local_instance
+            and state.local_instance != self.local_instance
+        ):
+            notes.append(
+                "the local cloud was restarted since the last deploy, so the "
+                f"{len(state.resources)} resources in state no longer exist there: they are "
+                "shown as missing and will be created again"
+            )
+        live = self.refresh(state) if refresh else None
+        return plan_stack(document, state, live, stack=name, region=region, notes=tuple(notes))
+
+    # -- applying ------------------------------------------------------------------------
+
+    def apply(
+        self,
+        documents: Mapping[str, Mapping[str, Any] | None],
+        *,
+        operation: str,
+        confirm: Confirm,
+        concurrency: int = 10,
+        rollback: bool = True,
+        refresh: bool = True,
+        on_plan: Callable[[Sequence[Plan]], None] | None = None,
+    ) -> list[StackRun]:
+        """Lock, plan, confirm and apply each stack in dependency order.
+
+        ``documents`` maps stack name -> document, or ``None`` to destroy that stack.
+        Destroys run in reverse order. Stops at the first stack that fails.
+        """
+        names = stack_order({n: d for n, d in documents.items() if d is not None})
+        names += sorted(n for n, d in documents.items() if d is None)
+        if operation == "destroy":
+            names.reverse()
+        lock = LockInfo.new(operation)
+        locked: list[str] = []
+        runs: list[StackRun] = []
+        try:
+            for name in names:
+                self.backend.lock(name, lock)
+                locked.append(name)
+            states = {name: self.backend.read(name) for name in names}
+            plans = []
+            for name in names:
+                doc = documents[name]
+                state = states[name]
+                plans.append(
+                    self.plan(
+                        name,
+                        doc,
+                        refresh=refresh,
+                        state=state,
+                        region=state.region if state else None,
+                    )
+                )
+            if on_plan is not None:
+                on_plan(plans)
+            if not any(p.has_changes for p in plans):
+                for plan in plans:
+                    self._record(plan, DeployResult(Status.OK), operation, unchanged=True)
+                return [StackRun(p, DeployResult(Status.OK)) for p in plans]
+            if not confirm(plans):
+                return [StackRun(p) for p in plans]
+            for plan in plans:
+                name = plan.stack
+                if not plan.has_changes:
+                    runs.append(StackRun(plan, DeployResult(Status.OK)))
+                    continue
+                others = {
+                    n: s
+                    for n in self.backend.stacks()
+                    if n != name and (s := self.backend.read(n)) is not None
+                }
+                executor = Executor(
+                    plan,
+                    documents[name],
+                    states[name],
+                    self.backend,
+                    self.clients_for(plan.region),
+                    self.handler_for,
+                    target=self.target,
+                    other_states=others,
+                    listener=self.listener,
+                    local_instance=self.local_instance,
+                    stop=self.stop,
+                )
+                result = executor.run(concurrency=concurrency, rollback=rollback)
+                self._record(plan, result, operation)
+                runs.append(StackRun(plan, result))
+                if result.status is not Status.OK:
+                    break
+            return runs
+        finally:
+            for name in locked:
+                self.backend.unlock(name, lock.id)
+
+    def _record(
+        self, plan: Plan, result: DeployResult, operation: str, unchanged: bool = False
+    ) -> None:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "user": user,
+            "host": os.uname().nodename if hasattr(os, "uname") else "",
+            "operation": operation,
+            "target": self.target,
+            **git_info(self.app_folder),
+            "summary": {k: v for k, v in plan.summary().items() if v and k != "no-op"},
+            "result": "no changes" if unchanged else result.status.name.lower().replace("_", " "),
+        }
+        self.backend.append_history(plan.stack, record)
+        self.listener(Event("note", plan.stack, detail=f"recorded {operation} in history"))
