@@ -19,6 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
+EXIT_LOCKED = 5
 
 
 class Context:
@@ -132,6 +133,117 @@ def check(app: str, stack: str | None) -> None:
     sys.exit(run_check(documents))
 
 
+def _documents(app: str, stack: str | None) -> dict[str, dict[str, Any]]:
+    return _load(app, stack)
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Read the live resources to detect drift.",
+)
+@click.pass_obj
+def plan(
+    obj: Context, app: str, stack: str | None, as_json: bool, detailed_exitcode: bool, refresh: bool
+) -> None:
+    """Show what deploy would change: + create, ~ update, -/+ replace, - delete."""
+    from infradsl.cli._deploy import run_plan
+
+    documents = _load(app, stack)
+    sys.exit(
+        run_plan(
+            documents,
+            obj.target,
+            obj.state,
+            app,
+            as_json=as_json,
+            detailed=detailed_exitcode,
+            refresh=refresh,
+        )
+    )
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--concurrency",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Operations in flight at once.",
+)
+@click.option("--no-rollback", is_flag=True, help="On failure keep what succeeded.")
+@click.option(
+    "--refresh/--no-refresh", default=True, show_default=True, help="Read the live resources first."
+)
+@click.pass_obj
+def deploy(
+    obj: Context,
+    app: str,
+    stack: str | None,
+    yes: bool,
+    concurrency: int,
+    no_rollback: bool,
+    refresh: bool,
+) -> None:
+    """Create, update, replace and delete resources so the cloud matches the code."""
+    from infradsl.cli._deploy import run_apply
+
+    documents: dict[str, Any] = _load(app, stack)
+    sys.exit(
+        run_apply(
+            documents,
+            obj.target,
+            obj.state,
+            app,
+            operation="deploy",
+            yes=yes,
+            concurrency=concurrency,
+            rollback=not no_rollback,
+            refresh=refresh,
+        )
+    )
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--concurrency",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Operations in flight at once.",
+)
+@click.pass_obj
+def destroy(obj: Context, app: str, stack: str | None, yes: bool, concurrency: int) -> None:
+    """Delete every resource of the app's stacks, dependents first."""
+    from infradsl.cli._deploy import run_apply
+
+    documents: dict[str, Any] = {name: None for name in _load(app, stack)}
+    sys.exit(
+        run_apply(
+            documents,
+            obj.target,
+            obj.state,
+            app,
+            operation="destroy",
+            yes=yes,
+            concurrency=concurrency,
+            rollback=False,
+        )
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``infradsl`` console script; maps errors to exit codes."""
     args = sys.argv[1:] if argv is None else argv
@@ -148,11 +260,18 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         _print_error(exc)
-        sys.exit(EXIT_BAD_INPUT)
+        from infradsl.state.backend import StateLockedError
+
+        sys.exit(EXIT_LOCKED if isinstance(exc, StateLockedError) else EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     sys.exit(EXIT_OK)
+
+
+from infradsl.cli import _admin  # noqa: E402  - registers state, history and local
+
+_admin.register(cli)
 
 
 def _print_error(exc: InfraDslError) -> None:
@@ -160,5 +279,12 @@ def _print_error(exc: InfraDslError) -> None:
         click.echo(click.style("error: ", fg="red", bold=True) + exc.render(), err=True)
     else:
         click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
-    if not isinstance(exc, ValidationError):
+    if not isinstance(exc, ValidationError) and not _is_expected(exc):
         click.echo("(run with --debug for a traceback)", err=True)
+
+
+def _is_expected(exc: InfraDslError) -> bool:
+    from infradsl.plan.change import PlanError
+    from infradsl.state.backend import StateError
+
+    return isinstance(exc, (PlanError, StateError))

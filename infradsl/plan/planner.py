@@ -124,6 +124,18 @@ def plan_stack(
     )
 
 
+def _normalized(value: Any) -> Any:
+    """A form where list order does not matter (AWS returns rules and ids in any order)."""
+    import json
+
+    if isinstance(value, dict):
+        return {k: _normalized(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        items = [_normalized(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, default=str))
+    return value
+
+
 def _depth(
     path: str, current: Mapping[str, ResourceState], seen: frozenset[str] = frozenset()
 ) -> int:
@@ -184,7 +196,7 @@ def _plan_one(
         for name, value in observed.properties.items():
             if name in ignored or name in diffs or name not in old.properties:
                 continue
-            if value != old.properties[name]:
+            if _normalized(value) != _normalized(old.properties[name]):
                 diffs[name] = PropertyDiff(
                     name, value, props.get(name), name in forcing, drift=True
                 )

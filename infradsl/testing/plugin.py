@@ -68,8 +68,11 @@ class LocalCloudFixture:
 @pytest.fixture(scope="session")
 def local_cloud_server() -> Iterator[LocalCloudFixture]:
     """The session's moto server, started in a thread on a free loopback port."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

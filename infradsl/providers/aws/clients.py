@@ -6,7 +6,28 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Clients"]
+__all__ = ["Clients", "add_event_hook"]
+
+# Hooks added for the whole process (tests inject faults and record calls through these;
+# see `add_event_hook`). Read when a client is created.
+_process_hooks: list[tuple[str, Callable[..., Any]]] = []
+
+
+def add_event_hook(event: str, handler: Callable[..., Any]) -> Callable[[], None]:
+    """Register ``handler`` for a botocore event on every client created from now on.
+
+    Args:
+        event: e.g. ``"before-call.ec2.RunInstances"`` or ``"before-call"`` (all calls).
+        handler: botocore's handler signature (keyword arguments); returning a
+            ``(http_response, parsed)`` pair from a ``before-call`` hook short-circuits
+            the call, which is how failures are injected.
+
+    Returns:
+        A function that removes the hook again.
+    """
+    entry = (event, handler)
+    _process_hooks.append(entry)
+    return lambda: _process_hooks.remove(entry) if entry in _process_hooks else None
 
 
 class Clients:
@@ -59,7 +80,7 @@ class Clients:
                 kwargs.setdefault("aws_access_key_id", "testing")
                 kwargs.setdefault("aws_secret_access_key", "testing")
             created = self._session.client(service, **kwargs)
-            for event, handler in self.hooks:
+            for event, handler in [*self.hooks, *_process_hooks]:
                 created.meta.events.register(event, handler)
             self._clients[service] = created
             return created

@@ -1,0 +1,175 @@
+"""``state``, ``history`` and ``local`` commands."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+__all__ = ["register"]
+
+
+def _backend(obj: Any) -> Any:
+    from infradsl.cli._deploy import state_root
+    from infradsl.state.local import LocalBackend
+
+    return LocalBackend(state_root(obj.state), obj.target)
+
+
+@click.group()
+def state() -> None:
+    """Inspect state and clear stale locks."""
+
+
+@state.command("list")
+@click.pass_obj
+def state_list(obj: Any) -> None:
+    """List the stacks that have a state on this target."""
+    backend = _backend(obj)
+    names = backend.stacks()
+    if not names:
+        click.echo(f"no state for target {obj.target!r} in {backend.folder}")
+        return
+    for name in names:
+        st = backend.read(name)
+        holder = backend.lock_holder(name)
+        lock = f"  locked by {holder.user}@{holder.host} ({holder.id})" if holder else ""
+        click.echo(f"{name}  {st.region}  {len(st.resources)} resources  serial {st.serial}{lock}")
+
+
+@state.command("show")
+@click.argument("stack")
+@click.pass_obj
+def state_show(obj: Any, stack: str) -> None:
+    """Show the resources of a stack's state."""
+    from rich.console import Console
+    from rich.table import Table
+
+    st = _backend(obj).read(stack)
+    if st is None:
+        raise click.UsageError(f"stack {stack!r} has no state on target {obj.target!r}")
+    table = Table(
+        title=f"{stack} ({st.region}, {obj.target}), serial {st.serial}",
+        title_justify="left",
+        box=None,
+        header_style="bold",
+    )
+    for column in ("resource", "type", "physical id"):
+        table.add_column(column)
+    for path in sorted(st.resources):
+        res = st.resources[path]
+        table.add_row(path, res.type, res.physical_id)
+    console = Console(highlight=False)
+    console.print(table)
+    if st.outputs:
+        from infradsl.cli.render import render_outputs
+
+        console.print()
+        render_outputs(console, stack, st.outputs)
+
+
+@state.command("unlock")
+@click.argument("lock_id")
+@click.option("--stack", default=None, help="The locked stack (found by lock id otherwise).")
+@click.pass_obj
+def state_unlock(obj: Any, lock_id: str, stack: str | None) -> None:
+    """Clear a lock left by a run that died (LOCK_ID is shown in the lock error)."""
+    backend = _backend(obj)
+    names = [stack] if stack else backend.stacks()
+    for name in names:
+        holder = backend.lock_holder(name)
+        if holder is not None and holder.id == lock_id:
+            if not holder.holder_gone() and holder.host == __import__("socket").gethostname():
+                click.echo(
+                    f"warning: process {holder.pid} holding the lock is still running", err=True
+                )
+            backend.unlock(name, lock_id)
+            click.echo(
+                f"unlocked {name} (was held by {holder.user}@{holder.host}, "
+                f"pid {holder.pid}, {holder.operation})"
+            )
+            return
+    raise click.UsageError(f"no lock with id {lock_id!r} on target {obj.target!r}")
+
+
+@click.command()
+@click.option("--stack", default=None, help="Only this stack.")
+@click.pass_obj
+def history(obj: Any, stack: str | None) -> None:
+    """Show the deployment history: time, user, git commit, summary, result."""
+    backend = _backend(obj)
+    names = [stack] if stack else backend.stacks()
+    for name in names:
+        for rec in backend.history(name):
+            commit = (rec.get("commit") or "no git")[:10]
+            dirty = " (dirty)" if rec.get("dirty") else ""
+            summary = ", ".join(f"{v} {k}" for k, v in rec.get("summary", {}).items()) or "-"
+            click.echo(
+                f"{rec['time']}  {name}  {rec['operation']}  {rec['user']}  "
+                f"{commit}{dirty}  {summary}  {rec['result']}"
+            )
+
+
+@click.group()
+def local() -> None:
+    """The embedded local cloud (moto's server on 127.0.0.1)."""
+
+
+@local.command("start")
+@click.option("--port", type=int, default=None, help="Port (default 4566).")
+def local_start(port: int | None) -> None:
+    """Start the local cloud in the background."""
+    from infradsl.local.server import local_status, start
+
+    before = local_status()
+    cloud = start(port)
+    verb = "already running" if before is not None else "started"
+    click.echo(f"local cloud {verb} at {cloud.endpoint} (pid {cloud.pid})")
+
+
+@local.command("stop")
+def local_stop() -> None:
+    """Stop the local cloud (everything in it is forgotten)."""
+    from infradsl.local.server import stop
+
+    stopped = stop()
+    click.echo(
+        f"stopped the local cloud at {stopped.endpoint}"
+        if stopped
+        else "the local cloud is not running"
+    )
+
+
+@local.command("status")
+def local_status_cmd() -> None:
+    """Show the endpoint, pid and uptime of the local cloud."""
+    from infradsl.local.server import is_ready, local_status
+
+    cloud = local_status()
+    if cloud is None:
+        click.echo("the local cloud is not running (it starts on the next plan or deploy)")
+        sys.exit(1)
+    if cloud.external:
+        state = "answering" if is_ready(cloud.endpoint) else "NOT answering"
+        click.echo(f"endpoint {cloud.endpoint} (INFRADSL_LOCAL_ENDPOINT, {state})")
+        return
+    uptime = cloud.uptime() or 0.0
+    click.echo(
+        f"endpoint {cloud.endpoint}  pid {cloud.pid}  up {_duration(uptime)}  "
+        f"since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(cloud.started_at))}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def register(group: click.Group) -> None:
+    """Add the commands to the ``infradsl`` group."""
+    group.add_command(state)
+    group.add_command(history)
+    group.add_command(local)

@@ -1,0 +1,217 @@
+"""``plan``, ``deploy`` and ``destroy``: build a session, render, confirm, map exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from infradsl.engine.executor import Status
+from infradsl.engine.session import Session, StackRun
+from infradsl.plan.change import Plan
+
+__all__ = ["EXIT_FOR", "make_console", "make_session", "run_apply", "run_plan"]
+
+EXIT_FOR = {
+    Status.OK: 0,
+    Status.ROLLED_BACK: 3,
+    Status.ROLLBACK_INCOMPLETE: 4,
+    Status.FAILED_NO_ROLLBACK: 4,
+}
+
+
+def make_console(err: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if err else sys.stdout
+    return Console(stderr=err, highlight=False, soft_wrap=not stream.isatty())
+
+
+def state_root(option: str | None) -> str:
+    return option or ".infradsl/state"
+
+
+def make_session(
+    target: str,
+    state: str | None,
+    app_path: str | None,
+    listener: Any = None,
+    hooks: list[Any] | None = None,
+) -> Session:
+    """A session for the target: the local cloud is started on first use."""
+    from infradsl.providers.aws import handler_for
+    from infradsl.providers.aws.clients import Clients
+    from infradsl.state.local import LocalBackend
+
+    root = state_root(state)
+    if root.startswith("s3://"):
+        raise click.UsageError("S3 state is not available yet in this release; use --state DIR")
+    backend = LocalBackend(root, target)
+    endpoint: str | None = None
+    local_instance: str | None = None
+    cache: dict[str, Clients] = {}
+    if target == "local":
+        from infradsl.local.server import ensure_local_cloud, instance_id, local_status
+
+        if local_status() is None:
+            click.echo("starting the local cloud (moto) on 127.0.0.1 ...", err=True)
+        cloud = ensure_local_cloud()
+        endpoint = cloud.endpoint
+
+    def clients_for(region: str) -> Clients:
+        if region not in cache:
+            cache[region] = Clients(region, endpoint, hooks=hooks)
+        return cache[region]
+
+    if target == "local":
+        local_instance = instance_id(clients_for("us-east-1"))
+    folder = Path(app_path).resolve().parent if app_path else Path.cwd()
+    return Session(
+        backend,
+        target=target,
+        clients_for=clients_for,
+        handler_for=handler_for,
+        listener=listener,
+        local_instance=local_instance,
+        app_folder=folder,
+    )
+
+
+def run_plan(
+    documents: Mapping[str, Mapping[str, Any]],
+    target: str,
+    state: str | None,
+    app_path: str,
+    *,
+    as_json: bool,
+    detailed: bool,
+    refresh: bool,
+) -> int:
+    from infradsl.cli.render import render_plans
+    from infradsl.engine.session import stack_order
+
+    session = make_session(target, state, app_path)
+    plans = [
+        session.plan(name, documents[name], refresh=refresh) for name in stack_order(documents)
+    ]
+    if as_json:
+        click.echo(json.dumps([p.to_json() for p in plans], indent=2, sort_keys=True))
+    else:
+        render_plans(make_console(), plans, target=target)
+    changed = any(p.has_changes for p in plans)
+    return 2 if (detailed and changed) else 0
+
+
+def _confirm(plans: Sequence[Plan], yes: bool, console: Any, verb: str) -> bool:
+    reasons = [r for p in plans for r in p.confirmation_reasons()]
+    if yes or not reasons:
+        return True
+    console.print("[yellow]These changes are destructive or widen permissions:[/]")
+    for reason in reasons:
+        console.print(f"  - {reason}")
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"refusing to {verb} without confirmation: no terminal to ask on. Review the plan "
+            f"and rerun with --yes"
+        )
+    return click.confirm(f"Do you want to {verb}?", default=False)
+
+
+def run_apply(
+    documents: Mapping[str, Mapping[str, Any] | None],
+    target: str,
+    state: str | None,
+    app_path: str,
+    *,
+    operation: str,
+    yes: bool,
+    concurrency: int,
+    rollback: bool,
+    refresh: bool = True,
+) -> int:
+    """Deploy or destroy; returns the exit code."""
+    from infradsl.cli.render import ProgressView, render_plans
+
+    console = make_console()
+    view = ProgressView(console)
+    session = make_session(target, state, app_path, listener=view)
+
+    def on_plan(plans: Sequence[Plan]) -> None:
+        render_plans(console, plans, target=target)
+        view.total = sum(1 for p in plans for c in p.changes if c.action.verb != "no-op")
+
+    def confirm(plans: Sequence[Plan]) -> bool:
+        ok = _confirm(plans, yes, console, operation)
+        if ok:
+            console.print()
+            view.__enter__()
+        return ok
+
+    try:
+        runs = session.apply(
+            documents,
+            operation=operation,
+            confirm=confirm,
+            concurrency=concurrency,
+            rollback=rollback,
+            refresh=refresh,
+            on_plan=on_plan,
+        )
+    except KeyboardInterrupt:
+        session.stop.set()
+        raise
+    finally:
+        view.__exit__(None, None, None)
+    return _report(console, runs, operation)
+
+
+def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
+    from infradsl.cli.render import render_outputs
+
+    if runs and all(r.result is None for r in runs):
+        console.print("cancelled: nothing was changed")
+        return 1
+    code = 0
+    for run in runs:
+        result = run.result
+        if result is None:
+            continue
+        if result.status is Status.OK:
+            if run.plan.has_changes:
+                console.print(
+                    f"[green]✓[/] {run.plan.stack}: {operation} complete "
+                    f"({result.operations} operations)"
+                )
+            if operation == "deploy":
+                render_outputs(console, run.plan.stack, result.outputs)
+            continue
+        code = EXIT_FOR[result.status]
+        for path, message in result.errors:
+            console.print(f"[red]error:[/] {run.plan.stack}/{path}: {message}")
+        if result.status is Status.ROLLED_BACK:
+            console.print(
+                f"[yellow]{operation} of {run.plan.stack} failed and was rolled back: "
+                "the cloud and the state are as before[/]"
+            )
+        elif result.status is Status.ROLLBACK_INCOMPLETE:
+            console.print(
+                f"[red]{operation} of {run.plan.stack} failed and the rollback is "
+                "incomplete. Left behind:[/]"
+            )
+            for line in result.leftovers:
+                console.print(f"  - {line}")
+            console.print(
+                "State tracks everything listed. Fix the cause and run "
+                f"`infradsl {operation}` again to converge, or `infradsl destroy`."
+            )
+        else:
+            console.print(
+                f"[red]{operation} of {run.plan.stack} failed; --no-rollback kept "
+                "what succeeded (tracked in state). Fix the cause and run "
+                f"`infradsl {operation}` again.[/]"
+            )
+    return code

@@ -1,0 +1,212 @@
+"""Renderables for plans, progress and results (rich). Plain text when not a TTY."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from infradsl.engine.events import Event
+from infradsl.plan.change import Action, Plan, PropertyDiff
+
+__all__ = ["ProgressView", "render_outputs", "render_plan", "render_plans"]
+
+_STYLE = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.REPLACE: "magenta",
+    Action.DELETE: "red",
+    Action.FORGET: "red",
+    Action.NOOP: "dim",
+}
+_WIDTH = 60
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, dict) and set(value) <= {"ref", "stack"} and "ref" in value:
+        prefix = f"{value['stack']}:" if "stack" in value else ""
+        return f"${{{prefix}{value['ref']}}}"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= _WIDTH else text[: _WIDTH - 3] + "..."
+
+
+def _diff_line(diff: PropertyDiff) -> Text:
+    line = Text("      ")
+    line.append(f"{diff.name}: ", style="bold")
+    line.append(_short(diff.old), style="red")
+    line.append(" -> ")
+    if diff.known_after_deploy:
+        line.append("(known after deploy)", style="cyan")
+    else:
+        line.append(_short(diff.new), style="green")
+    notes = []
+    if diff.forces_replacement:
+        notes.append("forces replacement")
+    if diff.drift:
+        notes.append("changed outside infradsl")
+    if notes:
+        line.append(f"  ({', '.join(notes)})", style="magenta")
+    return line
+
+
+def render_plan(console: Console, plan: Plan, *, target: str, show_noop: bool = False) -> None:
+    """Print one stack's plan: a symbol per resource, property diffs and reasons."""
+    title = "destroy" if plan.destroy else "plan"
+    console.print(
+        Text.assemble((f"Stack {plan.stack}", "bold"), f" ({plan.region}, {target}) {title}")
+    )
+    for note in plan.notes:
+        console.print(Text(f"  ! {note}", style="yellow"))
+    width = max((len(c.path) for c in plan.changes), default=10) + 2
+    for change in plan.changes:
+        if change.action is Action.NOOP and not show_noop:
+            continue
+        style = _STYLE[change.action]
+        line = Text("  ")
+        line.append(f"{change.action.value:<3} ", style=f"bold {style}")
+        line.append(f"{change.path:<{width}}", style=style)
+        line.append(change.type, style="dim")
+        if change.reasons:
+            line.append(f"  ({'; '.join(change.reasons)})", style="italic")
+        console.print(line)
+        for diff in change.diffs:
+            console.print(_diff_line(diff))
+    summary = plan.summary()
+    if not plan.has_changes:
+        console.print(Text("  No changes. The cloud matches the code.", style="green"))
+        return
+    parts = [
+        f"{summary['create']} to create",
+        f"{summary['update']} to update",
+        f"{summary['replace']} to replace",
+        f"{summary['delete'] + summary['forget']} to delete",
+    ]
+    console.print(Text(f"  Plan: {', '.join(parts)}.", style="bold"))
+
+
+def render_plans(console: Console, plans: Sequence[Plan], *, target: str) -> None:
+    """Print every stack's plan."""
+    for index, plan in enumerate(plans):
+        if index:
+            console.print()
+        render_plan(console, plan, target=target)
+
+
+def render_outputs(console: Console, stack: str, outputs: Mapping[str, Any]) -> None:
+    """The outputs of a stack as a table."""
+    if not outputs:
+        return
+    table = Table(
+        title=f"Outputs of {stack}",
+        title_justify="left",
+        show_edge=False,
+        box=None,
+        header_style="bold",
+    )
+    table.add_column("output")
+    table.add_column("value")
+    for name in sorted(outputs):
+        value = outputs[name]
+        table.add_row(name, escape("" if value is None else str(value)))
+    console.print(table)
+
+
+class ProgressView:
+    """Prints one line per finished operation; a live bar at the bottom on a terminal."""
+
+    _VERB = {
+        "create": "created",
+        "update": "updated",
+        "replace": "replaced",
+        "delete": "deleted",
+        "delete old": "deleted old",
+        "forget": "forgot",
+    }
+
+    def __init__(self, console: Console, total: int = 0) -> None:
+        self.console = console
+        self.total = total
+        self.done = 0
+        self._lock = threading.Lock()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressView:
+        if self.console.is_terminal and self.total:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]deploying"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._handle(event)
+
+    def _handle(self, event: Event) -> None:
+        if event.kind == "start":
+            if self._progress is not None:
+                self._progress.update(self._task, description=f"{event.verb} {event.path}")
+            return
+        if event.kind == "done":
+            self.done += 1
+            if self._progress is not None:
+                self._progress.update(self._task, completed=self.done)
+            verb = self._VERB.get(event.verb, event.verb)
+            detail = f" {event.detail}" if event.detail else ""
+            self.console.print(
+                Text.assemble(
+                    ("  ✓ ", "green"),
+                    f"{event.stack}/{event.path} ",
+                    (verb, "bold"),
+                    (f"{detail} ({event.seconds:.1f}s)", "dim"),
+                )
+            )
+        elif event.kind == "failed":
+            self.console.print(
+                Text.assemble(
+                    ("  ✗ ", "red"),
+                    f"{event.stack}/{event.path} {event.verb} failed: ",
+                    (event.detail, "red"),
+                )
+            )
+        elif event.kind == "rollback-start" and not event.path:
+            self.console.print(
+                Text("  rolling back: undoing completed work in reverse order", style="yellow bold")
+            )
+        elif event.kind == "rollback-done":
+            self.console.print(
+                Text.assemble(
+                    ("  ↺ ", "yellow"), f"{event.stack}/{event.path} ", (event.verb, "bold")
+                )
+            )
+        elif event.kind == "rollback-failed":
+            self.console.print(
+                Text.assemble(
+                    ("  ✗ ", "red"),
+                    f"{event.stack}/{event.path} ",
+                    f"{event.verb} failed: ",
+                    (event.detail, "red"),
+                )
+            )

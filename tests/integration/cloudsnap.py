@@ -1,0 +1,174 @@
+"""Helpers for integration tests: snapshots of what a stack owns, API call recording,
+fault injection through botocore hooks, and running the CLI in-process."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infradsl.cli.main import main
+from infradsl.providers.aws.clients import add_event_hook
+
+MUTATING_PREFIXES = (
+    "Create", "Run", "Allocate", "Associate", "Attach", "Authorize", "Put", "Modify",
+    "Import", "Add", "Delete", "Terminate", "Detach", "Revoke", "Release", "Disassociate",
+    "Update", "Tag", "Untag", "Remove", "Replace", "Restore",
+)
+
+
+def is_mutating(operation: str) -> bool:
+    return operation.startswith(MUTATING_PREFIXES) and operation != "GetRandomPassword"
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out, err = capsys.readouterr()
+    code = info.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+class Recorder:
+    """Records every API call as (service, operation, params) in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        with self._lock:
+            self.calls.append((service, operation, dict(params)))
+
+    def mutating(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [c for c in self.calls if is_mutating(c[1])]
+
+    def operations(self) -> list[str]:
+        return [f"{s}.{o}" for s, o, _ in self.calls]
+
+
+@contextmanager
+def recording() -> Iterator[Recorder]:
+    recorder = Recorder()
+    remove = add_event_hook("before-parameter-build", recorder)
+    try:
+        yield recorder
+    finally:
+        remove()
+
+
+class _FakeHttp:
+    status_code = 500
+    headers: dict[str, str] = {}
+    content = b""
+    text = ""
+
+
+@contextmanager
+def failing(service: str, operation: str, occurrence: int = 1) -> Iterator[list[int]]:
+    """Make the ``occurrence``-th call of ``service.operation`` fail with InternalError."""
+    seen = [0]
+    lock = threading.Lock()
+
+    def hook(**_: Any) -> Any:
+        with lock:
+            seen[0] += 1
+            hit = seen[0] == occurrence
+        if hit:
+            return _FakeHttp(), {
+                "Error": {"Code": "InternalError", "Message": f"injected failure of {operation}"},
+                "ResponseMetadata": {"HTTPStatusCode": 500},
+            }
+        return None
+
+    remove = add_event_hook(f"before-call.{service}.{operation}", hook)
+    try:
+        yield seen
+    finally:
+        remove()
+
+
+def snapshot(cloud: Any, stack: str) -> dict[str, Any]:
+    """Everything in the local cloud that belongs to ``stack``, without volatile fields."""
+    ec2 = cloud.client("ec2")
+    tag = [{"Name": "tag:infradsl:stack", "Values": [stack]}]
+    snap: dict[str, Any] = {}
+    snap["vpcs"] = sorted(v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"])
+    snap["subnets"] = sorted(
+        (s["SubnetId"], s["CidrBlock"], s["VpcId"])
+        for s in ec2.describe_subnets(Filters=tag)["Subnets"]
+    )
+    snap["igws"] = sorted(
+        (g["InternetGatewayId"], tuple(a["VpcId"] for a in g.get("Attachments", [])))
+        for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]
+    )
+    snap["nats"] = sorted(
+        n["NatGatewayId"] for n in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]
+        if n["State"] not in ("deleted", "deleting")
+    )
+    snap["eips"] = sorted(a["AllocationId"] for a in ec2.describe_addresses(Filters=tag)["Addresses"])
+    snap["route_tables"] = sorted(
+        (
+            t["RouteTableId"],
+            tuple(sorted(a.get("SubnetId", "") for a in t.get("Associations", []))),
+            tuple(sorted(json.dumps(r, sort_keys=True, default=str) for r in t.get("Routes", []))),
+        )
+        for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]
+    )
+    snap["groups"] = sorted(
+        (
+            g["GroupId"],
+            json.dumps(g.get("IpPermissions", []), sort_keys=True, default=str),
+        )
+        for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]
+    )
+    snap["instances"] = sorted(
+        (i["InstanceId"], i["ImageId"], i["State"]["Name"])
+        for r in ec2.describe_instances(Filters=tag)["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] not in ("terminated", "shutting-down")
+    )
+    iam = cloud.client("iam")
+    prefix = f"{stack}-"
+    snap["roles"] = sorted(
+        (r["RoleName"], tuple(sorted(
+            p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=r["RoleName"])[
+                "AttachedPolicies"]
+        )))
+        for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix)
+    )
+    snap["policies"] = sorted(
+        p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]
+        if p["PolicyName"].startswith(prefix)
+    )
+    snap["profiles"] = sorted(
+        (p["InstanceProfileName"], tuple(r["RoleName"] for r in p["Roles"]))
+        for p in iam.list_instance_profiles()["InstanceProfiles"]
+        if p["InstanceProfileName"].startswith(prefix)
+    )
+    secrets = cloud.client("secretsmanager")
+    snap["secrets"] = sorted(
+        s["ARN"] for s in secrets.list_secrets()["SecretList"]
+        if s["Name"].startswith(prefix) and not s.get("DeletedDate")
+    )
+    return snap
+
+
+def tagged_count(snap: dict[str, Any]) -> int:
+    return sum(len(v) for v in snap.values())
+
+
+def state_bytes(state_dir: Path) -> dict[str, bytes]:
+    """Every state document (not history) under a state directory, by relative path."""
+    if not state_dir.exists():
+        return {}
+    return {
+        str(p.relative_to(state_dir)): p.read_bytes()
+        for p in sorted(state_dir.rglob("*.json"))
+    }
