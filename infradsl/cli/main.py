@@ -41,7 +41,11 @@ class Context:
     help="Where to deploy: the embedded local cloud or real AWS.",
 )
 @click.option(
-    "--state", "state", default=None, help="State location: a directory or s3://bucket/prefix."
+    "--state",
+    "state",
+    default=None,
+    envvar="INFRADSL_STATE",
+    help="State location: a directory (default .infradsl/state; env INFRADSL_STATE).",
 )
 @click.version_option(package_name="infradsl")
 @click.pass_context

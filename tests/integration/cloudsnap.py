@@ -16,9 +16,28 @@ from infradsl.cli.main import main
 from infradsl.providers.aws.clients import add_event_hook
 
 MUTATING_PREFIXES = (
-    "Create", "Run", "Allocate", "Associate", "Attach", "Authorize", "Put", "Modify",
-    "Import", "Add", "Delete", "Terminate", "Detach", "Revoke", "Release", "Disassociate",
-    "Update", "Tag", "Untag", "Remove", "Replace", "Restore",
+    "Create",
+    "Run",
+    "Allocate",
+    "Associate",
+    "Attach",
+    "Authorize",
+    "Put",
+    "Modify",
+    "Import",
+    "Add",
+    "Delete",
+    "Terminate",
+    "Detach",
+    "Revoke",
+    "Release",
+    "Disassociate",
+    "Update",
+    "Tag",
+    "Untag",
+    "Remove",
+    "Replace",
+    "Restore",
 )
 
 
@@ -109,10 +128,13 @@ def snapshot(cloud: Any, stack: str) -> dict[str, Any]:
         for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]
     )
     snap["nats"] = sorted(
-        n["NatGatewayId"] for n in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]
+        n["NatGatewayId"]
+        for n in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]
         if n["State"] not in ("deleted", "deleting")
     )
-    snap["eips"] = sorted(a["AllocationId"] for a in ec2.describe_addresses(Filters=tag)["Addresses"])
+    snap["eips"] = sorted(
+        a["AllocationId"] for a in ec2.describe_addresses(Filters=tag)["Addresses"]
+    )
     snap["route_tables"] = sorted(
         (
             t["RouteTableId"],
@@ -137,14 +159,23 @@ def snapshot(cloud: Any, stack: str) -> dict[str, Any]:
     iam = cloud.client("iam")
     prefix = f"{stack}-"
     snap["roles"] = sorted(
-        (r["RoleName"], tuple(sorted(
-            p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=r["RoleName"])[
-                "AttachedPolicies"]
-        )))
-        for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix)
+        (
+            r["RoleName"],
+            tuple(
+                sorted(
+                    p["PolicyArn"]
+                    for p in iam.list_attached_role_policies(RoleName=r["RoleName"])[
+                        "AttachedPolicies"
+                    ]
+                )
+            ),
+        )
+        for r in iam.list_roles()["Roles"]
+        if r["RoleName"].startswith(prefix)
     )
     snap["policies"] = sorted(
-        p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]
+        p["Arn"]
+        for p in iam.list_policies(Scope="Local")["Policies"]
         if p["PolicyName"].startswith(prefix)
     )
     snap["profiles"] = sorted(
@@ -154,7 +185,8 @@ def snapshot(cloud: Any, stack: str) -> dict[str, Any]:
     )
     secrets = cloud.client("secretsmanager")
     snap["secrets"] = sorted(
-        s["ARN"] for s in secrets.list_secrets()["SecretList"]
+        s["ARN"]
+        for s in secrets.list_secrets()["SecretList"]
         if s["Name"].startswith(prefix) and not s.get("DeletedDate")
     )
     return snap
@@ -169,6 +201,5 @@ def state_bytes(state_dir: Path) -> dict[str, bytes]:
     if not state_dir.exists():
         return {}
     return {
-        str(p.relative_to(state_dir)): p.read_bytes()
-        for p in sorted(state_dir.rglob("*.json"))
+        str(p.relative_to(state_dir)): p.read_bytes() for p in sorted(state_dir.rglob("*.json"))
     }

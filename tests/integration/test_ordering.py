@@ -35,8 +35,12 @@ DELETES = {
 
 
 @pytest.fixture
-def deployed(tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch,
-             capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+def deployed(
+    tmp_path: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> dict[str, Any]:
     shutil.copy(ROOT / "examples" / "webapp" / "app.py", tmp_path / "app.py")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("INFRADSL_STATE", str(tmp_path / "state"))
@@ -46,8 +50,9 @@ def deployed(tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch,
     return state
 
 
-def _delete_positions(calls: list[tuple[str, str, dict[str, Any]]],
-                      by_id: dict[str, str]) -> dict[str, int]:
+def _delete_positions(
+    calls: list[tuple[str, str, dict[str, Any]]], by_id: dict[str, str]
+) -> dict[str, int]:
     positions: dict[str, int] = {}
     for index, (_service, operation, params) in enumerate(calls):
         key = DELETES.get(operation)
@@ -115,4 +120,5 @@ def test_a_replacement_deletes_the_old_instance_only_after_everything_else(
     assert set(terminated) == old
     # Web (which depends on Db) goes before Db.
     assert terminated.index(deployed["resources"]["Web"]["physical_id"]) < terminated.index(
-        deployed["resources"]["Db"]["physical_id"])
+        deployed["resources"]["Db"]["physical_id"]
+    )

@@ -26,7 +26,9 @@ def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path
     return folder
 
 
-def _mutating_calls(capsys: pytest.CaptureFixture[str], args: list[str]) -> list[tuple[str, str, int]]:
+def _mutating_calls(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> list[tuple[str, str, int]]:
     """Run a deploy once, recording each mutating call as (service, operation, occurrence)."""
     with recording() as calls:
         code, out, err = run_cli(args, capsys)
@@ -70,7 +72,9 @@ def _check_each_failure(
 
 
 def test_every_failing_call_of_a_fresh_deploy_is_rolled_back(
-    tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _project(tmp_path, monkeypatch, "record")
@@ -86,7 +90,9 @@ def test_every_failing_call_of_a_fresh_deploy_is_rolled_back(
 
 
 def test_every_failing_call_of_an_instance_replacement_is_rolled_back(
-    tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     def base(name: str) -> Path:
@@ -104,6 +110,9 @@ def test_every_failing_call_of_an_instance_replacement_is_rolled_back(
     assert {"RunInstances", "TerminateInstances"} <= operations
     counter = iter(range(len(calls)))
     _check_each_failure(
-        calls, lambda: base(f"replace{next(counter)}"), ["deploy", "app.py", "--yes"],
-        local_cloud, capsys,
+        calls,
+        lambda: base(f"replace{next(counter)}"),
+        ["deploy", "app.py", "--yes"],
+        local_cloud,
+        capsys,
     )
