@@ -247,7 +247,7 @@ class Executor:
         assert old is not None
         if change.action is Action.UPDATE:
             attributes: Mapping[str, Any] = old.attributes
-            if props != old.properties:
+            if props != old.properties or any(d.drift for d in change.diffs):
                 updated = handler.update(
                     self._context(change.path, old.attempt), old.physical_id, old.properties, props
                 )

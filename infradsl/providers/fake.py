@@ -94,11 +94,13 @@ class FakeHandler:
         with self.cloud._lock:
             return {
                 i: ReadResult(dict(self.cloud.resources[i]), self._attributes(i))
-                for i in physical_ids if i in self.cloud.resources
+                for i in physical_ids
+                if i in self.cloud.resources
             }
 
-    def update(self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any],
-               new: Mapping[str, Any]) -> UpdateResult:
+    def update(
+        self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> UpdateResult:
         self.cloud._call("update", ctx.path, physical_id)
         with self.cloud._lock:
             self.cloud.resources[physical_id] = dict(new)

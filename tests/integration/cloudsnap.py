@@ -66,7 +66,8 @@ class Recorder:
             self.calls.append((service, operation, dict(params)))
 
     def mutating(self) -> list[tuple[str, str, dict[str, Any]]]:
-        return [c for c in self.calls if is_mutating(c[1])]
+        """Mutating calls of the deploy (not the local cloud's own instance marker in SSM)."""
+        return [c for c in self.calls if is_mutating(c[1]) and c[0] != "ssm"]
 
     def operations(self) -> list[str]:
         return [f"{s}.{o}" for s, o, _ in self.calls]

@@ -19,10 +19,12 @@ if TYPE_CHECKING:
 __all__ = [
     "IN_USE_DELAY",
     "IN_USE_MAX_ATTEMPTS",
+    "MAX_FILTER_VALUES",
     "WAIT_DELAY",
     "WAIT_MAX_ATTEMPTS",
     "arn",
     "describe_all",
+    "describe_ids",
     "ec2_client",
     "error_code",
     "id_filter",
@@ -39,6 +41,9 @@ __all__ = [
 # Bounded waiting: seconds between polls and how many polls before giving up (10 minutes).
 WAIT_DELAY = 5
 WAIT_MAX_ATTEMPTS = 120
+
+# EC2 caps the values of one filter; longer id lists are read in chunks of this size.
+MAX_FILTER_VALUES = 200
 
 # Retrying a delete that AWS refuses because something still uses the resource (2 minutes).
 IN_USE_DELAY = 5
@@ -135,6 +140,28 @@ def describe_all(ec2: EC2Client, operation: str, key: str, **kwargs: Any) -> lis
     items: list[Any] = []
     for page in paginator.paginate(**kwargs):
         items.extend(page.get(key, []))
+    return items
+
+
+def describe_ids(
+    ec2: EC2Client,
+    operation: str,
+    key: str,
+    id_name: str,
+    ids: Sequence[str],
+    *,
+    filter_param: str = "Filters",
+) -> list[Any]:
+    """The existing resources among ``ids``: one request per page (none if ``ids`` is empty).
+
+    Selects by the ``id_name`` filter because ``*Ids=[...]`` fails the whole call when any
+    id is missing, while the filter just leaves it out. ``filter_param`` is ``"Filter"`` for
+    DescribeNatGateways.
+    """
+    items: list[Any] = []
+    for start in range(0, len(ids), MAX_FILTER_VALUES):
+        chunk = ids[start : start + MAX_FILTER_VALUES]
+        items.extend(describe_all(ec2, operation, key, **{filter_param: id_filter(id_name, chunk)}))
     return items
 
 

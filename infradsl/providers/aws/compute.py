@@ -1,0 +1,430 @@
+"""Handlers for EC2 compute: instances, key pairs and EBS volumes.
+
+Resolved properties, as the engine passes them:
+
+- ``aws.ec2.Instance``: ``image``, ``instance_type``, ``subnet`` (subnet id),
+  ``security_groups`` (group ids), ``instance_profile`` (profile name), ``role`` (role
+  name, unused: the profile carries it), ``key_pair`` (key name), ``user_data`` (plain
+  text), ``require_imdsv2``, ``root_volume_size``, ``root_volume_type``,
+  ``root_volume_encrypted``, ``monitoring``, ``tags``.
+- ``aws.ec2.KeyPair``: ``public_key``, ``key_name``, ``tags``.
+- ``aws.ec2.Volume``: ``availability_zone``, ``size``, ``volume_type``, ``encrypted``,
+  ``iops``, ``instance`` (instance id), ``device``, ``tags``.
+
+Properties left at ``None`` are absent from the mapping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from botocore.exceptions import ClientError
+
+from infradsl.providers.aws._ec2util import (
+    arn,
+    describe_all,
+    ec2_client,
+    error_code,
+    id_filter,
+    ignore_not_found,
+    sync_tags,
+    tag_specifications,
+    tags_of,
+    undo_on_failure,
+    wait_for,
+)
+from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.client import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef, RunInstancesRequestTypeDef
+    from mypy_boto3_sts.client import STSClient
+
+__all__ = ["InstanceHandler", "KeyPairHandler", "VolumeHandler"]
+
+# A freshly created instance profile takes a few seconds to be usable by RunInstances
+# (IAM is eventually consistent): retry that one error, bounded.
+PROFILE_RETRY_DELAY = 3
+PROFILE_RETRY_ATTEMPTS = 20
+# moto's fallback root device; used only when the image cannot be described.
+DEFAULT_ROOT_DEVICE = "/dev/sda1"
+# Instances in these states are gone (or going) for good.
+_GONE_STATES = frozenset({"shutting-down", "terminated"})
+# Filter values per describe request.
+_CHUNK = 200
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+
+
+def _root_device(ec2: EC2Client, image: str) -> str:
+    try:
+        images = ec2.describe_images(ImageIds=[image]).get("Images", [])
+    except ClientError as error:
+        if error_code(error).startswith("InvalidAMIID"):
+            return DEFAULT_ROOT_DEVICE
+        raise
+    if images and images[0].get("RootDeviceName"):
+        return str(images[0]["RootDeviceName"])
+    return DEFAULT_ROOT_DEVICE
+
+
+def _is_ours(ctx: HandlerContext, tags: Mapping[str, str]) -> bool:
+    return all(tags.get(key) == value for key, value in ctx.tags.items())
+
+
+def _is_profile_not_ready(error: ClientError) -> bool:
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return error_code(error) == "InvalidParameterValue" and "Instance Profile" in message
+
+
+class InstanceHandler:
+    """Runs one EC2 instance; instances are immutable, only their tags update in place."""
+
+    type_name: ClassVar[str] = "aws.ec2.Instance"
+
+    def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
+        ec2 = ec2_client(ctx)
+        tags = ctx.merged_tags(props)
+        params: RunInstancesRequestTypeDef = {
+            "ImageId": props["image"],
+            "InstanceType": props["instance_type"],
+            "MinCount": 1,
+            "MaxCount": 1,
+            "SubnetId": props["subnet"],
+            "ClientToken": ctx.token("create"),
+            "Monitoring": {"Enabled": bool(props.get("monitoring", False))},
+            "MetadataOptions": {
+                "HttpEndpoint": "enabled",
+                "HttpTokens": "required" if props.get("require_imdsv2", True) else "optional",
+            },
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": _root_device(ec2, props["image"]),
+                    "Ebs": {
+                        "VolumeSize": int(props.get("root_volume_size", 8)),
+                        "VolumeType": props.get("root_volume_type", "gp3"),
+                        "Encrypted": bool(props.get("root_volume_encrypted", True)),
+                        "DeleteOnTermination": True,
+                    },
+                }
+            ],
+            "TagSpecifications": [
+                *tag_specifications("instance", tags),
+                *tag_specifications("volume", tags),
+            ],
+        }
+        if props.get("security_groups"):
+            params["SecurityGroupIds"] = list(props["security_groups"])
+        if props.get("instance_profile"):
+            params["IamInstanceProfile"] = {"Name": props["instance_profile"]}
+        if props.get("key_pair"):
+            params["KeyName"] = props["key_pair"]
+        if props.get("user_data"):
+            params["UserData"] = props["user_data"]  # boto3 base64-encodes it
+        instance_id = self._run(ec2, params)
+        with undo_on_failure(lambda: self._terminate(ec2, instance_id)):
+            wait_for(ec2, "instance_running", InstanceIds=[instance_id])
+            described = self._describe(ec2, [instance_id])
+            if instance_id not in described:
+                raise RuntimeError(f"instance {instance_id} vanished right after it started")
+            owner, instance = described[instance_id]
+        return CreateResult(instance_id, _instance_attributes(ctx.region, owner, instance))
+
+    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
+        if not physical_ids:
+            return {}
+        ec2 = ec2_client(ctx)
+        described = self._describe(ec2, physical_ids)
+        roots = {
+            iid: _root_volume_id(instance)
+            for iid, (_owner, instance) in described.items()
+            if _root_volume_id(instance)
+        }
+        volumes: dict[str, Any] = {}
+        if roots:
+            for chunk in _chunks(sorted(roots.values())):
+                for volume in describe_all(
+                    ec2, "describe_volumes", "Volumes", Filters=id_filter("volume-id", chunk)
+                ):
+                    volumes[volume["VolumeId"]] = volume
+        found: dict[str, ReadResult] = {}
+        for iid, (owner, instance) in described.items():
+            found[iid] = ReadResult(
+                properties=_instance_properties(instance, volumes.get(roots.get(iid, ""))),
+                attributes=_instance_attributes(ctx.region, owner, instance),
+                tags=tags_of(instance.get("Tags")),
+            )
+        return found
+
+    def update(
+        self,
+        ctx: HandlerContext,
+        physical_id: str,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+    ) -> UpdateResult:
+        ec2 = ec2_client(ctx)
+        described = self._describe(ec2, [physical_id])
+        if physical_id not in described:
+            raise RuntimeError(f"instance {physical_id} no longer exists")
+        _owner, instance = described[physical_id]
+        sync_tags(ec2, physical_id, ctx, old, new)
+        root = _root_volume_id(instance)
+        if root:
+            sync_tags(ec2, root, ctx, old, new)
+        owner, instance = self._describe(ec2, [physical_id])[physical_id]
+        return UpdateResult(_instance_attributes(ctx.region, owner, instance))
+
+    def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
+        self._terminate(ec2_client(ctx), physical_id)
+
+    @staticmethod
+    def _run(ec2: EC2Client, params: RunInstancesRequestTypeDef) -> str:
+        for attempt in range(PROFILE_RETRY_ATTEMPTS):
+            try:
+                reservation = ec2.run_instances(**params)
+                return str(reservation["Instances"][0]["InstanceId"])
+            except ClientError as error:
+                if not _is_profile_not_ready(error) or attempt == PROFILE_RETRY_ATTEMPTS - 1:
+                    raise
+            time.sleep(PROFILE_RETRY_DELAY)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _terminate(ec2: EC2Client, instance_id: str) -> None:
+        with ignore_not_found():
+            ec2.terminate_instances(InstanceIds=[instance_id])
+            wait_for(ec2, "instance_terminated", InstanceIds=[instance_id])
+
+    @staticmethod
+    def _describe(ec2: EC2Client, ids: Sequence[str]) -> dict[str, tuple[str, InstanceTypeDef]]:
+        """Live (not terminated) instances by id, with their owner account."""
+        found: dict[str, tuple[str, InstanceTypeDef]] = {}
+        for chunk in _chunks(ids):
+            for reservation in describe_all(
+                ec2, "describe_instances", "Reservations", Filters=id_filter("instance-id", chunk)
+            ):
+                for instance in reservation.get("Instances", []):
+                    if instance.get("State", {}).get("Name") in _GONE_STATES:
+                        continue
+                    found[instance["InstanceId"]] = (reservation.get("OwnerId", ""), instance)
+        return found
+
+
+def _root_volume_id(instance: InstanceTypeDef) -> str:
+    root = instance.get("RootDeviceName")
+    for mapping in instance.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == root:
+            return str(mapping.get("Ebs", {}).get("VolumeId", ""))
+    return ""
+
+
+def _instance_attributes(region: str, owner: str, instance: InstanceTypeDef) -> dict[str, Any]:
+    instance_id = instance["InstanceId"]
+    return {
+        "id": instance_id,
+        "arn": arn(region, owner, "instance", instance_id),
+        "public_ip": instance.get("PublicIpAddress") or "",
+        "private_ip": instance.get("PrivateIpAddress") or "",
+        "public_dns": instance.get("PublicDnsName") or "",
+        "availability_zone": instance.get("Placement", {}).get("AvailabilityZone", ""),
+    }
+
+
+def _instance_properties(instance: InstanceTypeDef, root: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "image": instance.get("ImageId"),
+        "instance_type": instance.get("InstanceType"),
+        "subnet": instance.get("SubnetId"),
+        "security_groups": sorted(g["GroupId"] for g in instance.get("SecurityGroups", [])),
+        "require_imdsv2": instance.get("MetadataOptions", {}).get("HttpTokens") == "required",
+        "monitoring": instance.get("Monitoring", {}).get("State") in ("enabled", "pending"),
+    }
+    profile = instance.get("IamInstanceProfile", {}).get("Arn")
+    if profile:
+        props["instance_profile"] = profile.rsplit("/", 1)[-1]
+    if instance.get("KeyName"):
+        props["key_pair"] = instance["KeyName"]
+    if root is not None:
+        props["root_volume_size"] = root.get("Size")
+        props["root_volume_type"] = root.get("VolumeType")
+        props["root_volume_encrypted"] = bool(root.get("Encrypted"))
+    return props
+
+
+class KeyPairHandler:
+    """Imports an SSH public key as an EC2 key pair; the key name is the physical id."""
+
+    type_name: ClassVar[str] = "aws.ec2.KeyPair"
+
+    def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
+        ec2 = ec2_client(ctx)
+        name = props.get("key_name") or ctx.physical_name(255)
+        try:
+            imported = ec2.import_key_pair(
+                KeyName=name,
+                PublicKeyMaterial=str(props["public_key"]).encode(),
+                TagSpecifications=tag_specifications("key-pair", ctx.merged_tags(props)),
+            )
+            fingerprint = imported.get("KeyFingerprint", "")
+        except ClientError as error:
+            if error_code(error) != "InvalidKeyPair.Duplicate":
+                raise
+            # A retry after a crash finds its own key: adopt it; anyone else's is refused.
+            existing = self.read(ctx, [name]).get(name)
+            if existing is None or not _is_ours(ctx, existing.tags):
+                raise
+            fingerprint = existing.attributes["fingerprint"]
+        return CreateResult(name, {"id": name, "fingerprint": fingerprint})
+
+    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
+        if not physical_ids:
+            return {}
+        ec2 = ec2_client(ctx)
+        found: dict[str, ReadResult] = {}
+        for chunk in _chunks(physical_ids):
+            pairs = ec2.describe_key_pairs(Filters=id_filter("key-name", chunk))
+            for pair in pairs.get("KeyPairs", []):
+                name = pair.get("KeyName", "")
+                found[name] = ReadResult(
+                    properties={"key_name": name},
+                    attributes={"id": name, "fingerprint": pair.get("KeyFingerprint", "")},
+                    tags=tags_of(pair.get("Tags")),
+                )
+        return found
+
+    def update(
+        self,
+        ctx: HandlerContext,
+        physical_id: str,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+    ) -> UpdateResult:
+        ec2 = ec2_client(ctx)
+        pairs = ec2.describe_key_pairs(KeyNames=[physical_id])["KeyPairs"]
+        key_id = pairs[0].get("KeyPairId", physical_id)
+        sync_tags(ec2, key_id, ctx, old, new)
+        return UpdateResult({"id": physical_id, "fingerprint": pairs[0].get("KeyFingerprint", "")})
+
+    def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
+        with ignore_not_found():
+            ec2_client(ctx).delete_key_pair(KeyName=physical_id)
+
+
+class VolumeHandler:
+    """An EBS volume, attached to at most one instance; size, type and IOPS change live."""
+
+    type_name: ClassVar[str] = "aws.ec2.Volume"
+
+    def __init__(self) -> None:
+        self._accounts: dict[int, str] = {}
+
+    def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
+        ec2 = ec2_client(ctx)
+        params: dict[str, Any] = {
+            "AvailabilityZone": props["availability_zone"],
+            "Size": int(props["size"]),
+            "VolumeType": props.get("volume_type", "gp3"),
+            "Encrypted": bool(props.get("encrypted", True)),
+            "TagSpecifications": tag_specifications("volume", ctx.merged_tags(props)),
+            "ClientToken": ctx.token("create"),
+        }
+        if props.get("iops") is not None:
+            params["Iops"] = int(props["iops"])
+        volume_id = ec2.create_volume(**params)["VolumeId"]
+        with undo_on_failure(lambda: self.delete(ctx, volume_id, props)):
+            wait_for(ec2, "volume_available", VolumeIds=[volume_id])
+            if props.get("instance"):
+                _attach(ec2, volume_id, props["instance"], props.get("device", "/dev/sdf"))
+        return CreateResult(volume_id, self._attributes(ctx, volume_id))
+
+    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
+        if not physical_ids:
+            return {}
+        ec2 = ec2_client(ctx)
+        found: dict[str, ReadResult] = {}
+        for chunk in _chunks(physical_ids):
+            for volume in describe_all(
+                ec2, "describe_volumes", "Volumes", Filters=id_filter("volume-id", chunk)
+            ):
+                if volume.get("State") in ("deleting", "deleted"):
+                    continue
+                volume_id = volume["VolumeId"]
+                props: dict[str, Any] = {
+                    "availability_zone": volume.get("AvailabilityZone"),
+                    "size": volume.get("Size"),
+                    "volume_type": volume.get("VolumeType"),
+                    "encrypted": bool(volume.get("Encrypted")),
+                }
+                if volume.get("Iops") is not None:
+                    props["iops"] = volume["Iops"]
+                attached = [a for a in volume.get("Attachments", []) if a.get("InstanceId")]
+                if attached:
+                    props["instance"] = attached[0]["InstanceId"]
+                    props["device"] = attached[0].get("Device")
+                found[volume_id] = ReadResult(
+                    properties=props,
+                    attributes=self._attributes(ctx, volume_id),
+                    tags=tags_of(volume.get("Tags")),
+                )
+        return found
+
+    def update(
+        self,
+        ctx: HandlerContext,
+        physical_id: str,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+    ) -> UpdateResult:
+        ec2 = ec2_client(ctx)
+        modify: dict[str, Any] = {}
+        if new.get("size") != old.get("size"):
+            modify["Size"] = int(new["size"])
+        if new.get("volume_type", "gp3") != old.get("volume_type", "gp3"):
+            modify["VolumeType"] = new.get("volume_type", "gp3")
+        if new.get("iops") != old.get("iops") and new.get("iops") is not None:
+            modify["Iops"] = int(new["iops"])
+        if modify:
+            ec2.modify_volume(VolumeId=physical_id, **modify)
+        old_at = (old.get("instance"), old.get("device", "/dev/sdf"))
+        new_at = (new.get("instance"), new.get("device", "/dev/sdf"))
+        if old_at != new_at:
+            _detach_all(ec2, physical_id)
+            if new_at[0]:
+                _attach(ec2, physical_id, new_at[0], new_at[1])
+        sync_tags(ec2, physical_id, ctx, old, new)
+        return UpdateResult(self._attributes(ctx, physical_id))
+
+    def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
+        ec2 = ec2_client(ctx)
+        with ignore_not_found():
+            _detach_all(ec2, physical_id)
+            ec2.delete_volume(VolumeId=physical_id)
+            wait_for(ec2, "volume_deleted", VolumeIds=[physical_id])
+
+    def _attributes(self, ctx: HandlerContext, volume_id: str) -> dict[str, Any]:
+        key = id(ctx.clients)
+        if key not in self._accounts:
+            sts = cast("STSClient", ctx.clients.client("sts"))
+            self._accounts[key] = sts.get_caller_identity()["Account"]
+        return {"id": volume_id, "arn": arn(ctx.region, self._accounts[key], "volume", volume_id)}
+
+
+def _attach(ec2: EC2Client, volume_id: str, instance_id: str, device: str) -> None:
+    ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+    wait_for(ec2, "volume_in_use", VolumeIds=[volume_id])
+
+
+def _detach_all(ec2: EC2Client, volume_id: str) -> None:
+    """Detach ``volume_id`` from every instance and wait until it is available."""
+    volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    attachments = [a for v in volumes for a in v.get("Attachments", []) if a.get("InstanceId")]
+    for attachment in attachments:
+        with ignore_not_found():
+            ec2.detach_volume(VolumeId=volume_id, InstanceId=attachment["InstanceId"])
+    if attachments:
+        wait_for(ec2, "volume_available", VolumeIds=[volume_id])

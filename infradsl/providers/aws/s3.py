@@ -1,0 +1,231 @@
+"""Handler for S3 buckets: private, encrypted and tagged from the start.
+
+Resolved properties, as the engine passes them: ``bucket_name``, ``versioned``,
+``encryption`` (``"AES256"`` or ``"aws:kms"``), ``block_public_access``,
+``force_destroy``, ``tags``. Properties left at ``None`` are absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from botocore.exceptions import ClientError
+
+from infradsl.errors import InfraDslError
+from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.literals import (
+        BucketLocationConstraintType,
+        BucketVersioningStatusType,
+        ServerSideEncryptionType,
+    )
+    from mypy_boto3_s3.type_defs import (
+        ObjectIdentifierTypeDef,
+        PublicAccessBlockConfigurationTypeDef,
+        ServerSideEncryptionConfigurationTypeDef,
+        TagTypeDef,
+    )
+
+__all__ = ["BucketHandler", "BucketNotEmptyError"]
+
+# Bounded waiting for a bucket to appear or disappear (S3 is eventually consistent).
+WAIT_DELAY = 5
+WAIT_MAX_ATTEMPTS = 24
+# DeleteObjects takes at most this many keys per request.
+_DELETE_BATCH = 1000
+_ALL_BLOCKED: PublicAccessBlockConfigurationTypeDef = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+
+
+class BucketNotEmptyError(InfraDslError):
+    """A bucket still holding objects was to be deleted without ``force_destroy``."""
+
+
+def _s3(ctx: HandlerContext) -> S3Client:
+    return cast("S3Client", ctx.clients.client("s3"))
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def _attributes(ctx: HandlerContext, name: str) -> dict[str, Any]:
+    return {
+        "id": name,
+        "arn": f"arn:aws:s3:::{name}",
+        "domain_name": f"{name}.s3.{ctx.region}.amazonaws.com",
+    }
+
+
+class BucketHandler:
+    """An S3 bucket; the bucket name is its physical id."""
+
+    type_name: ClassVar[str] = "aws.s3.Bucket"
+
+    def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
+        s3 = _s3(ctx)
+        name = props.get("bucket_name") or ctx.physical_name(63, lower=True)
+        try:
+            if ctx.region == "us-east-1":
+                s3.create_bucket(Bucket=name)
+            else:
+                s3.create_bucket(
+                    Bucket=name,
+                    CreateBucketConfiguration={
+                        "LocationConstraint": cast("BucketLocationConstraintType", ctx.region)
+                    },
+                )
+        except ClientError as error:
+            # A retry after a crash finds its own bucket: adopt it; anyone else's is refused.
+            if _code(error) != "BucketAlreadyOwnedByYou" or not self._is_ours(ctx, name):
+                raise
+        s3.get_waiter("bucket_exists").wait(
+            Bucket=name, WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS}
+        )
+        try:
+            s3.put_bucket_tagging(
+                Bucket=name, Tagging={"TagSet": _tag_list(ctx.merged_tags(props))}
+            )
+            if props.get("versioned"):
+                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            _put_encryption(s3, name, props.get("encryption", "AES256"))
+            if props.get("block_public_access", True):
+                s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=_ALL_BLOCKED)
+        except BaseException:
+            # The engine only learns ids from a successful create: leave nothing behind.
+            self.delete(ctx, name, {})
+            raise
+        return CreateResult(name, _attributes(ctx, name))
+
+    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
+        if not physical_ids:
+            return {}
+        s3 = _s3(ctx)
+        wanted = set(physical_ids)
+        existing: list[str] = []
+        for page in s3.get_paginator("list_buckets").paginate():
+            existing.extend(b["Name"] for b in page.get("Buckets", []) if b.get("Name") in wanted)
+        found: dict[str, ReadResult] = {}
+        for name in sorted(existing):
+            try:
+                found[name] = self._read_one(ctx, s3, name)
+            except ClientError as error:
+                # NoSuchBucket: deleted between the listing and now, so missing.
+                if _code(error) != "NoSuchBucket":
+                    raise
+        return found
+
+    def update(
+        self,
+        ctx: HandlerContext,
+        physical_id: str,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+    ) -> UpdateResult:
+        s3 = _s3(ctx)
+        if bool(old.get("versioned")) != bool(new.get("versioned")):
+            status: BucketVersioningStatusType = "Enabled" if new.get("versioned") else "Suspended"
+            s3.put_bucket_versioning(Bucket=physical_id, VersioningConfiguration={"Status": status})
+        if old.get("encryption", "AES256") != new.get("encryption", "AES256"):
+            _put_encryption(s3, physical_id, new.get("encryption", "AES256"))
+        blocked = new.get("block_public_access", True)
+        if old.get("block_public_access", True) != blocked:
+            if blocked:
+                s3.put_public_access_block(
+                    Bucket=physical_id, PublicAccessBlockConfiguration=_ALL_BLOCKED
+                )
+            else:
+                s3.delete_public_access_block(Bucket=physical_id)
+        if ctx.merged_tags(old) != ctx.merged_tags(new):
+            # PutBucketTagging replaces the whole set; the merged set keeps the system tags.
+            s3.put_bucket_tagging(
+                Bucket=physical_id, Tagging={"TagSet": _tag_list(ctx.merged_tags(new))}
+            )
+        return UpdateResult(_attributes(ctx, physical_id))
+
+    def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
+        s3 = _s3(ctx)
+        try:
+            if props.get("force_destroy"):
+                _empty(s3, physical_id)
+            s3.delete_bucket(Bucket=physical_id)
+        except ClientError as error:
+            if _code(error) == "NoSuchBucket":
+                return
+            if _code(error) == "BucketNotEmpty":
+                raise BucketNotEmptyError(
+                    f"bucket {physical_id!r} is not empty: empty it first, or set "
+                    "force_destroy=True to have infradsl delete every object on delete"
+                ) from error
+            raise
+        s3.get_waiter("bucket_not_exists").wait(
+            Bucket=physical_id,
+            WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS},
+        )
+
+    @staticmethod
+    def _read_one(ctx: HandlerContext, s3: S3Client, name: str) -> ReadResult:
+        try:
+            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+        except ClientError as error:
+            if _code(error) != "NoSuchTagSet":
+                raise
+            tags = {}
+        versioning = s3.get_bucket_versioning(Bucket=name).get("Status")
+        props: dict[str, Any] = {"bucket_name": name, "versioned": versioning == "Enabled"}
+        try:
+            rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
+            default = rules["Rules"][0].get("ApplyServerSideEncryptionByDefault", {})
+            props["encryption"] = default.get("SSEAlgorithm")
+        except ClientError as error:
+            if _code(error) != "ServerSideEncryptionConfigurationNotFoundError":
+                raise
+        try:
+            block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+            props["block_public_access"] = all(block.get(key) for key in _ALL_BLOCKED)
+        except ClientError as error:
+            if _code(error) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            props["block_public_access"] = False
+        return ReadResult(properties=props, attributes=_attributes(ctx, name), tags=tags)
+
+    @staticmethod
+    def _is_ours(ctx: HandlerContext, name: str) -> bool:
+        try:
+            tag_set = _s3(ctx).get_bucket_tagging(Bucket=name)["TagSet"]
+        except ClientError:
+            return False
+        tags = {t["Key"]: t["Value"] for t in tag_set}
+        return all(tags.get(key) == value for key, value in ctx.tags.items())
+
+
+def _put_encryption(s3: S3Client, name: str, algorithm: str) -> None:
+    sse = cast("ServerSideEncryptionType", algorithm)
+    config: ServerSideEncryptionConfigurationTypeDef = {
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": sse}}]
+    }
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=config)
+
+
+def _empty(s3: S3Client, name: str) -> None:
+    """Delete every object version and delete marker of bucket ``name``."""
+    batch: list[ObjectIdentifierTypeDef] = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            batch.append({"Key": item["Key"], "VersionId": item["VersionId"]})
+            if len(batch) == _DELETE_BATCH:
+                s3.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})
+                batch = []
+    if batch:
+        s3.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})

@@ -1,0 +1,106 @@
+"""The S3 bucket handler against the local cloud."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conformance import check_handler
+
+from infradsl.providers.aws.clients import Clients
+from infradsl.providers.aws.s3 import BucketHandler, BucketNotEmptyError
+from infradsl.providers.handler import HandlerContext, system_tags
+from infradsl.testing.plugin import LocalCloudFixture
+
+
+def context(
+    cloud: LocalCloudFixture, path: str = "Logs", region: str = "us-east-1"
+) -> HandlerContext:
+    return HandlerContext(
+        stack="test", path=path, region=region, clients=Clients(region, cloud.endpoint)
+    )
+
+
+def bucket_props(**extra: Any) -> dict[str, Any]:
+    return {
+        "versioned": False,
+        "encryption": "AES256",
+        "block_public_access": True,
+        "force_destroy": False,
+        "tags": {"team": "data"},
+        **extra,
+    }
+
+
+def test_bucket_handler_passes_the_conformance_suite(local_cloud: LocalCloudFixture) -> None:
+    check_handler(
+        BucketHandler(),
+        context(local_cloud),
+        bucket_props(bucket_name="acme-logs"),
+        bucket_props(
+            bucket_name="acme-logs",
+            versioned=True,
+            encryption="aws:kms",
+            block_public_access=False,
+            tags={"owner": "ops"},
+        ),
+    )
+
+
+def test_a_bucket_is_private_encrypted_and_tagged_with_a_generated_name(
+    local_cloud: LocalCloudFixture,
+) -> None:
+    ctx = context(local_cloud, "Web/Logs")
+    created = BucketHandler().create(ctx, bucket_props())
+    name = created.physical_id
+    assert name == ctx.physical_name(63, lower=True)
+    assert name == name.lower()
+    assert created.attributes == {
+        "id": name,
+        "arn": f"arn:aws:s3:::{name}",
+        "domain_name": f"{name}.s3.us-east-1.amazonaws.com",
+    }
+    s3 = local_cloud.client("s3")
+    block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    live = BucketHandler().read(ctx, [name])[name]
+    assert live.properties["encryption"] == "AES256"
+    assert dict(live.tags) == {**system_tags("test", "Web/Logs"), "team": "data"}
+
+
+def test_a_bucket_outside_us_east_1_is_created_in_its_region(
+    local_cloud: LocalCloudFixture,
+) -> None:
+    ctx = context(local_cloud, region="eu-west-1")
+    created = BucketHandler().create(ctx, bucket_props(bucket_name="acme-eu"))
+    s3 = local_cloud.client("s3", region="eu-west-1")
+    assert s3.get_bucket_location(Bucket="acme-eu")["LocationConstraint"] == "eu-west-1"
+    assert created.attributes["domain_name"] == "acme-eu.s3.eu-west-1.amazonaws.com"
+
+
+def test_a_bucket_with_objects_is_kept_unless_force_destroy_empties_it(
+    local_cloud: LocalCloudFixture,
+) -> None:
+    ctx = context(local_cloud)
+    handler = BucketHandler()
+    props = bucket_props(bucket_name="acme-data", versioned=True)
+    handler.create(ctx, props)
+    s3 = local_cloud.client("s3")
+    for body in (b"one", b"two"):
+        s3.put_object(Bucket="acme-data", Key="a.txt", Body=body)
+    s3.delete_object(Bucket="acme-data", Key="a.txt")
+    s3.put_object(Bucket="acme-data", Key="b.txt", Body=b"three")
+    with pytest.raises(BucketNotEmptyError, match="set force_destroy=True"):
+        handler.delete(ctx, "acme-data", props)
+    assert "acme-data" in handler.read(ctx, ["acme-data"])
+    handler.delete(ctx, "acme-data", {**props, "force_destroy": True})
+    assert handler.read(ctx, ["acme-data"]) == {}
+
+
+def test_reading_buckets_finds_only_the_ones_asked_for(local_cloud: LocalCloudFixture) -> None:
+    ctx = context(local_cloud)
+    handler = BucketHandler()
+    handler.create(ctx, bucket_props(bucket_name="acme-one"))
+    local_cloud.client("s3").create_bucket(Bucket="someone-else")
+    assert set(handler.read(ctx, ["acme-one", "acme-gone"])) == {"acme-one"}
+    assert handler.read(ctx, []) == {}

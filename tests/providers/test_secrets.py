@@ -1,0 +1,141 @@
+"""The Secrets Manager handler against the local cloud: values never leak."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from conformance import check_handler
+
+from infradsl.providers.aws.clients import Clients
+from infradsl.providers.aws.secrets import SecretError, SecretHandler
+from infradsl.providers.handler import HandlerContext, system_tags
+from infradsl.testing.plugin import LocalCloudFixture
+
+GENERATE = {
+    "length": 40,
+    "exclude_characters": "",
+    "exclude_punctuation": False,
+    "include_space": False,
+}
+
+
+def context(cloud: LocalCloudFixture, path: str = "DbPassword", **kwargs: Any) -> HandlerContext:
+    return HandlerContext(
+        stack="test",
+        path=path,
+        region="us-east-1",
+        clients=Clients("us-east-1", cloud.endpoint),
+        **kwargs,
+    )
+
+
+def value_of(cloud: LocalCloudFixture, secret_id: str) -> str:
+    return str(cloud.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+
+
+def test_secret_handler_passes_the_conformance_suite(local_cloud: LocalCloudFixture) -> None:
+    props = {"generate": GENERATE, "description": "db", "recovery_window_days": 7, "tags": {}}
+    check_handler(
+        SecretHandler(),
+        context(local_cloud),
+        props,
+        {**props, "description": "the database password", "tags": {"team": "db"}},
+    )
+
+
+def test_a_generated_value_appears_in_no_result_and_no_log(
+    local_cloud: LocalCloudFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = context(local_cloud)
+    handler = SecretHandler()
+    caplog.set_level(logging.DEBUG)
+    # Letters and digits only, so that a leak would show verbatim (no JSON escaping).
+    generate = {**GENERATE, "exclude_punctuation": True}
+    created = handler.create(ctx, {"generate": generate, "tags": {"team": "db"}})
+    read = handler.read(ctx, [created.physical_id])
+    caplog.set_level(logging.WARNING)
+    value = value_of(local_cloud, created.physical_id)
+    assert len(value) == 40
+    assert created.attributes["name"] == ctx.physical_name(256, sep="-")
+    assert created.attributes["id"] == created.attributes["arn"] == created.physical_id
+    assert value not in repr(created)
+    assert value not in repr(read)
+    assert "botocore" in caplog.text  # debug logging was on for the other calls
+    assert value not in caplog.text
+    assert dict(read[created.physical_id].tags) == {
+        **system_tags("test", "DbPassword"),
+        "team": "db",
+    }
+
+
+def test_a_failed_creation_does_not_put_the_value_in_the_error(
+    local_cloud: LocalCloudFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "hunter2-very-secret")
+    taken = context(local_cloud, "Other")
+    SecretHandler().create(taken, {"secret_name": "prod/db"})
+    with pytest.raises(SecretError) as caught:
+        SecretHandler().create(
+            context(local_cloud), {"secret_name": "prod/db", "value": {"env_var": "DB_PASSWORD"}}
+        )
+    assert "ResourceExistsException" in str(caught.value)
+    assert "prod/db" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
+
+
+def test_a_value_from_the_environment_is_stored_and_replaced_on_update(
+    local_cloud: LocalCloudFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_TOKEN", "token-one")
+    monkeypatch.setenv("API_TOKEN_V2", "token-two")
+    ctx = context(local_cloud, "ApiToken")
+    handler = SecretHandler()
+    props = {"value": {"env_var": "API_TOKEN"}}
+    created = handler.create(ctx, props)
+    assert value_of(local_cloud, created.physical_id) == "token-one"
+    assert "token-one" not in repr(created)
+    handler.update(ctx, created.physical_id, props, {"value": {"env_var": "API_TOKEN_V2"}})
+    assert value_of(local_cloud, created.physical_id) == "token-two"
+
+
+def test_a_secret_from_a_missing_environment_variable_names_the_variable(
+    local_cloud: LocalCloudFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(SecretError, match="environment variable 'NOT_SET_ANYWHERE' is not set"):
+        SecretHandler().create(context(local_cloud), {"value": {"env_var": "NOT_SET_ANYWHERE"}})
+    assert local_cloud.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_a_secret_without_a_source_is_created_empty(local_cloud: LocalCloudFixture) -> None:
+    created = SecretHandler().create(context(local_cloud), {"secret_name": "fill/me"})
+    described = local_cloud.client("secretsmanager").describe_secret(SecretId=created.physical_id)
+    assert described["Name"] == "fill/me"
+    assert not described.get("VersionIdsToStages")
+
+
+def test_a_deleted_secret_is_missing_but_its_name_stays_taken(
+    local_cloud: LocalCloudFixture,
+) -> None:
+    ctx = context(local_cloud)
+    handler = SecretHandler()
+    props = {"secret_name": "prod/db", "generate": GENERATE, "recovery_window_days": 7}
+    arn = handler.create(ctx, props).physical_id
+    handler.delete(ctx, arn, props)
+    assert handler.read(ctx, [arn]) == {}
+    handler.delete(ctx, arn, props)
+    described = local_cloud.client("secretsmanager").describe_secret(SecretId=arn)
+    assert described["DeletedDate"]
+
+
+def test_a_rollback_delete_frees_the_name_at_once(local_cloud: LocalCloudFixture) -> None:
+    handler = SecretHandler()
+    props = {"secret_name": "prod/db", "generate": GENERATE, "recovery_window_days": 30}
+    arn = handler.create(context(local_cloud), props).physical_id
+    handler.delete(context(local_cloud, rollback=True), arn, props)
+    assert handler.read(context(local_cloud), [arn]) == {}
+    again = handler.create(context(local_cloud, attempt=1), props)
+    assert again.attributes["name"] == "prod/db"
