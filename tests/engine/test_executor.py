@@ -23,8 +23,15 @@ def build(image: str = "ami-12345678", **web: Any) -> dict[str, Any]:
     vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
     subnet = ec2.Subnet(stack, "Subnet", vpc=vpc, cidr_block="10.0.1.0/24")
     sg = ec2.SecurityGroup(stack, "Sg", vpc=vpc, ingress=[ec2.Rule.tcp(443, source="0.0.0.0/0")])
-    ec2.Instance(stack, "Web", image=image, instance_type="t3.micro", subnet=subnet,
-                 security_groups=[sg], **web)
+    ec2.Instance(
+        stack,
+        "Web",
+        image=image,
+        instance_type="t3.micro",
+        subnet=subnet,
+        security_groups=[sg],
+        **web,
+    )
     return synthesize(app)
 
 
@@ -34,12 +41,17 @@ class World:
         self.backend = LocalBackend(tmp_path / "state", "local")
 
     def session(self) -> Session:
-        return Session(self.backend, target="local", clients_for=lambda region: self.cloud,
-                       handler_for=self.cloud.handler)
+        return Session(
+            self.backend,
+            target="local",
+            clients_for=lambda region: self.cloud,
+            handler_for=self.cloud.handler,
+        )
 
     def deploy(self, documents: dict[str, Any], **kwargs: Any) -> Any:
-        runs = self.session().apply(documents, operation="deploy", confirm=lambda plans: True,
-                                    **kwargs)
+        runs = self.session().apply(
+            documents, operation="deploy", confirm=lambda plans: True, **kwargs
+        )
         return runs[0]
 
     def state_file(self) -> bytes:
@@ -124,8 +136,10 @@ def test_an_undo_that_fails_is_reported_as_an_incomplete_rollback(world: World) 
     world.cloud.fail.update({("create", "Web"), ("delete", "Sg")})
     run = world.deploy(build())
     assert run.result.status is Status.ROLLBACK_INCOMPLETE
-    assert any(line.startswith("Sg (") and "undoing the create failed" in line
-               for line in run.result.leftovers)
+    assert any(
+        line.startswith("Sg (") and "undoing the create failed" in line
+        for line in run.result.leftovers
+    )
     assert set(world.backend.read("demo").resources) == {"Sg"}, "what is left is tracked"
 
 
@@ -144,8 +158,7 @@ def test_delete_before_replace_deletes_the_old_first(world: World) -> None:
 
 def test_destroy_deletes_dependents_first_and_retain_on_delete_forgets(world: World) -> None:
     world.deploy(build(retain_on_delete=True))
-    runs = world.session().apply({"demo": None}, operation="destroy",
-                                 confirm=lambda plans: True)
+    runs = world.session().apply({"demo": None}, operation="destroy", confirm=lambda plans: True)
     assert runs[0].result.status is Status.OK
     deletes = [path for op, path, _ in world.cloud.calls if op == "delete"]
     assert deletes.index("Sg") < deletes.index("Vpc")

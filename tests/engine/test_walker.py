@@ -49,8 +49,12 @@ def test_a_failure_skips_everything_downstream_and_stops_scheduling() -> None:
 
     deps = {"a": set(), "b": {"a"}, "c": {"b"}, "d": {"c"}}
     result = walk(deps, run, concurrency=1)
-    assert result.outcomes == {"a": Outcome.DONE, "b": Outcome.FAILED,
-                               "c": Outcome.SKIPPED, "d": Outcome.SKIPPED}
+    assert result.outcomes == {
+        "a": Outcome.DONE,
+        "b": Outcome.FAILED,
+        "c": Outcome.SKIPPED,
+        "d": Outcome.SKIPPED,
+    }
     assert str(result.errors["b"]) == "boom"
 
 
