@@ -36,8 +36,9 @@ def check_handler(
             assert live.tags.get(key) == value, f"tag {key} set at creation: {dict(live.tags)}"
     for key, value in live.properties.items():
         if key in create_props:
-            assert value == create_props[key], f"read-back {key}: {value!r} != {create_props[key]!r}"
-    assert set(live.attributes) >= set(cls._attributes) - {"id"} or True
+            expected = create_props[key]
+            assert value == expected, f"read-back {key}: {value!r} != {expected!r}"
+    assert live.attributes.get("id") == pid, "read returns the attributes, 'id' included"
 
     if update_props is not None:
         handler.update(ctx, pid, create_props, update_props)
