@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 __all__ = ["dependency_graph", "find_cycles"]
 
 
-def dependency_graph(document: Mapping[str, Any]) -> nx.DiGraph:
+def dependency_graph(document: Mapping[str, Any]) -> nx.DiGraph[str]:
     """A networkx graph of one stack: nodes are logical ids, edges run dependency -> dependent.
 
     Each node carries ``type`` and ``properties`` from the document, so a topological order
@@ -20,7 +20,7 @@ def dependency_graph(document: Mapping[str, Any]) -> nx.DiGraph:
     """
     import networkx as nx
 
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     resources = document["resources"]
     for path, entry in resources.items():
         graph.add_node(path, type=entry["type"])
@@ -39,7 +39,7 @@ def find_cycles(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
     """
     import networkx as nx
 
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     for node, deps in edges.items():
         graph.add_node(node)
         for dep in deps:
@@ -56,7 +56,7 @@ def find_cycles(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
     return sorted(cycles)
 
 
-def _shortest_cycle(graph: nx.DiGraph, start: str, component: set[str]) -> list[str]:
+def _shortest_cycle(graph: nx.DiGraph[str], start: str, component: set[str]) -> list[str]:
     parent: dict[str, str] = {}
     queue = deque([start])
     seen = {start}

@@ -60,16 +60,27 @@ def _chunks(ids: Sequence[str]) -> list[list[str]]:
     return [list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
 
 
+# (endpoint, region, image) -> root device name; an image's root device never changes, and
+# fifty instances of one image need one DescribeImages, not fifty.
+_ROOT_DEVICES: dict[tuple[str, str, str], str] = {}
+
+
 def _root_device(ec2: EC2Client, image: str) -> str:
+    key = (str(ec2.meta.endpoint_url), str(ec2.meta.region_name), image)
+    cached = _ROOT_DEVICES.get(key)
+    if cached is not None:
+        return cached
     try:
         images = ec2.describe_images(ImageIds=[image]).get("Images", [])
     except ClientError as error:
         if error_code(error).startswith("InvalidAMIID"):
             return DEFAULT_ROOT_DEVICE
         raise
+    device = DEFAULT_ROOT_DEVICE
     if images and images[0].get("RootDeviceName"):
-        return str(images[0]["RootDeviceName"])
-    return DEFAULT_ROOT_DEVICE
+        device = str(images[0]["RootDeviceName"])
+    _ROOT_DEVICES[key] = device
+    return device
 
 
 def _is_ours(ctx: HandlerContext, tags: Mapping[str, str]) -> bool:

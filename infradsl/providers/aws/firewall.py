@@ -224,6 +224,17 @@ def _converge_rules(
         _authorize(ec2, group_id, egress, [rule for rule in wanted if rule not in have])
 
 
+def _initial_rules(ec2: EC2Client, group_id: str, props: Mapping[str, Any]) -> None:
+    """Rules of a group just created: nothing to read, it has only AWS's default egress."""
+    _authorize(ec2, group_id, False, list(_wanted(props, "ingress").values()))
+    if props.get("egress") is not None:
+        ec2.revoke_security_group_egress(
+            GroupId=group_id,
+            IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        )
+        _authorize(ec2, group_id, True, list(_wanted(props, "egress").values()))
+
+
 class SecurityGroupHandler:
     """``aws.ec2.SecurityGroup``: the group with its inline ``ingress`` and ``egress`` rules.
 
@@ -242,7 +253,7 @@ class SecurityGroupHandler:
         )
         pid = group["GroupId"]
         with undo_on_failure(lambda: self.delete(ctx, pid, props)):
-            _converge_rules(ec2, pid, ctx.path, props)
+            _initial_rules(ec2, pid, props)
         group_arn = group.get("SecurityGroupArn")
         if not group_arn:  # older endpoints leave it out; the owner account builds it
             owner = ec2.describe_security_groups(GroupIds=[pid])["SecurityGroups"][0]["OwnerId"]
