@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from botocore.exceptions import ClientError
 
 from infradsl.providers.aws._ec2util import (
+    WAIT_DELAY,
+    WAIT_MAX_ATTEMPTS,
     arn,
     describe_all,
     ec2_client,
@@ -73,9 +75,9 @@ def _root_device(ec2: EC2Client, image: str) -> str:
     try:
         images = ec2.describe_images(ImageIds=[image]).get("Images", [])
     except ClientError as error:
-        if error_code(error).startswith("InvalidAMIID"):
-            return DEFAULT_ROOT_DEVICE
-        raise
+        if not error_code(error).startswith("InvalidAMIID"):
+            raise
+        images = []
     device = DEFAULT_ROOT_DEVICE
     if images and images[0].get("RootDeviceName"):
         device = str(images[0]["RootDeviceName"])
@@ -138,11 +140,7 @@ class InstanceHandler:
             params["UserData"] = props["user_data"]  # boto3 base64-encodes it
         instance_id = self._run(ec2, params)
         with undo_on_failure(lambda: self._terminate(ec2, instance_id)):
-            wait_for(ec2, "instance_running", InstanceIds=[instance_id])
-            described = self._describe(ec2, [instance_id])
-            if instance_id not in described:
-                raise RuntimeError(f"instance {instance_id} vanished right after it started")
-            owner, instance = described[instance_id]
+            owner, instance = self._wait_running(ec2, instance_id)
         return CreateResult(instance_id, _instance_attributes(ctx.region, owner, instance))
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
@@ -210,6 +208,28 @@ class InstanceHandler:
         with ignore_not_found():
             ec2.terminate_instances(InstanceIds=[instance_id])
             wait_for(ec2, "instance_terminated", InstanceIds=[instance_id])
+
+    @classmethod
+    def _wait_running(cls, ec2: EC2Client, instance_id: str) -> tuple[str, InstanceTypeDef]:
+        """Poll until running (bounded); the last describe gives the attributes too, so a
+        new instance costs one describe where a waiter and a describe would cost two."""
+        state = "unknown"
+        for attempt in range(WAIT_MAX_ATTEMPTS):
+            described = cls._describe(ec2, [instance_id])
+            if instance_id not in described:
+                raise RuntimeError(f"instance {instance_id} vanished right after it started")
+            owner, instance = described[instance_id]
+            state = instance.get("State", {}).get("Name", "unknown")
+            if state == "running":
+                return owner, instance
+            if state in ("stopping", "stopped"):
+                raise RuntimeError(f"instance {instance_id} is {state} instead of running")
+            if attempt + 1 < WAIT_MAX_ATTEMPTS:
+                time.sleep(WAIT_DELAY)
+        raise TimeoutError(
+            f"instance {instance_id} not running after {WAIT_MAX_ATTEMPTS * WAIT_DELAY}s "
+            f"(last state: {state})"
+        )
 
     @staticmethod
     def _describe(ec2: EC2Client, ids: Sequence[str]) -> dict[str, tuple[str, InstanceTypeDef]]:

@@ -2,6 +2,12 @@
 
 IAM is global: the region does not matter, but the context's clients (and endpoint) do.
 
+Reads are batched: the number of calls grows with the number of pages, never with the
+number of ids read (``GetAccountAuthorizationDetails`` for roles and policies,
+``ListInstanceProfiles`` for instance profiles, up to 1000 items a page). A property the
+batch APIs do not return is not read back (so it is not checked for drift) rather than
+read with a call per resource.
+
 Resolved properties, as the engine passes them:
 
 - ``aws.iam.Role``: ``assumed_by``, ``managed_policies`` (ARNs), ``description``,
@@ -27,12 +33,20 @@ from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult,
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
-    from mypy_boto3_iam.type_defs import TagTypeDef
+    from mypy_boto3_iam.literals import EntityTypeType
+    from mypy_boto3_iam.type_defs import (
+        InstanceProfileTypeDef,
+        ManagedPolicyDetailTypeDef,
+        RoleDetailTypeDef,
+        TagTypeDef,
+    )
 
 __all__ = ["InstanceProfileHandler", "PolicyHandler", "RoleHandler"]
 
 # A managed policy keeps at most five versions; the oldest non-default one makes room.
 MAX_POLICY_VERSIONS = 5
+# The largest page IAM's list operations return (``MaxItems``).
+_PAGE_SIZE = 1000
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 
 
@@ -65,6 +79,26 @@ def _tag_changes(
     changed = {key: value for key, value in after.items() if before.get(key) != value}
     removed = sorted(key for key in before if key not in after and key not in ctx.tags)
     return _tag_list(changed), removed
+
+
+def _authorization_details(
+    iam: IAMClient, entities: Sequence[EntityTypeType]
+) -> tuple[list[RoleDetailTypeDef], list[ManagedPolicyDetailTypeDef]]:
+    """Every role and customer-managed policy of the account: one call per page.
+
+    ``entities`` is the ``Filter`` (``"Role"``, ``"LocalManagedPolicy"``). A role's entry
+    has its path, trust policy, tags and attached policies (not its description nor its
+    maximum session duration); a policy's has its description and every version's
+    document (not its tags).
+    """
+    roles: list[RoleDetailTypeDef] = []
+    policies: list[ManagedPolicyDetailTypeDef] = []
+    paginator = iam.get_paginator("get_account_authorization_details")
+    pages = paginator.paginate(Filter=list(entities), PaginationConfig={"PageSize": _PAGE_SIZE})
+    for page in pages:
+        roles.extend(page.get("RoleDetailList", []))
+        policies.extend(page.get("Policies", []))
+    return roles, policies
 
 
 def _document(raw: Any) -> dict[str, Any]:
@@ -140,28 +174,28 @@ class RoleHandler:
         return CreateResult(name, {"id": name, "arn": role["Arn"], "name": name})
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        iam = _iam(ctx)
+        if not physical_ids:
+            return {}
+        wanted = set(physical_ids)
+        roles, _ = _authorization_details(_iam(ctx), ["Role"])
         found: dict[str, ReadResult] = {}
-        for name in physical_ids:
-            with _ignore_no_such_entity():
-                role = iam.get_role(RoleName=name)["Role"]
-                # managed_policies is not read back: iam.Policy resources attach themselves
-                # to the role too, so the attached list is not the role's own property.
-                props: dict[str, Any] = {
-                    "role_name": name,
-                    "path": role.get("Path", "/"),
-                    "max_session_duration": role.get("MaxSessionDuration", 3600),
-                }
-                principal = _principal_of(_document(role.get("AssumeRolePolicyDocument")))
-                if principal is not None:
-                    props["assumed_by"] = principal
-                if role.get("Description"):
-                    props["description"] = role["Description"]
-                found[name] = ReadResult(
-                    properties=props,
-                    attributes={"id": name, "arn": role["Arn"], "name": name},
-                    tags=_tag_dict(role.get("Tags")),
-                )
+        for role in roles:
+            name = role.get("RoleName", "")
+            if name not in wanted:
+                continue
+            # managed_policies is not read back: iam.Policy resources attach themselves to
+            # the role too, so the attached list is not the role's own property.
+            # description and max_session_duration are not read back either: the batch
+            # API does not return them (GetRole would be a call per role).
+            props: dict[str, Any] = {"role_name": name, "path": role.get("Path", "/")}
+            principal = _principal_of(_document(role.get("AssumeRolePolicyDocument")))
+            if principal is not None:
+                props["assumed_by"] = principal
+            found[name] = ReadResult(
+                properties=props,
+                attributes={"id": name, "arn": role.get("Arn", ""), "name": name},
+                tags=_tag_dict(role.get("Tags")),
+            )
         return found
 
     def update(
@@ -284,29 +318,39 @@ class PolicyHandler:
         return CreateResult(policy_arn, {"id": policy_arn, "arn": policy_arn})
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        iam = _iam(ctx)
+        if not physical_ids:
+            return {}
+        wanted = set(physical_ids)
+        roles, policies = _authorization_details(_iam(ctx), ["Role", "LocalManagedPolicy"])
+        # A policy's attachments, from the roles' side: no call per policy.
+        attached: dict[str, list[str]] = {}
+        for role in roles:
+            for attachment in role.get("AttachedManagedPolicies", []):
+                if "PolicyArn" in attachment and "RoleName" in role:
+                    attached.setdefault(attachment["PolicyArn"], []).append(role["RoleName"])
         found: dict[str, ReadResult] = {}
-        for policy_arn in physical_ids:
-            with _ignore_no_such_entity():
-                policy = iam.get_policy(PolicyArn=policy_arn)["Policy"]
-                version = iam.get_policy_version(
-                    PolicyArn=policy_arn, VersionId=policy.get("DefaultVersionId", "v1")
-                )["PolicyVersion"]
-                props: dict[str, Any] = {
-                    "policy_name": policy.get("PolicyName"),
-                    "statements": _statements_of(_document(version.get("Document"))),
-                    "roles": sorted(_policy_roles(iam, policy_arn)),
-                }
-                if policy.get("Description"):
-                    props["description"] = policy["Description"]
-                tags = policy.get("Tags")
-                if tags is None:
-                    tags = iam.list_policy_tags(PolicyArn=policy_arn).get("Tags", [])
-                found[policy_arn] = ReadResult(
-                    properties=props,
-                    attributes={"id": policy_arn, "arn": policy_arn},
-                    tags=_tag_dict(tags),
-                )
+        for policy in policies:
+            policy_arn = policy.get("Arn", "")
+            if policy_arn not in wanted:
+                continue
+            default = policy.get("DefaultVersionId")
+            document: Any = None
+            for version in policy.get("PolicyVersionList", []):
+                if version.get("IsDefaultVersion") or version.get("VersionId") == default:
+                    document = version.get("Document")
+                    break
+            props: dict[str, Any] = {
+                "policy_name": policy.get("PolicyName") or policy_arn.rsplit("/", 1)[-1],
+                "statements": _statements_of(_document(document)),
+                "roles": sorted(attached.get(policy_arn, [])),
+            }
+            if policy.get("Description"):
+                props["description"] = policy["Description"]
+            # The batch API does not return a policy's tags and ListPolicyTags is a call
+            # per policy: tags are not read back.
+            found[policy_arn] = ReadResult(
+                properties=props, attributes={"id": policy_arn, "arn": policy_arn}
+            )
         return found
 
     def update(
@@ -363,14 +407,6 @@ class PolicyHandler:
             iam.delete_policy(PolicyArn=physical_id)
 
 
-def _policy_roles(iam: IAMClient, policy_arn: str) -> list[str]:
-    roles: list[str] = []
-    paginator = iam.get_paginator("list_entities_for_policy")
-    for page in paginator.paginate(PolicyArn=policy_arn, EntityFilter="Role"):
-        roles.extend(r["RoleName"] for r in page.get("PolicyRoles", []) if "RoleName" in r)
-    return roles
-
-
 class InstanceProfileHandler:
     """An instance profile holding one role; the profile name is its id."""
 
@@ -390,23 +426,31 @@ class InstanceProfileHandler:
         return CreateResult(name, {"id": name, "arn": profile["Arn"], "name": name})
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        iam = _iam(ctx)
+        if not physical_ids:
+            return {}
+        wanted = set(physical_ids)
+        profiles: list[InstanceProfileTypeDef] = []
+        paginator = _iam(ctx).get_paginator("list_instance_profiles")
+        for page in paginator.paginate(PaginationConfig={"PageSize": _PAGE_SIZE}):
+            profiles.extend(
+                p
+                for p in page.get("InstanceProfiles", [])
+                if p.get("InstanceProfileName") in wanted
+            )
         found: dict[str, ReadResult] = {}
-        for name in physical_ids:
-            with _ignore_no_such_entity():
-                profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
-                props: dict[str, Any] = {"profile_name": name}
-                roles = profile.get("Roles", [])
-                if roles:
-                    props["role"] = roles[0]["RoleName"]
-                tags = profile.get("Tags")
-                if tags is None:
-                    tags = iam.list_instance_profile_tags(InstanceProfileName=name).get("Tags")
-                found[name] = ReadResult(
-                    properties=props,
-                    attributes={"id": name, "arn": profile["Arn"], "name": name},
-                    tags=_tag_dict(tags),
-                )
+        for profile in profiles:
+            name = profile["InstanceProfileName"]
+            props: dict[str, Any] = {"profile_name": name}
+            roles = profile.get("Roles", [])
+            if roles:
+                props["role"] = roles[0]["RoleName"]
+            # AWS's listing may leave tags out (ListInstanceProfileTags would be a call
+            # per profile): they are then empty.
+            found[name] = ReadResult(
+                properties=props,
+                attributes={"id": name, "arn": profile["Arn"], "name": name},
+                tags=_tag_dict(profile.get("Tags")),
+            )
         return found
 
     def update(

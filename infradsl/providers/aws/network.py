@@ -53,7 +53,8 @@ class VpcHandler:
         )["Vpc"]
         pid = vpc["VpcId"]
         with undo_on_failure(lambda: self.delete(ctx, pid, props)):
-            wait_for(ec2, "vpc_available", VpcIds=[pid])
+            if vpc.get("State") != "available":
+                wait_for(ec2, "vpc_available", VpcIds=[pid])
             _set_dns(ec2, pid, props, fresh=True)
         return CreateResult(pid, self._attributes(ctx, vpc))
 
@@ -137,7 +138,8 @@ class SubnetHandler:
         )["Subnet"]
         pid = subnet["SubnetId"]
         with undo_on_failure(lambda: self.delete(ctx, pid, props)):
-            wait_for(ec2, "subnet_available", SubnetIds=[pid])
+            if subnet.get("State") != "available":
+                wait_for(ec2, "subnet_available", SubnetIds=[pid])
             if props.get("map_public_ip_on_launch"):
                 ec2.modify_subnet_attribute(SubnetId=pid, MapPublicIpOnLaunch={"Value": True})
         return CreateResult(pid, self._attributes(ctx, subnet))
