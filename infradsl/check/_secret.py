@@ -35,8 +35,20 @@ _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 _URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/:@]+:(?P<password>[^\s/@]+)@")
 
 _NOT_LITERAL_START = ("$", "`", "%", "{", "[", "(", "<", "|", ">", "!", "/", "arn:", _REF)
-_HARMLESS = {"true", "false", "yes", "no", "on", "off", "null", "none", "nil", "required",
-             "optional", "redacted"}
+_HARMLESS = {
+    "true",
+    "false",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "null",
+    "none",
+    "nil",
+    "required",
+    "optional",
+    "redacted",
+}
 _MASK = re.compile(r"^(\*+|x+|\.+|-+)$", re.IGNORECASE)
 
 

@@ -73,9 +73,7 @@ def _check_admin_ports(entry: Mapping[str, Any]) -> Iterator[str]:
             continue
         text = f"{where} opens {_describe(rule, ports)} to {rule['source']}"
         if ports != (covered[0], covered[0]):
-            text += ", which includes " + " and ".join(
-                f"{_ADMIN_PORTS[p]} ({p})" for p in covered
-            )
+            text += ", which includes " + " and ".join(f"{_ADMIN_PORTS[p]} ({p})" for p in covered)
         yield text
 
 
@@ -169,8 +167,7 @@ _BUILT_IN = (
         title="Unencrypted EBS volume",
         severity=Severity.MEDIUM,
         description="A volume is stored unencrypted at rest, and so are its snapshots.",
-        fix="Leave root_volume_encrypted (Instance) or encrypted (Volume) at its default "
-        "(True).",
+        fix="Leave root_volume_encrypted (Instance) or encrypted (Volume) at its default (True).",
         types=("aws.ec2.Instance", "aws.ec2.Volume"),
         check=_check_encryption,
     ),

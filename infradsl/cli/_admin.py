@@ -61,7 +61,7 @@ def state_show(obj: Any, stack: str) -> None:
     for path in sorted(st.resources):
         res = st.resources[path]
         table.add_row(path, res.type, res.physical_id)
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False)
     console.print(table)
     if st.outputs:
         from infradsl.cli.render import render_outputs

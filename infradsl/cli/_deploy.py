@@ -12,9 +12,15 @@ import click
 
 from infradsl.engine.executor import Status
 from infradsl.engine.session import Session, StackRun
+from infradsl.errors import InfraDslError
 from infradsl.plan.change import Plan
 
-__all__ = ["EXIT_FOR", "make_console", "make_session", "run_apply", "run_plan"]
+
+class RefusedError(InfraDslError):
+    """The command refused to go on (nothing was changed); exit code 1."""
+
+
+__all__ = ["EXIT_FOR", "RefusedError", "make_console", "make_session", "run_apply", "run_plan"]
 
 EXIT_FOR = {
     Status.OK: 0,
@@ -28,7 +34,12 @@ def make_console(err: bool = False) -> Any:
     from rich.console import Console
 
     stream = sys.stderr if err else sys.stdout
-    return Console(stderr=err, highlight=False, soft_wrap=not stream.isatty())
+    tty = stream.isatty()
+    # Not a terminal (CI, a pipe): no wrapping and room for long ARNs; emoji off so that
+    # ":secret:" inside a Secrets Manager ARN stays text.
+    return Console(
+        stderr=err, highlight=False, emoji=False, soft_wrap=not tty, width=None if tty else 200
+    )
 
 
 def state_root(option: str | None) -> str:
@@ -49,7 +60,9 @@ def make_session(
 
     root = state_root(state)
     if root.startswith("s3://"):
-        raise click.UsageError("S3 state is not available yet in this release; use --state DIR")
+        raise RefusedError(
+            "S3 state (--state s3://...) is not available yet in this release; use --state DIR"
+        )
     backend = LocalBackend(root, target)
     endpoint: str | None = None
     local_instance: str | None = None
@@ -114,7 +127,7 @@ def _confirm(plans: Sequence[Plan], yes: bool, console: Any, verb: str) -> bool:
     for reason in reasons:
         console.print(f"  - {reason}")
     if not sys.stdin.isatty():
-        raise click.UsageError(
+        raise RefusedError(
             f"refusing to {verb} without confirmation: no terminal to ask on. Review the plan "
             f"and rerun with --yes"
         )
@@ -137,7 +150,7 @@ def run_apply(
     from infradsl.cli.render import ProgressView, render_plans
 
     console = make_console()
-    view = ProgressView(console)
+    view = ProgressView(console, label="destroying" if operation == "destroy" else "deploying")
     session = make_session(target, state, app_path, listener=view)
 
     def on_plan(plans: Sequence[Plan]) -> None:

@@ -288,7 +288,8 @@ def _print_error(exc: InfraDslError) -> None:
 
 
 def _is_expected(exc: InfraDslError) -> bool:
+    from infradsl.cli._deploy import RefusedError
     from infradsl.plan.change import PlanError
     from infradsl.state.backend import StateError
 
-    return isinstance(exc, (PlanError, StateError))
+    return isinstance(exc, (PlanError, StateError, RefusedError))

@@ -131,9 +131,10 @@ class ProgressView:
         "forget": "forgot",
     }
 
-    def __init__(self, console: Console, total: int = 0) -> None:
+    def __init__(self, console: Console, total: int = 0, label: str = "deploying") -> None:
         self.console = console
         self.total = total
+        self.label = label
         self.done = 0
         self._lock = threading.Lock()
         self._progress: Any = None
@@ -144,7 +145,7 @@ class ProgressView:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
-                TextColumn("[bold]deploying"),
+                TextColumn(f"[bold]{self.label}"),
                 BarColumn(),
                 TextColumn("{task.completed}/{task.total}"),
                 TimeElapsedColumn(),

@@ -22,9 +22,7 @@ def user_location(skip: int = 1, owner: object = None) -> tuple[str, int]:
         code = frame.f_code
         filename = code.co_filename
         if not filename.startswith((_PACKAGE_DIR, "<frozen")) and not (
-            owner is not None
-            and code.co_name == "__init__"
-            and frame.f_locals.get("self") is owner
+            owner is not None and code.co_name == "__init__" and frame.f_locals.get("self") is owner
         ):
             return filename, frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]

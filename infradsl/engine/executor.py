@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,12 +32,12 @@ HandlerFor = Callable[[str], ResourceHandler]
 
 
 class Status(enum.Enum):
-    """How a deploy ended; the value is the CLI's exit code."""
+    """How a deploy ended; `infradsl.cli` maps each to its exit code (0, 3 or 4)."""
 
     OK = 0
     ROLLED_BACK = 3
     ROLLBACK_INCOMPLETE = 4
-    FAILED_NO_ROLLBACK = 6
+    FAILED_NO_ROLLBACK = 6  # exits 4 as well: what succeeded is kept and tracked
 
 
 @attrs.frozen
@@ -117,7 +118,8 @@ class Executor:
         self.journal: list[_Entry] = []
         self._lock = threading.Lock()
         self._serial = state.serial if state else 0
-        self._lineage = state.lineage if state else None
+        # Fixed before the first call: generated names and idempotency tokens include it.
+        self._lineage = state.lineage if state else uuid.uuid4().hex
         self._outputs: Mapping[str, Any] = dict(state.outputs) if state else {}
         self._local_instance = (
             local_instance if local_instance else (state.local_instance if state else None)
@@ -176,6 +178,7 @@ class Executor:
             clients=self.clients,
             rollback=rollback,
             attempt=attempt,
+            lineage=self._lineage,
         )
 
     def _lookup(self, stack: str | None, path: str, attribute: str) -> Any:
@@ -455,6 +458,14 @@ class Executor:
                         )
         else:
             self._outputs = {}
+            with self._lock:
+                empty = not self.resources and not self.retired
+            if empty:
+                # A destroyed stack has no state: deploying it again starts a new lineage,
+                # so its generated names cannot collide with names still reserved by AWS
+                # (a deleted secret stays reserved for its recovery window).
+                self.backend.restore(self.stack, None)
+                return
         self._save()
 
     def _save(self) -> None:
@@ -475,9 +486,8 @@ class Executor:
             resources=resources,
             outputs=self._outputs,
             local_instance=self._local_instance,
-            **({"lineage": self._lineage} if self._lineage else {}),
+            lineage=self._lineage,
         )
-        self._lineage = state.lineage
         self.backend.write(state)
 
 

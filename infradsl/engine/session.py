@@ -19,7 +19,7 @@ import attrs
 
 from infradsl.engine.events import Event, Listener
 from infradsl.engine.executor import DeployResult, Executor, Status
-from infradsl.plan.change import Plan
+from infradsl.plan.change import Plan, PlanError
 from infradsl.plan.planner import plan_stack
 from infradsl.plan.values import references
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
@@ -162,10 +162,11 @@ class Session:
             and self.local_instance
             and state.local_instance != self.local_instance
         ):
+            count = len(state.resources)
+            what = "the resource" if count == 1 else f"the {count} resources"
             notes.append(
-                "the local cloud was restarted since the last deploy, so the "
-                f"{len(state.resources)} resources in state no longer exist there: they are "
-                "shown as missing and will be created again"
+                f"the local cloud was restarted since the last deploy, so {what} in state no "
+                "longer exist there: they are shown as missing and will be created again"
             )
         live = self.refresh(state) if refresh else None
         return plan_stack(document, state, live, stack=name, region=region, notes=tuple(notes))
@@ -200,6 +201,7 @@ class Session:
                 self.backend.lock(name, lock)
                 locked.append(name)
             states = {name: self.backend.read(name) for name in names}
+            self._check_producers(documents)
             plans = []
             for name in names:
                 doc = documents[name]
@@ -253,6 +255,26 @@ class Session:
         finally:
             for name in locked:
                 self.backend.unlock(name, lock.id)
+
+    def _check_producers(self, documents: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Refuse before any change when a stack reads from a stack that is not deployed."""
+        missing: list[str] = []
+        for name, doc in sorted(documents.items()):
+            if doc is None:
+                continue
+            refs = {r for r in references([doc["resources"], doc["outputs"]]) if r[0]}
+            for stack, path, attribute in sorted(refs, key=str):
+                assert stack is not None
+                if stack == name or documents.get(stack) is not None:
+                    continue  # deployed earlier in this run
+                producer = self.backend.read(stack)
+                if producer is None or path not in producer.resources:
+                    missing.append(
+                        f"stack {name!r} reads {stack}/{path}.{attribute}, but {stack!r} has "
+                        f"not deployed {path}: deploy {stack!r} first"
+                    )
+        if missing:
+            raise PlanError("refused, nothing was changed: " + "; ".join(missing))
 
     def _record(
         self, plan: Plan, result: DeployResult, operation: str, unchanged: bool = False

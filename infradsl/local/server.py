@@ -197,8 +197,11 @@ def ensure_local_cloud() -> LocalCloud:
         if not is_ready(running.endpoint, timeout=3.0):
             raise LocalCloudError(
                 f"the local cloud at {running.endpoint} does not answer"
-                + ("" if running.external else "; restart it with `infradsl local stop` and "
-                   "`infradsl local start`")
+                + (
+                    ""
+                    if running.external
+                    else "; restart it with `infradsl local stop` and `infradsl local start`"
+                )
             )
         return running
     return start()

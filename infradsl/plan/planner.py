@@ -229,8 +229,17 @@ def _plan_one(
         if diff.drift:
             reasons.append(f"'{diff.name}' was changed outside infradsl")
         if diff.known_after_deploy:
-            deps = sorted({d for _s, d, _a in references(diff.new)})
-            reasons.append(f"'{diff.name}' refers to {', '.join(deps)}, which is replaced")
+            deps = sorted(
+                {
+                    d
+                    for s, d, _a in references(diff.new)
+                    if s is None
+                    and d in planned
+                    and (planned[d].action is Action.REPLACE or planned[d].missing)
+                }
+            )
+            verb = "is" if len(deps) == 1 else "are"
+            reasons.append(f"'{diff.name}' refers to {', '.join(deps)}, which {verb} replaced")
     replacing = [d.name for d in diffs.values() if d.forces_replacement]
     if replacing:
         reasons.extend(f"'{n}' forces replacement" for n in replacing)

@@ -51,6 +51,10 @@ class HandlerContext:
             their names are free again at once).
         attempt: a number distinguishing replacements of the same path (0 for the first
             creation); part of generated names and idempotency tokens.
+        lineage: the lineage of the stack's state. Part of generated names and tokens, so
+            two states (another ``--state`` directory, a stack deployed again after a
+            destroy) never produce the same names and never adopt each other's resources,
+            while a retried call within one state produces the same ones.
     """
 
     stack: str
@@ -59,6 +63,7 @@ class HandlerContext:
     clients: ClientProvider
     rollback: bool = False
     attempt: int = 0
+    lineage: str = ""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -71,7 +76,7 @@ class HandlerContext:
 
     def token(self, operation: str) -> str:
         """A deterministic idempotency token for ``operation`` on this resource (64 hex)."""
-        text = f"{self.stack}\0{self.path}\0{operation}\0{self.attempt}"
+        text = f"{self.stack}\0{self.path}\0{operation}\0{self.attempt}\0{self.lineage}"
         return hashlib.sha256(text.encode()).hexdigest()
 
     def physical_name(self, max_length: int = 64, *, lower: bool = False, sep: str = "-") -> str:
@@ -138,9 +143,7 @@ class ResourceHandler(Protocol):
         """Create the resource, tagged with ``ctx.tags`` at creation; wait until usable."""
         ...
 
-    def read(
-        self, ctx: HandlerContext, physical_ids: Sequence[str]
-    ) -> Mapping[str, ReadResult]:
+    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
         """Read many resources at once (one describe call per page); missing ids are absent."""
         ...
 

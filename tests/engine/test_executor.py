@@ -165,7 +165,7 @@ def test_destroy_deletes_dependents_first_and_retain_on_delete_forgets(world: Wo
     assert deletes.index("Subnet") < deletes.index("Vpc")
     assert "Web" not in deletes
     assert [t for t, p in world.cloud.owners.values()] == ["aws.ec2.Instance"]
-    assert world.backend.read("demo").resources == {}
+    assert world.backend.read("demo") is None, "a destroyed stack has no state left"
 
 
 def test_an_alias_renames_without_replacing(world: World) -> None:
@@ -200,3 +200,35 @@ def test_drift_in_an_in_place_property_is_planned_as_an_update(world: World) -> 
     change = {c.path: c for c in plan.changes}["Vpc"]
     assert change.action is Action.UPDATE
     assert change.diffs[0].drift and change.diffs[0].name == "enable_dns_support"
+
+
+def two_stacks() -> dict[str, Any]:
+    app = App()
+    network = Stack(app, "network")
+    vpc = ec2.Vpc(network, "Vpc", cidr_block="10.0.0.0/16")
+    web = Stack(app, "web")
+    ec2.Subnet(web, "Subnet", vpc=vpc, cidr_block="10.0.1.0/24")
+    return synthesize(app)
+
+
+def test_stacks_deploy_producers_first_and_read_values_from_their_state(world: World) -> None:
+    runs = world.session().apply(two_stacks(), operation="deploy", confirm=lambda plans: True)
+    assert [r.plan.stack for r in runs] == ["network", "web"]
+    vpc_id = world.backend.read("network").resources["Vpc"].physical_id
+    subnet = world.backend.read("web").resources["Subnet"]
+    assert subnet.properties["vpc"] == vpc_id
+
+
+def test_a_stack_reading_from_an_undeployed_stack_is_refused_before_any_change(
+    world: World,
+) -> None:
+    documents = two_stacks()
+    with pytest.raises(
+        PlanError,
+        match=r"stack 'web' reads network/Vpc.id, but 'network' has "
+        r"not deployed Vpc: deploy 'network' first",
+    ):
+        world.session().apply(
+            {"web": documents["web"]}, operation="deploy", confirm=lambda plans: True
+        )
+    assert world.cloud.resources == {}

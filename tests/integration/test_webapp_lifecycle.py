@@ -80,8 +80,9 @@ def test_destroy_leaves_no_resource_carrying_the_stack_tag(
     code, out, err = run_cli(["destroy", "app.py", "--yes"], capsys)
     assert code == 0, out + err
     assert tagged_count(snapshot(local_cloud, "webapp")) == 0
-    state = json.loads((project / "state" / "local" / "webapp.json").read_text())
-    assert state["resources"] == {}
+    assert not (project / "state" / "local" / "webapp.json").exists()
+    code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
+    assert code == 0, "deploying again after a destroy works (new names)\n" + out + err
 
 
 def test_destructive_changes_are_refused_without_a_terminal_or_yes(

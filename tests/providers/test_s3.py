@@ -21,6 +21,16 @@ def context(
     )
 
 
+class Calls:
+    """A botocore hook recording each call as ``service.Operation``."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def __call__(self, event_name: str, params: Any, **_: Any) -> None:
+        self.made.append(event_name.split(".", 1)[1])
+
+
 def bucket_props(**extra: Any) -> dict[str, Any]:
     return {
         "versioned": False,
@@ -63,8 +73,12 @@ def test_a_bucket_is_private_encrypted_and_tagged_with_a_generated_name(
     s3 = local_cloud.client("s3")
     block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
     assert all(block.values())
+    rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert s3.get_bucket_versioning(Bucket=name).get("Status") is None
     live = BucketHandler().read(ctx, [name])[name]
-    assert live.properties["encryption"] == "AES256"
+    # Only the name is read back: the configuration would take calls per bucket.
+    assert live.properties == {"bucket_name": name}
     assert dict(live.tags) == {**system_tags("test", "Web/Logs"), "team": "data"}
 
 
@@ -104,3 +118,33 @@ def test_reading_buckets_finds_only_the_ones_asked_for(local_cloud: LocalCloudFi
     local_cloud.client("s3").create_bucket(Bucket="someone-else")
     assert set(handler.read(ctx, ["acme-one", "acme-gone"])) == {"acme-one"}
     assert handler.read(ctx, []) == {}
+
+
+def test_reading_many_buckets_makes_the_same_calls_as_reading_one(
+    local_cloud: LocalCloudFixture,
+) -> None:
+    handler = BucketHandler()
+    names = [
+        handler.create(
+            context(local_cloud, f"B{i}"), bucket_props(bucket_name=f"acme-{i}")
+        ).physical_id
+        for i in range(5)
+    ]
+    local_cloud.client("s3").create_bucket(Bucket="acme-untagged")
+    tags = {name: {**system_tags("test", f"B{i}"), "team": "data"} for i, name in enumerate(names)}
+    tags["acme-untagged"] = {}
+
+    def calls_to_read(ids: list[str]) -> list[str]:
+        calls = Calls()
+        clients = Clients(
+            "us-east-1", local_cloud.endpoint, hooks=[("before-parameter-build", calls)]
+        )
+        ctx = HandlerContext(stack="test", path="", region="us-east-1", clients=clients)
+        found = handler.read(ctx, ids)
+        assert set(found) == set(ids)
+        assert {name: dict(found[name].tags) for name in ids} == {name: tags[name] for name in ids}
+        return calls.made
+
+    expected = ["s3.ListBuckets", "resource-groups-tagging-api.GetResources"]
+    assert calls_to_read(names[:1]) == expected
+    assert calls_to_read([*names, "acme-untagged"]) == expected

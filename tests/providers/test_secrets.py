@@ -31,6 +31,16 @@ def context(cloud: LocalCloudFixture, path: str = "DbPassword", **kwargs: Any) -
     )
 
 
+class Calls:
+    """A botocore hook recording each call as ``service.Operation``."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def __call__(self, event_name: str, params: Any, **_: Any) -> None:
+        self.made.append(event_name.split(".", 1)[1])
+
+
 def value_of(cloud: LocalCloudFixture, secret_id: str) -> str:
     return str(cloud.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
 
@@ -139,3 +149,34 @@ def test_a_rollback_delete_frees_the_name_at_once(local_cloud: LocalCloudFixture
     assert handler.read(context(local_cloud), [arn]) == {}
     again = handler.create(context(local_cloud, attempt=1), props)
     assert again.attributes["name"] == "prod/db"
+
+
+def test_reading_many_secrets_makes_the_same_calls_as_reading_one(
+    local_cloud: LocalCloudFixture,
+) -> None:
+    handler = SecretHandler()
+    arns = [
+        handler.create(context(local_cloud, f"Secret{i}"), {"generate": GENERATE}).physical_id
+        for i in range(5)
+    ]
+    # Another stack's secret and a deleted one are not found.
+    other = HandlerContext(
+        stack="other",
+        path="S",
+        region="us-east-1",
+        clients=Clients("us-east-1", local_cloud.endpoint),
+    )
+    foreign = handler.create(other, {}).physical_id
+    handler.delete(context(local_cloud, "Secret0"), arns[0], {"recovery_window_days": 7})
+
+    def calls_to_read(ids: list[str]) -> tuple[set[str], list[str]]:
+        calls = Calls()
+        clients = Clients(
+            "us-east-1", local_cloud.endpoint, hooks=[("before-parameter-build", calls)]
+        )
+        ctx = HandlerContext(stack="test", path="", region="us-east-1", clients=clients)
+        return set(handler.read(ctx, ids)), calls.made
+
+    assert calls_to_read(arns[1:2]) == ({arns[1]}, ["secrets-manager.ListSecrets"])
+    assert calls_to_read([*arns, foreign]) == (set(arns[1:]), ["secrets-manager.ListSecrets"])
+    assert calls_to_read([]) == (set(), [])
