@@ -5,12 +5,21 @@ Installed with infradsl (entry point ``pytest11``). Fixtures:
 - ``local_cloud``: a moto server on ``127.0.0.1`` and a free port, shared by the test
   session and reset before each test that uses it; ``local_cloud.client("ec2")`` gives a
   boto3 client for it.
+- ``deploy_stack``: deploys a stack (or every stack of an app) to that local cloud and
+  returns a `Deployment` with its outputs and physical ids; everything it deployed is
+  destroyed when the test ends.
 
 Example:
     ```python
     def test_vpc(local_cloud):
         ec2 = local_cloud.client("ec2")
         assert ec2.describe_vpcs()["Vpcs"] is not None
+
+    def test_web_stack(deploy_stack, local_cloud):
+        deployed = deploy_stack(WebApp(App(), "test"))
+        ip = deployed.outputs["WebIp"]
+        instance = deployed.physical_ids["Web"]
+        ...
     ```
 """
 
@@ -19,11 +28,20 @@ from __future__ import annotations
 import socket
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
-__all__ = ["LocalCloudFixture", "local_cloud", "local_cloud_server"]
+__all__ = [
+    "Deployer",
+    "Deployment",
+    "LocalCloudFixture",
+    "deploy_stack",
+    "local_cloud",
+    "local_cloud_server",
+]
 
 
 def free_port() -> int:
@@ -92,3 +110,98 @@ def local_cloud(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return local_cloud_server
+
+
+@attrs.frozen
+class Deployment:
+    """What `deploy_stack` deployed.
+
+    Attributes:
+        stack: the stack name.
+        outputs: the stack's output values.
+        physical_ids: logical id -> physical id of every resource.
+        attributes: logical id -> the resource's attributes (``id``, ``arn``, ...).
+    """
+
+    stack: str
+    outputs: dict[str, Any]
+    physical_ids: dict[str, str]
+    attributes: dict[str, dict[str, Any]]
+
+
+class Deployer:
+    """Deploys stacks to a local cloud with state in a folder; destroys them on `close`.
+
+    Args:
+        endpoint: the local cloud's URL.
+        state_dir: where the state files go.
+    """
+
+    def __init__(self, endpoint: str, state_dir: Path) -> None:
+        from infradsl.engine.session import Session
+        from infradsl.providers.aws import handler_for
+        from infradsl.providers.aws.clients import Clients
+        from infradsl.state.local import LocalBackend
+
+        self.backend = LocalBackend(state_dir, "local")
+        cache: dict[str, Clients] = {}
+
+        def clients_for(region: str) -> Clients:
+            return cache.setdefault(region, Clients(region, endpoint))
+
+        self.session = Session(
+            self.backend, target="local", clients_for=clients_for, handler_for=handler_for
+        )
+        self.deployed: list[str] = []
+
+    def deploy(self, target: Any) -> Deployment:
+        """Deploy a `Stack` (or every stack of an `App`); return the first stack's result.
+
+        Raises:
+            AssertionError: the deploy failed (it was rolled back); the message says why.
+        """
+        from infradsl.core.stack import Stack
+        from infradsl.engine.executor import Status
+        from infradsl.synth import synthesize
+
+        documents = synthesize(target.node.root)
+        if isinstance(target, Stack):
+            documents = {target.name: documents[target.name]}
+        runs = self.session.apply(
+            documents, operation="deploy", confirm=lambda plans: True, concurrency=10
+        )
+        for run in runs:
+            if run.result is None or run.result.status is not Status.OK:
+                errors = run.result.errors if run.result else ()
+                raise AssertionError(f"deploy of {run.plan.stack} failed: {errors}")
+            if run.plan.stack not in self.deployed:
+                self.deployed.append(run.plan.stack)
+        name = next(iter(documents))
+        state = self.backend.read(name)
+        assert state is not None
+        return Deployment(
+            stack=name,
+            outputs=dict(state.outputs),
+            physical_ids={p: r.physical_id for p, r in state.resources.items()},
+            attributes={p: dict(r.attributes) for p, r in state.resources.items()},
+        )
+
+    def close(self) -> None:
+        """Destroy everything deployed, dependents first, newest stack first."""
+        if self.deployed:
+            self.session.apply(
+                {name: None for name in self.deployed},
+                operation="destroy",
+                confirm=lambda plans: True,
+            )
+            self.deployed.clear()
+
+
+@pytest.fixture
+def deploy_stack(local_cloud: LocalCloudFixture, tmp_path: Path) -> Iterator[Any]:
+    """``deploy_stack(stack_or_app) -> Deployment``; destroyed again at the end of the test."""
+    deployer = Deployer(local_cloud.endpoint, tmp_path / "infradsl-state")
+    try:
+        yield deployer.deploy
+    finally:
+        deployer.close()
