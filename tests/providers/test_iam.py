@@ -151,12 +151,6 @@ def test_deleting_a_role_detaches_policies_removes_inline_ones_and_leaves_its_pr
     roles.delete(role_ctx, name, role_props())  # already gone: not an error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a policy's tags are not read back: no batch IAM call returns them, and the "
-    "conformance suite checks the system tags through read",
-)
 def test_policy_handler_passes_the_conformance_suite(local_cloud: LocalCloudFixture) -> None:
     roles = RoleHandler()
     first = roles.create(context(local_cloud, "A"), role_props()).physical_id

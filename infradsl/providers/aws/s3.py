@@ -3,6 +3,11 @@
 Resolved properties, as the engine passes them: ``bucket_name``, ``versioned``,
 ``encryption`` (``"AES256"`` or ``"aws:kms"``), ``block_public_access``,
 ``force_destroy``, ``tags``. Properties left at ``None`` are absent.
+
+Reads are batched (one call per page, never one per bucket): ``ListBuckets`` for which
+buckets exist and the Resource Groups Tagging API's ``GetResources`` for their tags. S3
+has no batch call for a bucket's versioning, encryption or public access block (each is a
+``GetBucket...`` call per bucket), so those are not read back and not checked for drift.
 """
 
 from __future__ import annotations
@@ -50,6 +55,23 @@ class BucketNotEmptyError(InfraDslError):
 
 def _s3(ctx: HandlerContext) -> S3Client:
     return cast("S3Client", ctx.clients.client("s3"))
+
+
+def _bucket_tags(ctx: HandlerContext, names: set[str]) -> dict[str, dict[str, str]]:
+    """The tags of buckets ``names`` of the region: one ``GetResources`` call per page.
+
+    Buckets without tags are absent from the answer (and from the result).
+    """
+    tagging: Any = ctx.clients.client("resourcegroupstaggingapi")
+    found: dict[str, dict[str, str]] = {}
+    paginator = tagging.get_paginator("get_resources")
+    for page in paginator.paginate(ResourceTypeFilters=["s3"]):
+        for mapping in page.get("ResourceTagMappingList", []):
+            # arn:<partition>:s3:::<bucket>
+            name = str(mapping.get("ResourceARN", "")).rpartition(":")[2]
+            if name in names:
+                found[name] = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+    return found
 
 
 def _code(error: ClientError) -> str:
@@ -111,20 +133,24 @@ class BucketHandler:
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
         if not physical_ids:
             return {}
-        s3 = _s3(ctx)
         wanted = set(physical_ids)
-        existing: list[str] = []
-        for page in s3.get_paginator("list_buckets").paginate():
-            existing.extend(b["Name"] for b in page.get("Buckets", []) if b.get("Name") in wanted)
-        found: dict[str, ReadResult] = {}
-        for name in sorted(existing):
-            try:
-                found[name] = self._read_one(ctx, s3, name)
-            except ClientError as error:
-                # NoSuchBucket: deleted between the listing and now, so missing.
-                if _code(error) != "NoSuchBucket":
-                    raise
-        return found
+        existing: set[str] = set()
+        for page in _s3(ctx).get_paginator("list_buckets").paginate():
+            existing.update(b["Name"] for b in page.get("Buckets", []) if b.get("Name") in wanted)
+        if not existing:
+            return {}
+        # Only the name is read back: S3 has no batch call for a bucket's versioning,
+        # encryption or public access block, and a GetBucket... call per bucket would make
+        # a refresh grow with the number of buckets. Tags come in one batch per page.
+        tags = _bucket_tags(ctx, existing)
+        return {
+            name: ReadResult(
+                properties={"bucket_name": name},
+                attributes=_attributes(ctx, name),
+                tags=tags.get(name, {}),
+            )
+            for name in sorted(existing)
+        }
 
     def update(
         self,
@@ -173,32 +199,6 @@ class BucketHandler:
             Bucket=physical_id,
             WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS},
         )
-
-    @staticmethod
-    def _read_one(ctx: HandlerContext, s3: S3Client, name: str) -> ReadResult:
-        try:
-            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
-        except ClientError as error:
-            if _code(error) != "NoSuchTagSet":
-                raise
-            tags = {}
-        versioning = s3.get_bucket_versioning(Bucket=name).get("Status")
-        props: dict[str, Any] = {"bucket_name": name, "versioned": versioning == "Enabled"}
-        try:
-            rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
-            default = rules["Rules"][0].get("ApplyServerSideEncryptionByDefault", {})
-            props["encryption"] = default.get("SSEAlgorithm")
-        except ClientError as error:
-            if _code(error) != "ServerSideEncryptionConfigurationNotFoundError":
-                raise
-        try:
-            block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
-            props["block_public_access"] = all(block.get(key) for key in _ALL_BLOCKED)
-        except ClientError as error:
-            if _code(error) != "NoSuchPublicAccessBlockConfiguration":
-                raise
-            props["block_public_access"] = False
-        return ReadResult(properties=props, attributes=_attributes(ctx, name), tags=tags)
 
     @staticmethod
     def _is_ours(ctx: HandlerContext, name: str) -> bool:

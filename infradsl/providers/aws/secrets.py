@@ -12,7 +12,8 @@ How a value stays secret:
   and the exception raised is a new one without the failed call's frames;
 - while it travels, botocore's debug log records of the calling thread (which print
   request and response bodies) are dropped;
-- reads use ``DescribeSecret`` only: no value is ever read back.
+- reads use ``ListSecrets`` only (one call per page of 100, whatever the number of
+  secrets read): no value is ever read back.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult,
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
-    from mypy_boto3_secretsmanager.type_defs import TagTypeDef
+    from mypy_boto3_secretsmanager.type_defs import FilterTypeDef, TagTypeDef
 
 __all__ = ["SecretError", "SecretHandler"]
 
+# The largest page ListSecrets returns (``MaxResults``).
+_PAGE_SIZE = 100
 # Loggers that print request or response bodies at DEBUG level.
 _BODY_LOGGERS = (
     "botocore.endpoint",
@@ -188,28 +191,37 @@ class SecretHandler:
         return CreateResult(secret_arn, {"id": secret_arn, "arn": secret_arn, "name": name})
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        sm = _sm(ctx)
+        if not physical_ids:
+            return {}
+        wanted = set(physical_ids)
+        # Only the stack's secrets (tagged at creation), when the stack is known; the
+        # ARNs asked for are picked from the listing. Secrets scheduled for deletion are
+        # left out of the listing: gone as far as the stack is concerned.
+        filters: list[FilterTypeDef] = []
+        if ctx.stack:
+            filters = [
+                {"Key": "tag-key", "Values": ["infradsl:stack"]},
+                {"Key": "tag-value", "Values": [ctx.stack]},
+            ]
         found: dict[str, ReadResult] = {}
-        for secret_arn in physical_ids:
-            try:
-                secret = sm.describe_secret(SecretId=secret_arn)
-            except ClientError as error:
-                if _code(error) == "ResourceNotFoundException":
+        paginator = _sm(ctx).get_paginator("list_secrets")
+        pages = paginator.paginate(Filters=filters, PaginationConfig={"PageSize": _PAGE_SIZE})
+        for page in pages:
+            for secret in page.get("SecretList", []):
+                secret_arn = secret.get("ARN", "")
+                if secret_arn not in wanted or secret.get("DeletedDate"):
                     continue
-                raise
-            if secret.get("DeletedDate"):
-                continue  # scheduled for deletion: gone as far as the stack is concerned
-            name = secret.get("Name", "")
-            props: dict[str, Any] = {"secret_name": name}
-            if secret.get("Description"):
-                props["description"] = secret["Description"]
-            if secret.get("KmsKeyId"):
-                props["kms_key_id"] = secret["KmsKeyId"]
-            found[secret_arn] = ReadResult(
-                properties=props,
-                attributes={"id": secret_arn, "arn": secret_arn, "name": name},
-                tags={t["Key"]: t["Value"] for t in secret.get("Tags", [])},
-            )
+                name = secret.get("Name", "")
+                props: dict[str, Any] = {"secret_name": name}
+                if secret.get("Description"):
+                    props["description"] = secret["Description"]
+                if secret.get("KmsKeyId"):
+                    props["kms_key_id"] = secret["KmsKeyId"]
+                found[secret_arn] = ReadResult(
+                    properties=props,
+                    attributes={"id": secret_arn, "arn": secret_arn, "name": name},
+                    tags={t["Key"]: t["Value"] for t in secret.get("Tags", [])},
+                )
         return found
 
     def update(
