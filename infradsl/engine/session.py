@@ -218,9 +218,13 @@ class Session:
             if on_plan is not None:
                 on_plan(plans)
             if not any(p.has_changes for p in plans):
+                runs = []
                 for plan in plans:
-                    self._record(plan, DeployResult(Status.OK), operation, unchanged=True)
-                return [StackRun(p, DeployResult(Status.OK)) for p in plans]
+                    state = states[plan.stack]
+                    result = DeployResult(Status.OK, outputs=dict(state.outputs) if state else {})
+                    self._record(plan, result, operation, unchanged=True)
+                    runs.append(StackRun(plan, result))
+                return runs
             if not confirm(plans):
                 return [StackRun(p) for p in plans]
             for plan in plans:

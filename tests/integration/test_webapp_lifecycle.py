@@ -37,6 +37,7 @@ def test_deploy_prints_outputs_and_a_second_deploy_changes_nothing(
         code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
     assert code == 0, out + err
     assert "No changes. The cloud matches the code." in out
+    assert "Outputs of webapp" in out and state["outputs"]["VpcId"] in out
     assert calls.mutating() == [], "a deploy with no changes makes no mutating call"
 
     code, out, _ = run_cli(["plan", "app.py", "--detailed-exitcode"], capsys)
