@@ -16,7 +16,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+from infradsl.providers.handler import (
+    TOKEN_TAG,
+    CreateResult,
+    HandlerContext,
+    ReadResult,
+    UpdateResult,
+)
 
 __all__ = ["FakeCloud", "FakeHandler"]
 
@@ -34,6 +40,7 @@ class FakeCloud:
     def __init__(self) -> None:
         self.resources: dict[str, dict[str, Any]] = {}
         self.owners: dict[str, tuple[str, str]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
         self.calls: list[tuple[str, str, str]] = []
         self.fail: set[tuple[str, str]] = set()
         self._ids = itertools.count(1)
@@ -86,6 +93,7 @@ class FakeHandler:
         with self.cloud._lock:
             self.cloud.resources[physical_id] = dict(props)
             self.cloud.owners[physical_id] = (self.type_name, ctx.path)
+            self.cloud.tags[physical_id] = ctx.merged_tags(props)
             self.cloud.calls[-1] = ("create", ctx.path, physical_id)
         return CreateResult(physical_id, self._attributes(physical_id))
 
@@ -111,3 +119,24 @@ class FakeHandler:
         with self.cloud._lock:
             self.cloud.resources.pop(physical_id, None)
             self.cloud.owners.pop(physical_id, None)
+            self.cloud.tags.pop(physical_id, None)
+
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        self.cloud._call("find", ctx.path)
+        with self.cloud._lock:
+            for physical_id, tags in self.cloud.tags.items():
+                if (
+                    self.cloud.owners[physical_id][0] == self.type_name
+                    and tags.get(TOKEN_TAG) == ctx.creation_token
+                ):
+                    return CreateResult(physical_id, self._attributes(physical_id))
+        return None
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        with self.cloud._lock:
+            return {
+                physical_id: tags.get("infradsl:path", "")
+                for physical_id, tags in self.cloud.tags.items()
+                if self.cloud.owners[physical_id][0] == self.type_name
+                and tags.get("infradsl:stack") == ctx.stack
+            }

@@ -21,6 +21,7 @@ __all__ = [
     "ReadResult",
     "ResourceHandler",
     "UpdateResult",
+    "TOKEN_TAG",
     "system_tags",
 ]
 
@@ -31,6 +32,9 @@ class ClientProvider(Protocol):
     def client(self, service: str) -> Any:
         """Return the client for ``service`` (``"ec2"``, ``"iam"``...) in the stack's region."""
         ...
+
+
+TOKEN_TAG = "infradsl:token"
 
 
 def system_tags(stack: str, path: str) -> dict[str, str]:
@@ -67,8 +71,18 @@ class HandlerContext:
 
     @property
     def tags(self) -> dict[str, str]:
-        """``Name``, ``infradsl:stack`` and ``infradsl:path``."""
-        return system_tags(self.stack, self.path)
+        """``Name``, ``infradsl:stack``, ``infradsl:path`` and ``infradsl:token``.
+
+        ``infradsl:token`` identifies this creation (stack, path, attempt and lineage): after
+        a crash, `ResourceHandler.find` looks a resource up by it, even where the API ignores
+        idempotency tokens (the local emulator does).
+        """
+        return {**system_tags(self.stack, self.path), TOKEN_TAG: self.creation_token}
+
+    @property
+    def creation_token(self) -> str:
+        """The value of the ``infradsl:token`` tag of the resource this context creates."""
+        return self.token("create")[:32]
 
     def merged_tags(self, props: Mapping[str, Any]) -> dict[str, str]:
         """The user's tags (``props["tags"]``) with the system tags on top."""
@@ -162,4 +176,18 @@ class ResourceHandler(Protocol):
 
         Deleting something already gone is not an error.
         """
+        ...
+
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        """The resource that ``create(ctx, props)`` made, if it exists, else ``None``.
+
+        Used to recover after a crash between a create call and its journal record: looked
+        up by the ``infradsl:token`` tag (or by the generated name where the type has one),
+        never by the API's idempotency token alone.
+        """
+        ...
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        """Every resource of this type tagged ``infradsl:stack = ctx.stack``: physical id ->
+        its ``infradsl:path`` tag. Used by ``infradsl state reconcile``."""
         ...
