@@ -22,7 +22,12 @@ from infradsl.engine.events import Event, Listener
 from infradsl.engine.walker import walk
 from infradsl.plan.change import Action, Plan, ResourceChange
 from infradsl.plan.values import UnresolvedError, resolve
-from infradsl.providers.handler import ClientProvider, HandlerContext, ResourceHandler
+from infradsl.providers.handler import (
+    ClientProvider,
+    CreateResult,
+    HandlerContext,
+    ResourceHandler,
+)
 from infradsl.state.backend import StateBackend
 from infradsl.state.model import ResourceState, StackState
 
@@ -38,6 +43,7 @@ class Status(enum.Enum):
     ROLLED_BACK = 3
     ROLLBACK_INCOMPLETE = 4
     FAILED_NO_ROLLBACK = 6  # exits 4 as well: what succeeded is kept and tracked
+    INTERRUPTED = 130
 
 
 @attrs.frozen
@@ -116,6 +122,9 @@ class Executor:
         self.resources: dict[str, ResourceState] = dict(state.resources) if state else {}
         self.retired: dict[str, ResourceState] = {}
         self.journal: list[_Entry] = []
+        # The write-ahead journal on disk: intent id -> intent, saved with the state before
+        # each mutating call and removed (in the same write as the result) after it.
+        self.pending: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._serial = state.serial if state else 0
         # Fixed before the first call: generated names and idempotency tokens include it.
@@ -167,7 +176,7 @@ class Executor:
     def _interrupted(self, result: Any) -> DeployResult:
         self._save()
         return DeployResult(
-            Status.FAILED_NO_ROLLBACK, (("", "interrupted"),), operations=len(self.journal)
+            Status.INTERRUPTED, (("", "interrupted"),), operations=len(self.journal)
         )
 
     def _context(self, path: str, attempt: int, *, rollback: bool = False) -> HandlerContext:
@@ -230,73 +239,118 @@ class Executor:
         with self._lock:
             old = self.resources.get(old_path)
         props = resolve(entry["properties"], self._lookup)
-        depends_on = tuple(entry["depends_on"])
-        options = entry.get("options", {})
+        spec = _Spec(
+            change.type,
+            entry["properties"],
+            props,
+            tuple(entry["depends_on"]),
+            entry.get("options", {}),
+        )
         if change.action is Action.CREATE:
             attempt = old.attempt + 1 if old is not None else 0
-            created = handler.create(self._context(change.path, attempt), props)
-            new = ResourceState(
-                change.type,
-                created.physical_id,
-                entry["properties"],
-                props,
-                dict(created.attributes),
-                depends_on,
-                options,
-                attempt,
-            )
-            self._record("create", change.path, old, new, old_path)
-            return created.physical_id
+            new, intent = self._create(handler, change.path, attempt, spec, replace=False)
+            self._record("create", change.path, old, new, old_path, intent)
+            return new.physical_id
         assert old is not None
         if change.action is Action.UPDATE:
             attributes: Mapping[str, Any] = old.attributes
+            update_intent: str | None = None
             if props != old.properties or any(d.drift for d in change.diffs):
-                updated = handler.update(
-                    self._context(change.path, old.attempt), old.physical_id, old.properties, props
+                update_intent = self._intend(
+                    {
+                        "op": "update",
+                        "path": change.path,
+                        "type": change.type,
+                        "physical_id": old.physical_id,
+                    }
                 )
+                try:
+                    updated = handler.update(
+                        self._context(change.path, old.attempt),
+                        old.physical_id,
+                        old.properties,
+                        props,
+                    )
+                except BaseException:
+                    self._settle(update_intent)
+                    raise
                 attributes = {**old.attributes, **updated.attributes}
             new = attrs.evolve(
                 old,
-                inputs=entry["properties"],
+                inputs=spec.inputs,
                 properties=props,
                 attributes=dict(attributes),
-                depends_on=depends_on,
-                options=options,
+                depends_on=spec.depends_on,
+                options=spec.options,
                 type=change.type,
             )
-            self._record("update", change.path, old, new, old_path)
+            self._record("update", change.path, old, new, old_path, update_intent)
             return old.physical_id
         # REPLACE
         attempt = old.attempt + 1
-        if options.get("delete_before_replace"):
-            handler.delete(self._context(old_path, old.attempt), old.physical_id, old.properties)
-            self._record("delete", old_path, old, None, old_path)
-            created = handler.create(self._context(change.path, attempt), props)
-            new = ResourceState(
-                change.type,
-                created.physical_id,
-                entry["properties"],
-                props,
-                dict(created.attributes),
-                depends_on,
-                options,
-                attempt,
-            )
-            self._record("create", change.path, None, new, change.path)
-            return created.physical_id
-        created = handler.create(self._context(change.path, attempt), props)
-        new = ResourceState(
-            change.type,
-            created.physical_id,
-            entry["properties"],
-            props,
-            dict(created.attributes),
-            depends_on,
-            options,
-            attempt,
+        if spec.options.get("delete_before_replace"):
+            self._delete_resource(old_path, old, verb=None)
+            new, intent = self._create(handler, change.path, attempt, spec, replace=False)
+            self._record("create", change.path, None, new, change.path, intent)
+            return new.physical_id
+        new, intent = self._create(handler, change.path, attempt, spec, replace=True)
+        self._record("replace", change.path, old, new, old_path, intent)
+        return new.physical_id
+
+    def _create(
+        self, handler: ResourceHandler, path: str, attempt: int, spec: _Spec, *, replace: bool
+    ) -> tuple[ResourceState, str]:
+        """Create with a journaled intent; returns the new state and the open intent id."""
+        ctx = self._context(path, attempt)
+        intent = self._intend(
+            {
+                "op": "create",
+                "path": path,
+                "type": spec.type,
+                "attempt": attempt,
+                "inputs": dict(spec.inputs),
+                "props": spec.props,
+                "depends_on": list(spec.depends_on),
+                "options": dict(spec.options),
+                "replace": replace,
+            }
         )
-        self._record("replace", change.path, old, new, old_path)
-        return created.physical_id
+        try:
+            created = handler.create(ctx, spec.props)
+        except BaseException as exc:
+            # The call may have created the resource before failing (a timeout after
+            # success): track it if it exists, so the rollback removes it.
+            found = _find_quietly(handler, ctx, spec.props)
+            if found is None:
+                self._settle(intent)
+                raise
+            new = spec.state(found.physical_id, found.attributes, attempt)
+            self._record(
+                "replace" if replace else "create",
+                path,
+                self.resources.get(path),
+                new,
+                path,
+                intent,
+            )
+            raise exc
+        return spec.state(created.physical_id, created.attributes, attempt), intent
+
+    def _intend(self, intent: dict[str, Any]) -> str:
+        """Durably record an intent before its mutating call; return its id."""
+        intent_id = uuid.uuid4().hex[:12]
+        with self._lock:
+            self.pending[intent_id] = {**intent, "id": intent_id, "started": time.time()}
+            self._save_locked()
+        return intent_id
+
+    def _settle(self, intent: str | None) -> None:
+        """Drop an intent whose call failed without effect."""
+        if intent is None:
+            return
+        with self._lock:
+            self.pending.pop(intent, None)
+            self._save_locked()
 
     def _record(
         self,
@@ -305,9 +359,12 @@ class Executor:
         before: ResourceState | None,
         after: ResourceState | None,
         before_path: str,
+        intent: str | None = None,
     ) -> None:
         with self._lock:
             self.journal.append(_Entry(op, path, before, after, before_path))
+            if intent is not None:
+                self.pending.pop(intent, None)
             if before_path != path:
                 self.resources.pop(before_path, None)
             if op == "replace" and before is not None:
@@ -316,6 +373,33 @@ class Executor:
                 self.resources.pop(path, None)
             else:
                 self.resources[path] = after
+            self._save_locked()
+
+    def _delete_resource(
+        self, key: str, res: ResourceState, *, verb: str | None, rollback: bool = False
+    ) -> None:
+        """Delete with a journaled intent (``key`` is a logical id, or ``path#old``)."""
+        path = key.removesuffix("#old")
+        intent = self._intend(
+            {"op": "delete", "path": key, "type": res.type, "physical_id": res.physical_id}
+        )
+        try:
+            self.handler_for(res.type).delete(
+                self._context(path, res.attempt, rollback=rollback),
+                res.physical_id,
+                res.properties,
+            )
+        except BaseException:
+            self._settle(intent)
+            raise
+        with self._lock:
+            self.pending.pop(intent, None)
+            if verb is not None or not rollback:
+                self.journal.append(_Entry("delete", path, res, None, path))
+            if self.retired.get(path) is res:
+                self.retired.pop(path)
+            elif self.resources.get(key) is res:
+                self.resources.pop(key)
             self._save_locked()
 
     # -- cleanup: deletes in reverse dependency order ----------------------------------
@@ -354,19 +438,10 @@ class Executor:
         self._emit("start", path, verb, res.type, res.physical_id)
         started = time.monotonic()
         try:
-            self.handler_for(res.type).delete(
-                self._context(path, res.attempt), res.physical_id, res.properties
-            )
+            self._delete_resource(key, res, verb=verb)
         except BaseException as exc:
             self._emit("failed", path, verb, res.type, _message(exc), time.monotonic() - started)
             raise
-        with self._lock:
-            self.journal.append(_Entry("delete", path, res, None, path))
-            if key.endswith("#old"):
-                self.retired.pop(path, None)
-            else:
-                self.resources.pop(path, None)
-            self._save_locked()
         self._emit("done", path, verb, res.type, res.physical_id, time.monotonic() - started)
 
     # -- rollback ----------------------------------------------------------------------
@@ -408,12 +483,7 @@ class Executor:
         assert res is not None
         self._emit("rollback-start", entry.path, f"undo {entry.op}", res.type)
         if entry.op in ("create", "replace") and entry.after is not None:
-            after = entry.after
-            self.handler_for(after.type).delete(
-                self._context(entry.path, after.attempt, rollback=True),
-                after.physical_id,
-                after.properties,
-            )
+            self._delete_resource(entry.path, entry.after, verb=None, rollback=True)
         elif (
             entry.op == "update"
             and entry.before is not None
@@ -487,8 +557,41 @@ class Executor:
             outputs=self._outputs,
             local_instance=self._local_instance,
             lineage=self._lineage,
+            pending=tuple(self.pending.values()),
         )
         self.backend.write(state)
+
+
+@attrs.frozen
+class _Spec:
+    """What a create needs besides the handler: the desired entry, resolved."""
+
+    type: str
+    inputs: Mapping[str, Any]
+    props: Mapping[str, Any]
+    depends_on: tuple[str, ...]
+    options: Mapping[str, Any]
+
+    def state(self, physical_id: str, attributes: Mapping[str, Any], attempt: int) -> ResourceState:
+        return ResourceState(
+            self.type,
+            physical_id,
+            self.inputs,
+            self.props,
+            dict(attributes),
+            self.depends_on,
+            self.options,
+            attempt,
+        )
+
+
+def _find_quietly(
+    handler: ResourceHandler, ctx: HandlerContext, props: Mapping[str, Any]
+) -> CreateResult | None:
+    try:
+        return handler.find(ctx, props)
+    except Exception:
+        return None
 
 
 def _message(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ import attrs
 
 from infradsl.engine.events import Event, Listener
 from infradsl.engine.executor import DeployResult, Executor, Status
+from infradsl.engine.recovery import recover
 from infradsl.plan.change import Plan, PlanError
 from infradsl.plan.planner import plan_stack
 from infradsl.plan.values import references
@@ -120,6 +121,7 @@ class Session:
         self.local_instance = local_instance
         self.app_folder = app_folder or Path.cwd()
         self.stop = threading.Event()
+        self._notes: dict[str, list[str]] = {}
 
     # -- planning ------------------------------------------------------------------------
 
@@ -153,7 +155,14 @@ class Session:
         """Plan one stack (``document=None`` plans its destruction)."""
         if state is None:
             state = self.backend.read(name)
-        notes: list[str] = []
+            if state is not None and state.pending:
+                lock = LockInfo.new("recover")
+                self.backend.lock(name, lock)
+                try:
+                    state = self._recovered(name, self.backend.read(name))
+                finally:
+                    self.backend.unlock(name, lock.id)
+        notes: list[str] = list(self._notes.pop(name, []))
         if (
             self.target == "local"
             and state is not None
@@ -200,7 +209,7 @@ class Session:
             for name in names:
                 self.backend.lock(name, lock)
                 locked.append(name)
-            states = {name: self.backend.read(name) for name in names}
+            states = {name: self._recovered(name, self.backend.read(name)) for name in names}
             self._check_producers(documents)
             plans = []
             for name in names:
@@ -259,6 +268,19 @@ class Session:
         finally:
             for name in locked:
                 self.backend.unlock(name, lock.id)
+
+    def _recovered(self, name: str, state: StackState | None) -> StackState | None:
+        """Resolve a dead run's unfinished intents (the caller holds the lock)."""
+        if state is None or not state.pending:
+            return state
+        recovered, notes = recover(state, self.clients_for(state.region), self.handler_for)
+        self.backend.write(recovered)
+        self._notes.setdefault(name, []).extend(
+            f"recovered from an interrupted run: {note}" for note in notes
+        )
+        for note in notes:
+            self.listener(Event("note", name, detail=note))
+        return recovered
 
     def _check_producers(self, documents: Mapping[str, Mapping[str, Any] | None]) -> None:
         """Refuse before any change when a stack reads from a stack that is not deployed."""

@@ -82,6 +82,9 @@ class StackState:
         resources: deployed resources by logical id.
         outputs: the stack's output values after the last deploy.
         local_instance: the local cloud's instance id at the last deploy (local target).
+        pending: the write-ahead journal: intents of mutating calls that started and whose
+            result is not recorded yet (see `infradsl.engine.journal`). Empty at rest; a
+            run that died leaves its unfinished intents here for the next run to resolve.
     """
 
     stack: str
@@ -92,6 +95,7 @@ class StackState:
     resources: Mapping[str, ResourceState] = attrs.Factory(dict)
     outputs: Mapping[str, Any] = attrs.Factory(dict)
     local_instance: str | None = None
+    pending: tuple[Mapping[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready data (resources sorted by logical id)."""
@@ -103,6 +107,7 @@ class StackState:
             "serial": self.serial,
             "lineage": self.lineage,
             "local_instance": self.local_instance,
+            "pending": [dict(p) for p in self.pending],
             "resources": {p: self.resources[p].to_json() for p in sorted(self.resources)},
             "outputs": dict(self.outputs),
         }
@@ -127,4 +132,5 @@ class StackState:
             resources={p: ResourceState.from_json(r) for p, r in data["resources"].items()},
             outputs=data.get("outputs", {}),
             local_instance=data.get("local_instance"),
+            pending=tuple(data.get("pending", ())),
         )
