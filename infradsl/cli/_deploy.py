@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ EXIT_FOR = {
     Status.ROLLED_BACK: 3,
     Status.ROLLBACK_INCOMPLETE: 4,
     Status.FAILED_NO_ROLLBACK: 4,
+    Status.INTERRUPTED: 130,
 }
 
 
@@ -164,6 +166,7 @@ def run_apply(
             view.__enter__()
         return ok
 
+    restore = _install_interrupt_handler(session, console, operation)
     try:
         runs = session.apply(
             documents,
@@ -174,12 +177,40 @@ def run_apply(
             refresh=refresh,
             on_plan=on_plan,
         )
-    except KeyboardInterrupt:
-        session.stop.set()
-        raise
     finally:
+        restore()
         view.__exit__(None, None, None)
     return _report(console, runs, operation)
+
+
+def _install_interrupt_handler(session: Session, console: Any, operation: str) -> Any:
+    """First Ctrl-C: stop scheduling, finish the calls in flight, save state. Second: exit
+    at once; the journal lets the next run recover what was in flight."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    presses = [0]
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        presses[0] += 1
+        if presses[0] == 1:
+            session.stop.set()
+            console.print(
+                f"[yellow]stopping the {operation}: no new operation starts; the calls in "
+                "flight finish and state is saved. Press Ctrl-C again to exit at once.[/]"
+            )
+            return
+        console.print(
+            "[red]exiting now. What was in flight is in the state's journal: the next "
+            f"`infradsl plan` or `infradsl {operation}` recovers it (clear the lock first with "
+            "`infradsl state unlock LOCK_ID`, shown by the next run).[/]"
+        )
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
@@ -203,6 +234,13 @@ def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
                 render_outputs(console, run.plan.stack, result.outputs)
             continue
         code = EXIT_FOR[result.status]
+        if result.status is Status.INTERRUPTED:
+            console.print(
+                f"[yellow]interrupted: {result.operations} operations of {run.plan.stack} "
+                f"completed and are saved in state. Run `infradsl {operation}` again to "
+                "continue.[/]"
+            )
+            continue
         for path, message in result.errors:
             console.print(f"[red]error:[/] {run.plan.stack}/{path}: {message}")
         if result.status is Status.ROLLED_BACK:

@@ -204,3 +204,50 @@ def state_bytes(state_dir: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(state_dir)): p.read_bytes() for p in sorted(state_dir.rglob("*.json"))
     }
+
+
+def owned(cloud: Any, stack: str) -> list[tuple[str, str, str]]:
+    """(kind, physical id, infradsl:path) of every live resource tagged with ``stack``."""
+    ec2 = cloud.client("ec2")
+    tag = [{"Name": "tag:infradsl:stack", "Values": [stack]}]
+    found: list[tuple[str, str, str]] = []
+
+    def path(tags: Any) -> str:
+        return next((t["Value"] for t in tags or [] if t["Key"] == "infradsl:path"), "?")
+
+    for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]:
+        found.append(("vpc", v["VpcId"], path(v.get("Tags"))))
+    for s in ec2.describe_subnets(Filters=tag)["Subnets"]:
+        found.append(("subnet", s["SubnetId"], path(s.get("Tags"))))
+    for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]:
+        found.append(("igw", g["InternetGatewayId"], path(g.get("Tags"))))
+    for n in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]:
+        if n["State"] not in ("deleted", "deleting", "failed"):
+            found.append(("nat", n["NatGatewayId"], path(n.get("Tags"))))
+    for a in ec2.describe_addresses(Filters=tag)["Addresses"]:
+        found.append(("eip", a["AllocationId"], path(a.get("Tags"))))
+    for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]:
+        found.append(("rtb", t["RouteTableId"], path(t.get("Tags"))))
+    for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]:
+        found.append(("sg", g["GroupId"], path(g.get("Tags"))))
+    for r in ec2.describe_instances(Filters=tag)["Reservations"]:
+        for i in r["Instances"]:
+            if i["State"]["Name"] not in ("terminated", "shutting-down"):
+                found.append(("instance", i["InstanceId"], path(i.get("Tags"))))
+    iam = cloud.client("iam")
+    prefix = f"{stack}-"
+    for role in iam.list_roles()["Roles"]:
+        if role["RoleName"].startswith(prefix):
+            tags = iam.list_role_tags(RoleName=role["RoleName"])["Tags"]
+            found.append(("role", role["RoleName"], path(tags)))
+    for policy in iam.list_policies(Scope="Local")["Policies"]:
+        if policy["PolicyName"].startswith(prefix):
+            tags = iam.list_policy_tags(PolicyArn=policy["Arn"])["Tags"]
+            found.append(("policy", policy["Arn"], path(tags)))
+    for profile in iam.list_instance_profiles()["InstanceProfiles"]:
+        if profile["InstanceProfileName"].startswith(prefix):
+            found.append(("profile", profile["InstanceProfileName"], path(profile.get("Tags"))))
+    for secret in cloud.client("secretsmanager").list_secrets()["SecretList"]:
+        if secret["Name"].startswith(prefix) and not secret.get("DeletedDate"):
+            found.append(("secret", secret["ARN"], path(secret.get("Tags"))))
+    return found
