@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(EXIT_OK)
 
 
-from infradsl.cli import _admin  # noqa: E402  - registers state, history and local
+from infradsl.cli import _admin, _reconcile  # noqa: E402, F401  - register their commands
 
 _admin.register(cli)
 
