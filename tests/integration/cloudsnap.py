@@ -251,3 +251,33 @@ def owned(cloud: Any, stack: str) -> list[tuple[str, str, str]]:
         if secret["Name"].startswith(prefix) and not secret.get("DeletedDate"):
             found.append(("secret", secret["ARN"], path(secret.get("Tags"))))
     return found
+
+
+@contextmanager
+def failing_nth_mutating(n: int | None) -> Iterator[None]:
+    """Make the n-th mutating call (of any service but SSM) fail; ``None`` fails nothing."""
+    if n is None:
+        yield
+        return
+    seen = [0]
+    lock = threading.Lock()
+
+    def hook(event_name: str, **_: Any) -> Any:
+        _, service, operation = event_name.split(".", 2)
+        if service == "ssm" or not is_mutating(operation):
+            return None
+        with lock:
+            seen[0] += 1
+            hit = seen[0] == n
+        if hit:
+            return _FakeHttp(), {
+                "Error": {"Code": "InternalError", "Message": f"injected failure of {operation}"},
+                "ResponseMetadata": {"HTTPStatusCode": 500},
+            }
+        return None
+
+    remove = add_event_hook("before-call", hook)
+    try:
+        yield
+    finally:
+        remove()
