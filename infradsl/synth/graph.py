@@ -40,10 +40,10 @@ def find_cycles(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
     import networkx as nx
 
     graph: nx.DiGraph[str] = nx.DiGraph()
-    for node, deps in edges.items():
-        graph.add_node(node)
-        for dep in deps:
-            graph.add_edge(node, dep)
+    graph.add_nodes_from(edges)
+    graph.add_edges_from((node, dep) for node, deps in edges.items() for dep in deps)
+    if nx.is_directed_acyclic_graph(graph):
+        return []
     cycles: list[list[str]] = []
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1:
