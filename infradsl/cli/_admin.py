@@ -8,19 +8,26 @@ from typing import Any
 
 import click
 
+from infradsl.state.backend import StateError
+
 __all__ = ["register"]
 
 
 def _backend(obj: Any) -> Any:
-    from infradsl.cli._deploy import state_root
-    from infradsl.state.local import LocalBackend
+    from infradsl.state.factory import open_backend
 
-    return LocalBackend(state_root(obj.state), obj.target)
+    endpoint: str | None = None
+    if obj.target == "local" and (obj.state or "").lower().startswith("s3://"):
+        # S3 state of the local target lives in the local cloud too.
+        from infradsl.local.server import ensure_local_cloud
+
+        endpoint = ensure_local_cloud().endpoint
+    return open_backend(obj.state, obj.target, endpoint_url=endpoint)
 
 
 @click.group()
 def state() -> None:
-    """Inspect state and clear stale locks."""
+    """Inspect state, restore earlier versions and clear stale locks."""
 
 
 @state.command("list")
@@ -30,7 +37,7 @@ def state_list(obj: Any) -> None:
     backend = _backend(obj)
     names = backend.stacks()
     if not names:
-        click.echo(f"no state for target {obj.target!r} in {backend.folder}")
+        click.echo(f"no state for target {obj.target!r} in {backend.location}")
         return
     for name in names:
         st = backend.read(name)
@@ -92,6 +99,91 @@ def state_unlock(obj: Any, lock_id: str, stack: str | None) -> None:
             )
             return
     raise click.UsageError(f"no lock with id {lock_id!r} on target {obj.target!r}")
+
+
+@state.command("history")
+@click.argument("stack")
+@click.pass_obj
+def state_history(obj: Any, stack: str) -> None:
+    """List the kept previous versions of a stack's state (newest first)."""
+    backend = _backend(obj)
+    versions = backend.versions(stack)
+    try:
+        current = backend.read(stack)
+    except StateError as exc:
+        click.echo(f"current state: CORRUPT ({exc})")
+    else:
+        if current is None and not versions:
+            raise click.UsageError(f"stack {stack!r} has no state on target {obj.target!r}")
+        if current is not None:
+            click.echo(f"serial {current.serial:>5}  current              {_count(current)}")
+    for serial, written in versions:
+        try:
+            count = _count(backend.read_version(stack, serial))
+        except StateError as exc:
+            count = f"unreadable ({exc})"
+        click.echo(f"serial {serial:>5}  {_time(written)}  {count}")
+    if versions:
+        click.echo(f"restore one with `infradsl state restore {stack} SERIAL`")
+
+
+@state.command("restore")
+@click.argument("stack")
+@click.argument("serial", type=int)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def state_restore(obj: Any, stack: str, serial: int, yes: bool) -> None:
+    """Make a kept version of a stack's state current again (as a new, higher serial).
+
+    This changes only what infradsl believes is deployed, not the cloud: run
+    ``infradsl plan`` afterwards to see how the cloud differs.
+    """
+    from infradsl.state.backend import LockInfo
+
+    backend = _backend(obj)
+    version = backend.read_version(stack, serial)
+    try:
+        current = backend.read(stack)
+    except StateError:
+        now = "the CORRUPT current state (it is set aside next to the versions)"
+    else:
+        now = (
+            f"the current state (serial {current.serial}, {_count(current)})"
+            if current is not None
+            else "no current state"
+        )
+    click.echo(f"restoring {stack} to serial {serial} ({_count(version)}), replacing {now}")
+    if not yes:
+        if not sys.stdin.isatty():
+            from infradsl.cli._deploy import RefusedError
+
+            raise RefusedError(
+                "refusing to restore state without confirmation: no terminal to ask on. "
+                "Pass --yes to restore anyway"
+            )
+        if not click.confirm("Do you want to restore this version?", default=False):
+            click.echo("state not changed")
+            return
+    lock = LockInfo.new("restore")
+    backend.lock(stack, lock)
+    try:
+        written = backend.restore_version(stack, serial)
+    finally:
+        backend.unlock(stack, lock.id)
+    click.echo(
+        f"restored {stack}: serial {written.serial} is version {serial} "
+        f"({_count(written)}); the replaced state is kept as a version too. "
+        "Run `infradsl plan` to compare it with the cloud"
+    )
+
+
+def _count(st: Any) -> str:
+    count = len(st.resources)
+    return f"{count} resource" + ("" if count == 1 else "s")
+
+
+def _time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
 @click.command()

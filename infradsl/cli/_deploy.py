@@ -44,10 +44,6 @@ def make_console(err: bool = False) -> Any:
     )
 
 
-def state_root(option: str | None) -> str:
-    return option or ".infradsl/state"
-
-
 def make_session(
     target: str,
     state: str | None,
@@ -58,14 +54,8 @@ def make_session(
     """A session for the target: the local cloud is started on first use."""
     from infradsl.providers.aws import handler_for
     from infradsl.providers.aws.clients import Clients
-    from infradsl.state.local import LocalBackend
+    from infradsl.state.factory import open_backend
 
-    root = state_root(state)
-    if root.startswith("s3://"):
-        raise RefusedError(
-            "S3 state (--state s3://...) is not available yet in this release; use --state DIR"
-        )
-    backend = LocalBackend(root, target)
     endpoint: str | None = None
     local_instance: str | None = None
     cache: dict[str, Clients] = {}
@@ -76,6 +66,8 @@ def make_session(
             click.echo("starting the local cloud (moto) on 127.0.0.1 ...", err=True)
         cloud = ensure_local_cloud()
         endpoint = cloud.endpoint
+    remote = bool(state and state.startswith("s3://"))
+    backend = open_backend(state, target, endpoint_url=endpoint if remote else None)
 
     def clients_for(region: str) -> Clients:
         if region not in cache:

@@ -15,13 +15,13 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import attrs
 
 __all__ = [
+    "TOKEN_TAG",
     "ClientProvider",
     "CreateResult",
     "HandlerContext",
     "ReadResult",
     "ResourceHandler",
     "UpdateResult",
-    "TOKEN_TAG",
     "system_tags",
 ]
 

@@ -15,7 +15,10 @@ import attrs
 from infradsl.errors import InfraDslError
 from infradsl.state.model import StackState
 
-__all__ = ["LockInfo", "StateBackend", "StateError", "StateLockedError"]
+__all__ = ["MAX_VERSIONS", "LockInfo", "StateBackend", "StateError", "StateLockedError"]
+
+MAX_VERSIONS = 10
+"""How many previous versions of each state document a backend keeps."""
 
 
 class StateError(InfraDslError):
@@ -150,4 +153,38 @@ class StateBackend(Protocol):
 
     def history(self, stack: str) -> list[dict[str, Any]]:
         """Deployments of the stack, oldest first."""
+        ...
+
+    def versions(self, stack: str) -> list[tuple[int, float]]:
+        """The kept previous versions of the stack's state as ``(serial, written)``.
+
+        Every overwrite (and removal) of a state document first keeps the document it
+        replaces; the newest `MAX_VERSIONS` are kept. ``written`` is when that document was
+        written (epoch seconds). Newest first.
+        """
+        ...
+
+    def read_version(self, stack: str, serial: int) -> StackState:
+        """A kept previous version of the stack's state.
+
+        Raises:
+            StateError: there is no such version, or it is corrupt.
+        """
+        ...
+
+    def restore_version(self, stack: str, serial: int) -> StackState:
+        """Make a kept version the current state again, as a normal newer write.
+
+        The restored document keeps its lineage and gets a serial above every serial the
+        stack's state and its versions have, so runs that read the old state cannot
+        overwrite it. The state it replaces is kept as a version too; a corrupt current
+        document (the damage this repairs) is set aside next to the versions, never lost.
+
+        Returns:
+            The state as written.
+
+        Raises:
+            StateError: no such version, the current state is corrupt, or it has another
+                lineage (the stack was destroyed and deployed again since).
+        """
         ...

@@ -202,7 +202,9 @@ def state_bytes(state_dir: Path) -> dict[str, bytes]:
     if not state_dir.exists():
         return {}
     return {
-        str(p.relative_to(state_dir)): p.read_bytes() for p in sorted(state_dir.rglob("*.json"))
+        str(p.relative_to(state_dir)): p.read_bytes()
+        for p in sorted(state_dir.rglob("*.json"))
+        if ".versions" not in p.relative_to(state_dir).parts
     }
 
 

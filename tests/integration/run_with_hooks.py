@@ -19,9 +19,27 @@ from infradsl.cli.main import main
 from infradsl.providers.aws.clients import add_event_hook
 
 MUTATING = (
-    "Create", "Run", "Allocate", "Associate", "Attach", "Authorize", "Put", "Modify", "Import",
-    "Add", "Delete", "Terminate", "Detach", "Revoke", "Release", "Disassociate", "Update", "Tag",
-    "Untag", "Remove", "Replace",
+    "Create",
+    "Run",
+    "Allocate",
+    "Associate",
+    "Attach",
+    "Authorize",
+    "Put",
+    "Modify",
+    "Import",
+    "Add",
+    "Delete",
+    "Terminate",
+    "Detach",
+    "Revoke",
+    "Release",
+    "Disassociate",
+    "Update",
+    "Tag",
+    "Untag",
+    "Remove",
+    "Replace",
 )
 _count = 0
 _lock = threading.Lock()
@@ -43,10 +61,10 @@ def _latency_hook(**_: Any) -> None:
     time.sleep(int(os.environ["HOOK_LATENCY_MS"]) / 1000)
 
 
-if os.environ.get("HOOK_LATENCY_MS"):
-    add_event_hook("before-call", _latency_hook)
-if os.environ.get("HOOK_KILL_AT"):
-    when = os.environ.get("HOOK_KILL_WHEN", "before")
-    add_event_hook("before-call" if when == "before" else "after-call", _kill_hook)
-
-main(sys.argv[1:])
+if __name__ == "__main__":
+    if os.environ.get("HOOK_LATENCY_MS"):
+        add_event_hook("before-call", _latency_hook)
+    if os.environ.get("HOOK_KILL_AT"):
+        when = os.environ.get("HOOK_KILL_WHEN", "before")
+        add_event_hook("before-call" if when == "before" else "after-call", _kill_hook)
+    main(sys.argv[1:])

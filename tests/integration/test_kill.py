@@ -40,12 +40,21 @@ def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path
 
 
 def _spawn(folder: Path, cloud: Any, **hooks: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "INFRADSL_LOCAL_ENDPOINT": cloud.endpoint,
-           "INFRADSL_STATE": str(folder / "state"), "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", **hooks}
+    env = {
+        **os.environ,
+        "INFRADSL_LOCAL_ENDPOINT": cloud.endpoint,
+        "INFRADSL_STATE": str(folder / "state"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        **hooks,
+    }
     return subprocess.Popen(
-        [sys.executable, str(RUNNER), "deploy", "app.py", "--yes"], cwd=folder, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, str(RUNNER), "deploy", "app.py", "--yes"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -90,14 +99,17 @@ def _mutating_count(capsys: Any) -> int:
 
 
 def test_deploys_killed_at_many_points_converge_without_orphans_or_duplicates(
-    tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any,
+    tmp_path: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     _project(tmp_path, monkeypatch, "count")
     total = _mutating_count(capsys)
-    points = sorted({(n, w) for n in range(1, total + 1, max(1, total // 12))
-                     for w in ("before", "after")})
-    points = [p for i, p in enumerate(points) if (p[1] == "after") or i % 2 == 0]
-    assert len(points) >= 18, points
+    step = max(1, total // 12)
+    points = [(n, "after") for n in range(1, total + 1, step)]
+    points += [(n, "before") for n in range(1 + step // 2, total + 1, step)]
+    assert len(points) >= 20, points
     for index, (kill_at, when) in enumerate(points):
         local_cloud.reset()
         folder = _project(tmp_path, monkeypatch, f"fresh{index}")
@@ -129,7 +141,10 @@ def test_deploys_killed_at_many_points_converge_without_orphans_or_duplicates(
 
 
 def test_a_first_interrupt_finishes_the_calls_in_flight_and_saves_state(
-    tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any,
+    tmp_path: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     folder = _project(tmp_path, monkeypatch, "interrupt")
     proc = _spawn(folder, local_cloud, HOOK_LATENCY_MS="150")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from conformance import check_handler
 
 from infradsl.providers.aws.clients import Clients
-from infradsl.providers.aws.compute import InstanceHandler, KeyPairHandler, VolumeHandler
-from infradsl.providers.handler import HandlerContext, system_tags
+from infradsl.providers.aws.compute import InstanceHandler, KeyPairHandler
+from infradsl.providers.aws.volumes import VolumeHandler
+from infradsl.providers.handler import HandlerContext
 from infradsl.testing.plugin import LocalCloudFixture
 
 # A real key: moto checks the OpenSSH format.
@@ -77,7 +79,7 @@ def test_an_instance_is_tagged_and_its_root_volume_encrypted_and_tagged(
     ec2 = local_cloud.client("ec2")
     instance = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
-    assert tags == {**system_tags("test", "Web"), "team": "web"}
+    assert tags == {**ctx.tags, "team": "web"}
     assert instance["MetadataOptions"]["HttpTokens"] == "required"
     root = next(
         m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == instance["RootDeviceName"]
@@ -190,3 +192,57 @@ def test_a_volume_attaches_moves_and_detaches_on_delete(
     assert (live["instance"], live["device"]) == (second, "/dev/sdg")
     handler.delete(data, vid, moved)
     assert handler.read(data, [vid]) == {}
+
+
+def test_find_does_not_adopt_what_another_lineage_made(
+    local_cloud: LocalCloudFixture, network: dict[str, str]
+) -> None:
+    """Same stack, path and explicit key name, another state: not found."""
+    cases: list[tuple[Any, str, dict[str, Any]]] = [
+        (InstanceHandler(), "Web", instance_props(network)),
+        (KeyPairHandler(), "Key", {"public_key": PUBLIC_KEY, "key_name": "ops"}),
+        (VolumeHandler(), "Data", {"availability_zone": "us-east-1a", "size": 10}),
+    ]
+    for handler, path, props in cases:
+        ctx = context(local_cloud, path)
+        pid = handler.create(ctx, props).physical_id
+        assert handler.find(attrs.evolve(ctx, lineage="other"), props) is None, path
+        found = handler.find(ctx, props)
+        assert found is not None and found.physical_id == pid, path
+
+
+def test_find_recovers_an_instance_whose_launch_was_never_recorded(
+    local_cloud: LocalCloudFixture, network: dict[str, str]
+) -> None:
+    """RunInstances went through, then the process died: found by its token tag, with
+    every attribute; once terminated it is not found any more."""
+    ctx = context(local_cloud)
+    ec2 = local_cloud.client("ec2")
+    tags = [{"Key": k, "Value": v} for k, v in ctx.tags.items()]
+    launched = ec2.run_instances(
+        ImageId=network["image"],
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=network["subnet"],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )["Instances"][0]
+    handler = InstanceHandler()
+    found = handler.find(ctx, instance_props(network))
+    assert found is not None and found.physical_id == launched["InstanceId"]
+    assert found.attributes["private_ip"] == launched["PrivateIpAddress"]
+    assert found.attributes["availability_zone"] == "us-east-1a"
+    handler.delete(ctx, found.physical_id, instance_props(network))
+    assert handler.find(ctx, instance_props(network)) is None
+    assert handler.list_stack(ctx) == {}
+
+
+def test_volume_list_stack_leaves_the_instances_root_volumes_out(
+    local_cloud: LocalCloudFixture, network: dict[str, str]
+) -> None:
+    iid = InstanceHandler().create(context(local_cloud), instance_props(network)).physical_id
+    props = {"availability_zone": "us-east-1a", "size": 10, "instance": iid}
+    vid = VolumeHandler().create(context(local_cloud, "Data"), props).physical_id
+    ctx = context(local_cloud, "")
+    assert VolumeHandler().list_stack(ctx) == {vid: "Data"}
+    assert InstanceHandler().list_stack(ctx) == {iid: "Web"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from conformance import check_handler
 
@@ -247,3 +248,42 @@ def test_a_rule_from_another_group_reads_back_with_its_description(
     ctx = context(clients, "DbSg")
     db = handler.create(ctx, group(vpc_id, ingress=[rule])).physical_id
     assert handler.read(ctx, [db])[db].properties["ingress"] == [rule]
+
+
+def test_find_does_not_adopt_what_another_lineage_made(clients: Clients, vpc_id: str) -> None:
+    """Same stack, path and explicit group name, another state: not found."""
+    ctx = context(clients, "WebSg")
+    other = attrs.evolve(ctx, lineage="other")
+    props = group(vpc_id, group_name="web")
+    pid = SecurityGroupHandler().create(ctx, props).physical_id
+    assert SecurityGroupHandler().find(other, props) is None
+    rule_props = {"group": pid, "rule": SSH, "direction": "ingress"}
+    rule_ctx = context(clients, "WebSsh")
+    rule = SecurityGroupRuleHandler().create(rule_ctx, rule_props).physical_id
+    assert (
+        SecurityGroupRuleHandler().find(attrs.evolve(rule_ctx, lineage="other"), rule_props) is None
+    )
+    found = SecurityGroupRuleHandler().find(rule_ctx, rule_props)
+    assert found is not None and found.physical_id == rule
+
+
+def test_a_rule_creation_refuses_an_equal_rule_another_lineage_made(
+    clients: Clients, vpc_id: str
+) -> None:
+    db = SecurityGroupHandler().create(context(clients, "DbSg"), group(vpc_id)).physical_id
+    props = {"group": db, "rule": SSH, "direction": "ingress"}
+    ctx = context(clients, "DbSsh")
+    SecurityGroupRuleHandler().create(ctx, props)
+    with pytest.raises(LookupError, match="created by DbSsh"):
+        SecurityGroupRuleHandler().create(attrs.evolve(ctx, lineage="other"), props)
+
+
+def test_list_stack_leaves_inline_rules_out(clients: Clients, vpc_id: str) -> None:
+    groups = SecurityGroupHandler()
+    db = groups.create(context(clients, "DbSg"), group(vpc_id, ingress=[HTTPS])).physical_id
+    rule = SecurityGroupRuleHandler().create(
+        context(clients, "DbSsh"), {"group": db, "rule": SSH, "direction": "ingress"}
+    )
+    ctx = context(clients, "")
+    assert groups.list_stack(ctx) == {db: "DbSg"}
+    assert SecurityGroupRuleHandler().list_stack(ctx) == {rule.physical_id: "DbSsh"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import pytest
 from conformance import check_handler
 
@@ -15,7 +16,7 @@ from infradsl.providers.aws.iam import (
     RoleHandler,
     trust_policy,
 )
-from infradsl.providers.handler import HandlerContext, ResourceHandler, system_tags
+from infradsl.providers.handler import HandlerContext, ResourceHandler
 from infradsl.testing.plugin import LocalCloudFixture
 
 
@@ -110,7 +111,7 @@ def test_a_role_trusts_its_service_and_keeps_system_tags_when_user_tags_change(
     handler.update(ctx, name, role_props(), new)
     live = handler.read(ctx, [name])[name]
     assert live.properties == {"role_name": name, "path": "/", "assumed_by": "ec2.amazonaws.com"}
-    assert dict(live.tags) == {**system_tags("test", "WebRole"), "owner": "ops"}
+    assert dict(live.tags) == {**ctx.tags, "owner": "ops"}
     # Not read back (the batch read does not return them), but updated all the same.
     role = local_cloud.client("iam").get_role(RoleName=name)["Role"]
     assert (role["Description"], role["MaxSessionDuration"]) == ("web tier", 7200)
@@ -188,7 +189,7 @@ def test_a_policy_reads_back_its_statements_roles_and_description_but_not_its_ta
     assert live.attributes == {"id": arn, "arn": arn}
     assert dict(live.tags) == {}  # ListPolicyTags would be a call per policy
     tags = local_cloud.client("iam").list_policy_tags(PolicyArn=arn)["Tags"]
-    assert {t["Key"]: t["Value"] for t in tags} == system_tags("test", "A/DefaultPolicy")
+    assert {t["Key"]: t["Value"] for t in tags} == ctx.tags
 
     new = {**props, "statements": [statement("s3:PutObject")], "roles": [first, second]}
     handler.update(ctx, arn, props, new)
@@ -283,3 +284,45 @@ def test_reading_many_instance_profiles_makes_the_same_calls_as_reading_one(
     ]
     assert calls_to_read(local_cloud, handler, names[:1]) == ["iam.ListInstanceProfiles"]
     assert calls_to_read(local_cloud, handler, names) == ["iam.ListInstanceProfiles"]
+
+
+def test_find_does_not_adopt_what_another_lineage_made(local_cloud: LocalCloudFixture) -> None:
+    """Same stack, path and explicit name, another state: not found (the token differs)."""
+    role = RoleHandler().create(context(local_cloud, "R"), role_props()).physical_id
+    cases: list[tuple[Any, str, dict[str, Any]]] = [
+        (RoleHandler(), "WebRole", role_props(role_name="web")),
+        (
+            PolicyHandler(),
+            "Readers",
+            {"statements": [statement("s3:GetObject")], "policy_name": "readers"},
+        ),
+        (InstanceProfileHandler(), "Profile", {"role": role, "profile_name": "web-profile"}),
+    ]
+    for handler, path, props in cases:
+        ctx = context(local_cloud, path)
+        pid = handler.create(ctx, props).physical_id
+        assert handler.find(attrs.evolve(ctx, lineage="other"), props) is None, path
+        found = handler.find(ctx, props)
+        assert found is not None and found.physical_id == pid, path
+
+
+def test_list_stack_finds_the_stacks_roles_policies_and_profiles(
+    local_cloud: LocalCloudFixture,
+) -> None:
+    role = RoleHandler().create(context(local_cloud, "R"), role_props()).physical_id
+    policy = PolicyHandler().create(
+        context(local_cloud, "R/Policy"), {"statements": [statement("s3:GetObject")]}
+    )
+    profile = InstanceProfileHandler().create(context(local_cloud, "R/Profile"), {"role": role})
+    other = HandlerContext(
+        stack="other",
+        path="R",
+        region="us-east-1",
+        clients=Clients("us-east-1", local_cloud.endpoint),
+    )
+    RoleHandler().create(other, role_props())
+    PolicyHandler().create(other, {"statements": [statement("s3:GetObject")]})
+    ctx = context(local_cloud, "")
+    assert RoleHandler().list_stack(ctx) == {role: "R"}
+    assert PolicyHandler().list_stack(ctx) == {policy.physical_id: "R/Policy"}
+    assert InstanceProfileHandler().list_stack(ctx) == {profile.physical_id: "R/Profile"}

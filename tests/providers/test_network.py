@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from conformance import check_handler
 
@@ -12,10 +13,10 @@ from infradsl.providers.aws.network import (
     ElasticIpHandler,
     InternetGatewayHandler,
     NatGatewayHandler,
-    RouteTableHandler,
     SubnetHandler,
     VpcHandler,
 )
+from infradsl.providers.aws.routing import RouteTableHandler
 from infradsl.providers.handler import HandlerContext
 from infradsl.testing.plugin import LocalCloudFixture
 
@@ -292,3 +293,56 @@ def test_a_tag_only_update_leaves_the_gateway_attached(
     handler.update(ctx, pid, {"vpc": vpc_id}, {"vpc": vpc_id, "tags": {"a": "b"}})
     assert "DetachInternetGateway" not in recorder.calls
     assert handler.read(ctx, [pid])[pid].properties["vpc"] == vpc_id
+
+
+def test_find_does_not_adopt_what_another_lineage_made(
+    clients: Clients, ec2: Any, vpc_id: str
+) -> None:
+    """Same stack and path, another state: nothing it made is found (NAT gateways too,
+    whose tag filter the local cloud ignores)."""
+    ctx = context(clients, "Net/Nat")
+    other = attrs.evolve(ctx, lineage="other")
+    subnet = make_subnet(ec2, vpc_id, "10.0.1.0/24")
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (VpcHandler(), {"cidr_block": "10.9.0.0/16"}),
+        (SubnetHandler(), {"vpc": vpc_id, "cidr_block": "10.0.2.0/24"}),
+        (InternetGatewayHandler(), {"vpc": vpc_id}),
+        (ElasticIpHandler(), {}),
+        (NatGatewayHandler(), {"subnet": subnet, "elastic_ip": allocation}),
+        (RouteTableHandler(), {"vpc": vpc_id}),
+    ]
+    for handler, props in cases:
+        pid = handler.create(ctx, props).physical_id
+        assert handler.find(other, props) is None, handler.type_name
+        assert handler.find(ctx, props).physical_id == pid, handler.type_name
+
+
+def test_find_recovers_a_vpc_whose_create_call_was_never_recorded(
+    clients: Clients, ec2: Any
+) -> None:
+    """The create call went through, then the process died: only the token tag is left."""
+    ctx = context(clients, "Net/Vpc")
+    vpc = ec2.create_vpc(
+        CidrBlock="10.5.0.0/16",
+        TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": k, "Value": v} for k, v in ctx.tags.items()]}
+        ],
+    )["Vpc"]
+    ec2.create_vpc(CidrBlock="10.6.0.0/16")  # untagged: never adopted
+    found = VpcHandler().find(ctx, {"cidr_block": "10.5.0.0/16"})
+    assert found is not None and found.physical_id == vpc["VpcId"]
+    assert found.attributes["arn"].endswith(f":vpc/{vpc['VpcId']}")
+
+
+def test_list_stack_lists_only_the_stacks_resources_in_one_call(
+    clients: Clients, recorder: Recorder, vpc_id: str
+) -> None:
+    handler = SubnetHandler()
+    mine = handler.create(context(clients, "A"), {"vpc": vpc_id, "cidr_block": "10.0.1.0/24"})
+    other_stack = attrs.evolve(context(clients, "A"), stack="other")
+    theirs = handler.create(other_stack, {"vpc": vpc_id, "cidr_block": "10.0.2.0/24"})
+    recorder.calls.clear()
+    assert handler.list_stack(context(clients, "")) == {mine.physical_id: "A"}
+    assert recorder.calls == ["DescribeSubnets"]
+    assert handler.list_stack(other_stack) == {theirs.physical_id: "A"}

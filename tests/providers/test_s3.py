@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
+from botocore.exceptions import ClientError
 from conformance import check_handler
 
 from infradsl.providers.aws.clients import Clients
 from infradsl.providers.aws.s3 import BucketHandler, BucketNotEmptyError
-from infradsl.providers.handler import HandlerContext, system_tags
+from infradsl.providers.handler import HandlerContext
 from infradsl.testing.plugin import LocalCloudFixture
 
 
@@ -79,7 +81,7 @@ def test_a_bucket_is_private_encrypted_and_tagged_with_a_generated_name(
     live = BucketHandler().read(ctx, [name])[name]
     # Only the name is read back: the configuration would take calls per bucket.
     assert live.properties == {"bucket_name": name}
-    assert dict(live.tags) == {**system_tags("test", "Web/Logs"), "team": "data"}
+    assert dict(live.tags) == {**ctx.tags, "team": "data"}
 
 
 def test_a_bucket_outside_us_east_1_is_created_in_its_region(
@@ -131,7 +133,9 @@ def test_reading_many_buckets_makes_the_same_calls_as_reading_one(
         for i in range(5)
     ]
     local_cloud.client("s3").create_bucket(Bucket="acme-untagged")
-    tags = {name: {**system_tags("test", f"B{i}"), "team": "data"} for i, name in enumerate(names)}
+    tags = {
+        name: {**context(local_cloud, f"B{i}").tags, "team": "data"} for i, name in enumerate(names)
+    }
     tags["acme-untagged"] = {}
 
     def calls_to_read(ids: list[str]) -> list[str]:
@@ -148,3 +152,57 @@ def test_reading_many_buckets_makes_the_same_calls_as_reading_one(
     expected = ["s3.ListBuckets", "resource-groups-tagging-api.GetResources"]
     assert calls_to_read(names[:1]) == expected
     assert calls_to_read([*names, "acme-untagged"]) == expected
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_another_lineage_neither_finds_nor_takes_over_a_bucket(
+    local_cloud: LocalCloudFixture, region: str
+) -> None:
+    """Same stack, path and explicit name, another state: find does not find it, and
+    create refuses it (us-east-1 answers CreateBucket with a success for an owned bucket)."""
+    ctx = context(local_cloud, region=region)
+    other = attrs.evolve(ctx, lineage="other")
+    props = bucket_props(bucket_name=f"acme-{region}", tags={"team": "data"})
+    handler = BucketHandler()
+    handler.create(ctx, props)
+    assert handler.find(other, props) is None
+    with pytest.raises(ClientError, match="BucketAlreadyOwnedByYou"):
+        handler.create(other, {**props, "tags": {"team": "thief"}})
+    found = handler.find(ctx, props)
+    assert found is not None and found.physical_id == f"acme-{region}"
+    live = handler.read(ctx, [f"acme-{region}"])[f"acme-{region}"]
+    assert dict(live.tags) == {**ctx.tags, "team": "data"}
+    assert handler.create(ctx, props).physical_id == f"acme-{region}"  # a retry adopts it
+
+
+def test_an_untagged_bucket_is_not_found_but_a_retried_create_finishes_it(
+    local_cloud: LocalCloudFixture,
+) -> None:
+    """The create died between CreateBucket and PutBucketTagging, outside us-east-1."""
+    ctx = context(local_cloud, region="eu-west-1")
+    name = ctx.physical_name(63, lower=True)
+    local_cloud.client("s3", region="eu-west-1").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    handler = BucketHandler()
+    assert handler.find(ctx, bucket_props()) is None
+    assert handler.create(ctx, bucket_props()).physical_id == name
+    found = handler.find(ctx, bucket_props())
+    assert found is not None and found.physical_id == name
+    # An explicit name says nothing about who made the bucket: refused.
+    local_cloud.client("s3", region="eu-west-1").create_bucket(
+        Bucket="acme-manual", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    with pytest.raises(ClientError, match="BucketAlreadyOwnedByYou"):
+        handler.create(ctx, bucket_props(bucket_name="acme-manual"))
+    assert "acme-manual" in handler.read(ctx, ["acme-manual"])  # and left alone
+
+
+def test_list_stack_lists_the_stacks_buckets(local_cloud: LocalCloudFixture) -> None:
+    handler = BucketHandler()
+    handler.create(context(local_cloud, "Logs"), bucket_props(bucket_name="acme-logs"))
+    other = attrs.evolve(context(local_cloud, "Logs"), stack="other")
+    handler.create(other, bucket_props(bucket_name="other-logs"))
+    local_cloud.client("s3").create_bucket(Bucket="acme-untagged")
+    assert handler.list_stack(context(local_cloud, "")) == {"acme-logs": "Logs"}
+    assert handler.list_stack(other) == {"other-logs": "Logs"}

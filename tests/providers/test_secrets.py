@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import attrs
 import pytest
 from conformance import check_handler
 
 from infradsl.providers.aws.clients import Clients
 from infradsl.providers.aws.secrets import SecretError, SecretHandler
-from infradsl.providers.handler import HandlerContext, system_tags
+from infradsl.providers.handler import HandlerContext
 from infradsl.testing.plugin import LocalCloudFixture
 
 GENERATE = {
@@ -75,7 +76,7 @@ def test_a_generated_value_appears_in_no_result_and_no_log(
     assert "botocore" in caplog.text  # debug logging was on for the other calls
     assert value not in caplog.text
     assert dict(read[created.physical_id].tags) == {
-        **system_tags("test", "DbPassword"),
+        **ctx.tags,
         "team": "db",
     }
 
@@ -180,3 +181,29 @@ def test_reading_many_secrets_makes_the_same_calls_as_reading_one(
     assert calls_to_read(arns[1:2]) == ({arns[1]}, ["secrets-manager.ListSecrets"])
     assert calls_to_read([*arns, foreign]) == (set(arns[1:]), ["secrets-manager.ListSecrets"])
     assert calls_to_read([]) == (set(), [])
+
+
+def test_find_does_not_adopt_what_another_lineage_made(local_cloud: LocalCloudFixture) -> None:
+    """Same stack, path and explicit name, another state: not found; scheduled for
+    deletion: not found either."""
+    ctx = context(local_cloud)
+    props = {"secret_name": "prod/db", "generate": GENERATE, "recovery_window_days": 7}
+    handler = SecretHandler()
+    arn = handler.create(ctx, props).physical_id
+    assert handler.find(attrs.evolve(ctx, lineage="other"), props) is None
+    found = handler.find(ctx, props)
+    assert found is not None and found.physical_id == arn
+    assert found.attributes == {"id": arn, "arn": arn, "name": "prod/db"}
+    handler.delete(ctx, arn, props)
+    assert handler.find(ctx, props) is None
+
+
+def test_list_stack_lists_the_stacks_live_secrets(local_cloud: LocalCloudFixture) -> None:
+    handler = SecretHandler()
+    kept = handler.create(context(local_cloud, "Kept"), {}).physical_id
+    gone = handler.create(context(local_cloud, "Gone"), {}).physical_id
+    handler.delete(context(local_cloud, "Gone"), gone, {"recovery_window_days": 7})
+    other = attrs.evolve(context(local_cloud, "Kept"), stack="other")
+    theirs = handler.create(other, {}).physical_id
+    assert handler.list_stack(context(local_cloud, "")) == {kept: "Kept"}
+    assert handler.list_stack(other) == {theirs: "Kept"}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from infradsl.providers.handler import HandlerContext, system_tags
+from infradsl.providers.handler import TOKEN_TAG, HandlerContext
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -23,6 +23,7 @@ __all__ = [
     "WAIT_DELAY",
     "WAIT_MAX_ATTEMPTS",
     "arn",
+    "created_by",
     "describe_all",
     "describe_ids",
     "ec2_client",
@@ -30,10 +31,14 @@ __all__ = [
     "id_filter",
     "ignore_not_found",
     "is_not_found",
+    "one_created",
     "retry_while_in_use",
+    "stack_filter",
+    "stack_paths",
     "sync_tags",
     "tag_specifications",
     "tags_of",
+    "token_filter",
     "undo_on_failure",
     "wait_for",
 ]
@@ -114,10 +119,14 @@ def sync_tags(
     old: Mapping[str, Any],
     new: Mapping[str, Any],
 ) -> None:
-    """Move the user's tags from ``old`` to ``new`` props; system tags are never removed."""
+    """Move the user's tags from ``old`` to ``new`` props; system tags are never removed.
+
+    System tags (``infradsl:token`` included) are the same in ``before`` and ``after``, so
+    they are never rewritten either: the token stays the one of the creation.
+    """
     before = ctx.merged_tags(old)
     after = ctx.merged_tags(new)
-    system = system_tags(ctx.stack, ctx.path)
+    system = ctx.tags
     changed = {key: value for key, value in after.items() if before.get(key) != value}
     removed = sorted(key for key in before if key not in after and key not in system)
     if removed:
@@ -127,6 +136,42 @@ def sync_tags(
             Resources=[resource_id],
             Tags=[{"Key": key, "Value": value} for key, value in sorted(changed.items())],
         )
+
+
+def created_by(ctx: HandlerContext, tags: Mapping[str, str]) -> bool:
+    """True when ``tags`` mark the resource ``create(ctx, ...)`` made (its ``infradsl:token``)."""
+    return tags.get(TOKEN_TAG) == ctx.creation_token
+
+
+def token_filter(ctx: HandlerContext) -> list[FilterTypeDef]:
+    """A describe filter selecting what ``create(ctx, ...)`` made, by its ``infradsl:token``."""
+    return [{"Name": f"tag:{TOKEN_TAG}", "Values": [ctx.creation_token]}]
+
+
+def stack_filter(ctx: HandlerContext) -> list[FilterTypeDef]:
+    """A describe filter selecting the resources tagged ``infradsl:stack = ctx.stack``."""
+    return [{"Name": "tag:infradsl:stack", "Values": [ctx.stack]}]
+
+
+def one_created(ctx: HandlerContext, items: Iterable[Any], id_key: str) -> Any | None:
+    """The item ``create(ctx, ...)`` made among described ``items``, or None.
+
+    The tags are checked again here: not every endpoint applies tag filters (the local
+    emulator ignores them for NAT gateways). Should a retried call have made two, the
+    lowest id wins, so repeated lookups agree.
+    """
+    mine = [item for item in items if created_by(ctx, tags_of(item.get("Tags")))]
+    return min(mine, key=lambda item: str(item[id_key])) if mine else None
+
+
+def stack_paths(ctx: HandlerContext, items: Iterable[Any], id_key: str) -> dict[str, str]:
+    """Physical id -> ``infradsl:path`` of the described ``items`` that belong to the stack."""
+    found: dict[str, str] = {}
+    for item in items:
+        tags = tags_of(item.get("Tags"))
+        if tags.get("infradsl:stack") == ctx.stack:
+            found[str(item[id_key])] = tags.get("infradsl:path", "")
+    return found
 
 
 def id_filter(name: str, ids: Sequence[str]) -> list[FilterTypeDef]:

@@ -1,4 +1,4 @@
-"""Handlers for EC2 compute: instances, key pairs and EBS volumes.
+"""Handlers for EC2 compute: instances and key pairs (EBS volumes are in `volumes`).
 
 Resolved properties, as the engine passes them:
 
@@ -8,8 +8,6 @@ Resolved properties, as the engine passes them:
   text), ``require_imdsv2``, ``root_volume_size``, ``root_volume_type``,
   ``root_volume_encrypted``, ``monitoring``, ``tags``.
 - ``aws.ec2.KeyPair``: ``public_key``, ``key_name``, ``tags``.
-- ``aws.ec2.Volume``: ``availability_zone``, ``size``, ``volume_type``, ``encrypted``,
-  ``iops``, ``instance`` (instance id), ``device``, ``tags``.
 
 Properties left at ``None`` are absent from the mapping.
 """
@@ -18,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -31,9 +29,13 @@ from infradsl.providers.aws._ec2util import (
     error_code,
     id_filter,
     ignore_not_found,
+    one_created,
+    stack_filter,
+    stack_paths,
     sync_tags,
     tag_specifications,
     tags_of,
+    token_filter,
     undo_on_failure,
     wait_for,
 )
@@ -42,9 +44,8 @@ from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult,
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
     from mypy_boto3_ec2.type_defs import InstanceTypeDef, RunInstancesRequestTypeDef
-    from mypy_boto3_sts.client import STSClient
 
-__all__ = ["InstanceHandler", "KeyPairHandler", "VolumeHandler"]
+__all__ = ["InstanceHandler", "KeyPairHandler"]
 
 # A freshly created instance profile takes a few seconds to be usable by RunInstances
 # (IAM is eventually consistent): retry that one error, bounded.
@@ -191,6 +192,23 @@ class InstanceHandler:
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         self._terminate(ec2_client(ctx), physical_id)
 
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        ec2 = ec2_client(ctx)
+        live = self._live(ec2, token_filter(ctx))
+        instance = one_created(ctx, (i for _o, i in live.values()), "InstanceId")
+        if instance is None:
+            return None
+        instance_id = instance["InstanceId"]
+        owner = live[instance_id][0]
+        if instance.get("State", {}).get("Name") == "pending":
+            # Launched, then the create died: wait as create does.
+            owner, instance = self._wait_running(ec2, instance_id)
+        return CreateResult(instance_id, _instance_attributes(ctx.region, owner, instance))
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        live = self._live(ec2_client(ctx), stack_filter(ctx))
+        return stack_paths(ctx, (instance for _owner, instance in live.values()), "InstanceId")
+
     @staticmethod
     def _run(ec2: EC2Client, params: RunInstancesRequestTypeDef) -> str:
         for attempt in range(PROFILE_RETRY_ATTEMPTS):
@@ -231,18 +249,25 @@ class InstanceHandler:
             f"(last state: {state})"
         )
 
-    @staticmethod
-    def _describe(ec2: EC2Client, ids: Sequence[str]) -> dict[str, tuple[str, InstanceTypeDef]]:
+    @classmethod
+    def _describe(
+        cls, ec2: EC2Client, ids: Sequence[str]
+    ) -> dict[str, tuple[str, InstanceTypeDef]]:
         """Live (not terminated) instances by id, with their owner account."""
         found: dict[str, tuple[str, InstanceTypeDef]] = {}
         for chunk in _chunks(ids):
-            for reservation in describe_all(
-                ec2, "describe_instances", "Reservations", Filters=id_filter("instance-id", chunk)
-            ):
-                for instance in reservation.get("Instances", []):
-                    if instance.get("State", {}).get("Name") in _GONE_STATES:
-                        continue
-                    found[instance["InstanceId"]] = (reservation.get("OwnerId", ""), instance)
+            found.update(cls._live(ec2, id_filter("instance-id", chunk)))
+        return found
+
+    @staticmethod
+    def _live(ec2: EC2Client, filters: Any) -> dict[str, tuple[str, InstanceTypeDef]]:
+        """Live (not terminated) instances matching ``filters``, with their owner account."""
+        found: dict[str, tuple[str, InstanceTypeDef]] = {}
+        for reservation in describe_all(ec2, "describe_instances", "Reservations", Filters=filters):
+            for instance in reservation.get("Instances", []):
+                if instance.get("State", {}).get("Name") in _GONE_STATES:
+                    continue
+                found[instance["InstanceId"]] = (reservation.get("OwnerId", ""), instance)
         return found
 
 
@@ -345,117 +370,16 @@ class KeyPairHandler:
         with ignore_not_found():
             ec2_client(ctx).delete_key_pair(KeyName=physical_id)
 
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        # By tag, not by name: an explicit ``key_name`` may be another state's key too.
+        pairs = ec2_client(ctx).describe_key_pairs(Filters=token_filter(ctx)).get("KeyPairs", [])
+        pair = one_created(ctx, pairs, "KeyName")
+        if pair is None:
+            return None
+        name = pair["KeyName"]
+        return CreateResult(name, {"id": name, "fingerprint": pair.get("KeyFingerprint", "")})
 
-class VolumeHandler:
-    """An EBS volume, attached to at most one instance; size, type and IOPS change live."""
-
-    type_name: ClassVar[str] = "aws.ec2.Volume"
-
-    def __init__(self) -> None:
-        self._accounts: dict[int, str] = {}
-
-    def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
-        ec2 = ec2_client(ctx)
-        params: dict[str, Any] = {
-            "AvailabilityZone": props["availability_zone"],
-            "Size": int(props["size"]),
-            "VolumeType": props.get("volume_type", "gp3"),
-            "Encrypted": bool(props.get("encrypted", True)),
-            "TagSpecifications": tag_specifications("volume", ctx.merged_tags(props)),
-            "ClientToken": ctx.token("create"),
-        }
-        if props.get("iops") is not None:
-            params["Iops"] = int(props["iops"])
-        volume_id = ec2.create_volume(**params)["VolumeId"]
-        with undo_on_failure(lambda: self.delete(ctx, volume_id, props)):
-            wait_for(ec2, "volume_available", VolumeIds=[volume_id])
-            if props.get("instance"):
-                _attach(ec2, volume_id, props["instance"], props.get("device", "/dev/sdf"))
-        return CreateResult(volume_id, self._attributes(ctx, volume_id))
-
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        if not physical_ids:
-            return {}
-        ec2 = ec2_client(ctx)
-        found: dict[str, ReadResult] = {}
-        for chunk in _chunks(physical_ids):
-            for volume in describe_all(
-                ec2, "describe_volumes", "Volumes", Filters=id_filter("volume-id", chunk)
-            ):
-                if volume.get("State") in ("deleting", "deleted"):
-                    continue
-                volume_id = volume["VolumeId"]
-                props: dict[str, Any] = {
-                    "availability_zone": volume.get("AvailabilityZone"),
-                    "size": volume.get("Size"),
-                    "volume_type": volume.get("VolumeType"),
-                    "encrypted": bool(volume.get("Encrypted")),
-                }
-                if volume.get("Iops") is not None:
-                    props["iops"] = volume["Iops"]
-                attached = [a for a in volume.get("Attachments", []) if a.get("InstanceId")]
-                if attached:
-                    props["instance"] = attached[0]["InstanceId"]
-                    props["device"] = attached[0].get("Device")
-                found[volume_id] = ReadResult(
-                    properties=props,
-                    attributes=self._attributes(ctx, volume_id),
-                    tags=tags_of(volume.get("Tags")),
-                )
-        return found
-
-    def update(
-        self,
-        ctx: HandlerContext,
-        physical_id: str,
-        old: Mapping[str, Any],
-        new: Mapping[str, Any],
-    ) -> UpdateResult:
-        ec2 = ec2_client(ctx)
-        modify: dict[str, Any] = {}
-        if new.get("size") != old.get("size"):
-            modify["Size"] = int(new["size"])
-        if new.get("volume_type", "gp3") != old.get("volume_type", "gp3"):
-            modify["VolumeType"] = new.get("volume_type", "gp3")
-        if new.get("iops") != old.get("iops") and new.get("iops") is not None:
-            modify["Iops"] = int(new["iops"])
-        if modify:
-            ec2.modify_volume(VolumeId=physical_id, **modify)
-        old_at = (old.get("instance"), old.get("device", "/dev/sdf"))
-        new_at = (new.get("instance"), new.get("device", "/dev/sdf"))
-        if old_at != new_at:
-            _detach_all(ec2, physical_id)
-            if new_at[0]:
-                _attach(ec2, physical_id, new_at[0], new_at[1])
-        sync_tags(ec2, physical_id, ctx, old, new)
-        return UpdateResult(self._attributes(ctx, physical_id))
-
-    def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
-        ec2 = ec2_client(ctx)
-        with ignore_not_found():
-            _detach_all(ec2, physical_id)
-            ec2.delete_volume(VolumeId=physical_id)
-            wait_for(ec2, "volume_deleted", VolumeIds=[physical_id])
-
-    def _attributes(self, ctx: HandlerContext, volume_id: str) -> dict[str, Any]:
-        key = id(ctx.clients)
-        if key not in self._accounts:
-            sts = cast("STSClient", ctx.clients.client("sts"))
-            self._accounts[key] = sts.get_caller_identity()["Account"]
-        return {"id": volume_id, "arn": arn(ctx.region, self._accounts[key], "volume", volume_id)}
-
-
-def _attach(ec2: EC2Client, volume_id: str, instance_id: str, device: str) -> None:
-    ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
-    wait_for(ec2, "volume_in_use", VolumeIds=[volume_id])
-
-
-def _detach_all(ec2: EC2Client, volume_id: str) -> None:
-    """Detach ``volume_id`` from every instance and wait until it is available."""
-    volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
-    attachments = [a for v in volumes for a in v.get("Attachments", []) if a.get("InstanceId")]
-    for attachment in attachments:
-        with ignore_not_found():
-            ec2.detach_volume(VolumeId=volume_id, InstanceId=attachment["InstanceId"])
-    if attachments:
-        wait_for(ec2, "volume_available", VolumeIds=[volume_id])
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        # DescribeKeyPairs is not paginated: one call returns every match.
+        pairs = ec2_client(ctx).describe_key_pairs(Filters=stack_filter(ctx)).get("KeyPairs", [])
+        return stack_paths(ctx, pairs, "KeyName")

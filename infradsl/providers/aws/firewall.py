@@ -15,14 +15,19 @@ from botocore.exceptions import ClientError
 
 from infradsl.providers.aws._ec2util import (
     arn,
+    describe_all,
     describe_ids,
     ec2_client,
     error_code,
     ignore_not_found,
+    one_created,
     retry_while_in_use,
+    stack_filter,
+    stack_paths,
     sync_tags,
     tag_specifications,
     tags_of,
+    token_filter,
     undo_on_failure,
 )
 from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
@@ -305,6 +310,27 @@ class SecurityGroupHandler:
             # An instance being terminated may still hold the group for a while.
             retry_while_in_use(lambda: ec2.delete_security_group(GroupId=physical_id))
 
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        # By tag rather than by group name: the name may be an explicit one another state
+        # used too, the token is this creation's own.
+        group = one_created(ctx, self._describe(ctx, token_filter(ctx)), "GroupId")
+        if group is None:
+            return None
+        pid = group["GroupId"]
+        group_arn = group.get("SecurityGroupArn") or arn(
+            ctx.region, group["OwnerId"], "security-group", pid
+        )
+        return CreateResult(pid, {"id": pid, "arn": group_arn})
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        return stack_paths(ctx, self._describe(ctx, stack_filter(ctx)), "GroupId")
+
+    @staticmethod
+    def _describe(ctx: HandlerContext, filters: Any) -> list[Any]:
+        return describe_all(
+            ec2_client(ctx), "describe_security_groups", "SecurityGroups", Filters=filters
+        )
+
 
 class SecurityGroupRuleHandler:
     """``aws.ec2.SecurityGroupRule``: one rule; its physical id is the ``sgr-...`` rule id.
@@ -331,7 +357,13 @@ class SecurityGroupRuleHandler:
                 raise
             created = []  # maybe ours from a run that died: adopt it only if it is tagged so
         pid = next((r["SecurityGroupRuleId"] for r in created if _same(r, rule, egress)), None)
-        pid = pid or self._find(ec2, group, egress, rule, ctx.path)
+        if pid is None:
+            found = self.find(ctx, props)
+            if found is None:
+                raise LookupError(
+                    f"security group {group} has no rule {dict(rule)} created by {ctx.path}"
+                )
+            pid = found.physical_id
         return CreateResult(pid, {"id": pid})
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
@@ -361,16 +393,24 @@ class SecurityGroupRuleHandler:
         with ignore_not_found():
             call(GroupId=props["group"], SecurityGroupRuleIds=[physical_id])
 
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        item = one_created(ctx, self._describe(ctx, token_filter(ctx)), "SecurityGroupRuleId")
+        if item is None:
+            return None
+        return CreateResult(item["SecurityGroupRuleId"], {"id": item["SecurityGroupRuleId"]})
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        # Inline rules of a group are not tagged: only standalone rules are listed.
+        return stack_paths(ctx, self._describe(ctx, stack_filter(ctx)), "SecurityGroupRuleId")
+
     @staticmethod
-    def _find(ec2: EC2Client, group: str, egress: bool, rule: Mapping[str, Any], path: str) -> str:
-        """The id of the live rule equal to ``rule``, if this resource created it."""
-        items = describe_ids(
-            ec2, "describe_security_group_rules", "SecurityGroupRules", "group-id", [group]
+    def _describe(ctx: HandlerContext, filters: Any) -> list[Any]:
+        return describe_all(
+            ec2_client(ctx),
+            "describe_security_group_rules",
+            "SecurityGroupRules",
+            Filters=filters,
         )
-        for item in items:
-            if _same(item, rule, egress) and tags_of(item.get("Tags")).get("infradsl:path") == path:
-                return str(item["SecurityGroupRuleId"])
-        raise LookupError(f"security group {group} has no rule {dict(rule)} created by {path}")
 
 
 def _same(item: Mapping[str, Any], rule: Mapping[str, Any], egress: bool) -> bool:

@@ -1,4 +1,7 @@
-"""Handlers for the VPC resources: VPCs, subnets, gateways, addresses and route tables."""
+"""Handlers for the VPC resources: VPCs, subnets, gateways and addresses.
+
+Route tables are in `infradsl.providers.aws.routing`.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from infradsl.providers.aws._ec2util import (
     arn,
+    describe_all,
     describe_ids,
     ec2_client,
     id_filter,
     ignore_not_found,
+    one_created,
     retry_while_in_use,
+    stack_filter,
+    stack_paths,
     sync_tags,
     tag_specifications,
     tags_of,
+    token_filter,
     undo_on_failure,
     wait_for,
 )
@@ -33,7 +41,6 @@ __all__ = [
     "ElasticIpHandler",
     "InternetGatewayHandler",
     "NatGatewayHandler",
-    "RouteTableHandler",
     "SubnetHandler",
     "VpcHandler",
 ]
@@ -88,6 +95,20 @@ class VpcHandler:
         ec2 = ec2_client(ctx)
         with ignore_not_found():
             retry_while_in_use(lambda: ec2.delete_vpc(VpcId=physical_id))
+
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        ec2 = ec2_client(ctx)
+        vpcs = describe_all(ec2, "describe_vpcs", "Vpcs", Filters=token_filter(ctx))
+        vpc = one_created(ctx, vpcs, "VpcId")
+        if vpc is None:
+            return None
+        if vpc.get("State") != "available":
+            wait_for(ec2, "vpc_available", VpcIds=[vpc["VpcId"]])
+        return CreateResult(vpc["VpcId"], self._attributes(ctx, vpc))
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        vpcs = describe_all(ec2_client(ctx), "describe_vpcs", "Vpcs", Filters=stack_filter(ctx))
+        return stack_paths(ctx, vpcs, "VpcId")
 
     @staticmethod
     def _attributes(ctx: HandlerContext, vpc: VpcTypeDef) -> dict[str, Any]:
@@ -177,6 +198,21 @@ class SubnetHandler:
         with ignore_not_found():
             retry_while_in_use(lambda: ec2.delete_subnet(SubnetId=physical_id))
 
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        ec2 = ec2_client(ctx)
+        subnets = describe_all(ec2, "describe_subnets", "Subnets", Filters=token_filter(ctx))
+        subnet = one_created(ctx, subnets, "SubnetId")
+        if subnet is None:
+            return None
+        if subnet.get("State") != "available":
+            wait_for(ec2, "subnet_available", SubnetIds=[subnet["SubnetId"]])
+        return CreateResult(subnet["SubnetId"], self._attributes(ctx, subnet))
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        ec2 = ec2_client(ctx)
+        subnets = describe_all(ec2, "describe_subnets", "Subnets", Filters=stack_filter(ctx))
+        return stack_paths(ctx, subnets, "SubnetId")
+
     @staticmethod
     def _attributes(ctx: HandlerContext, subnet: SubnetTypeDef) -> dict[str, Any]:
         pid = subnet["SubnetId"]
@@ -237,6 +273,21 @@ class InternetGatewayHandler:
             # AWS refuses to delete an attached gateway (moto does not): detach first.
             self._detach_all(ec2, physical_id)
             ec2.delete_internet_gateway(InternetGatewayId=physical_id)
+
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        igw = one_created(ctx, self._describe(ctx, token_filter(ctx)), "InternetGatewayId")
+        if igw is None:
+            return None
+        return CreateResult(igw["InternetGatewayId"], {"id": igw["InternetGatewayId"]})
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        return stack_paths(ctx, self._describe(ctx, stack_filter(ctx)), "InternetGatewayId")
+
+    @staticmethod
+    def _describe(ctx: HandlerContext, filters: Any) -> list[Any]:
+        return describe_all(
+            ec2_client(ctx), "describe_internet_gateways", "InternetGateways", Filters=filters
+        )
 
     @staticmethod
     def _detach_all(ec2: EC2Client, igw_id: str, keep: str | None = None) -> list[str]:
@@ -299,12 +350,27 @@ class ElasticIpHandler:
         with ignore_not_found():
             retry_while_in_use(lambda: ec2.release_address(AllocationId=physical_id))
 
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        # DescribeAddresses is not paginated: one call returns every match.
+        addresses = ec2_client(ctx).describe_addresses(Filters=token_filter(ctx))["Addresses"]
+        address = one_created(ctx, addresses, "AllocationId")
+        if address is None:
+            return None
+        pid = address["AllocationId"]
+        return CreateResult(pid, {"id": pid, "public_ip": address.get("PublicIp")})
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        addresses = ec2_client(ctx).describe_addresses(Filters=stack_filter(ctx))["Addresses"]
+        return stack_paths(ctx, addresses, "AllocationId")
+
 
 class NatGatewayHandler:
     """``aws.ec2.NatGateway``: created idempotently (client token), waited for both ways."""
 
     type_name: ClassVar[str] = "aws.ec2.NatGateway"
     _GONE: ClassVar[frozenset[str]] = frozenset({"deleted", "failed"})
+    # Not found by `find` nor listed: gone, or on the way out.
+    _LEAVING: ClassVar[frozenset[str]] = frozenset({"deleting", "deleted", "failed"})
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -370,165 +436,27 @@ class NatGatewayHandler:
         # Its network interface holds the subnet and the address until it is deleted.
         wait_for(ec2, "nat_gateway_deleted", NatGatewayIds=[physical_id])
 
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        ec2 = ec2_client(ctx)
+        nat = one_created(ctx, self._live(ctx, token_filter(ctx)), "NatGatewayId")
+        if nat is None:
+            return None
+        pid = nat["NatGatewayId"]
+        if nat.get("State") != "available":
+            # The create died while the gateway was pending: wait as create does.
+            wait_for(ec2, "nat_gateway_available", NatGatewayIds=[pid])
+            nat = ec2.describe_nat_gateways(NatGatewayIds=[pid])["NatGateways"][0]
+        return CreateResult(pid, self._attributes(nat))
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        return stack_paths(ctx, self._live(ctx, stack_filter(ctx)), "NatGatewayId")
+
+    def _live(self, ctx: HandlerContext, filters: Any) -> list[Any]:
+        """The gateways matching ``filters`` that are not deleted nor being deleted."""
+        nats = describe_all(ec2_client(ctx), "describe_nat_gateways", "NatGateways", Filter=filters)
+        return [nat for nat in nats if nat.get("State") not in self._LEAVING]
+
     @staticmethod
     def _attributes(nat: NatGatewayTypeDef) -> dict[str, Any]:
         ips = [a["PublicIp"] for a in nat.get("NatGatewayAddresses", ()) if a.get("PublicIp")]
         return {"id": nat["NatGatewayId"], "public_ip": ips[0] if ips else None}
-
-
-# Route target id prefix -> CreateRoute parameter (the resolved ``gateway`` is an id).
-_TARGETS = {
-    "igw-": "GatewayId",
-    "vgw-": "GatewayId",
-    "nat-": "NatGatewayId",
-    "eigw-": "EgressOnlyInternetGatewayId",
-    "pcx-": "VpcPeeringConnectionId",
-    "tgw-": "TransitGatewayId",
-}
-
-
-def _route_args(table_id: str, destination: str, gateway: str) -> dict[str, Any]:
-    target = next((key for prefix, key in _TARGETS.items() if gateway.startswith(prefix)), None)
-    if target is None:
-        raise ValueError(f"route gateway must be an igw-/nat-/... id (got {gateway!r})")
-    where = "DestinationIpv6CidrBlock" if ":" in destination else "DestinationCidrBlock"
-    return {"RouteTableId": table_id, where: destination, target: gateway}
-
-
-def _destination_args(table_id: str, destination: str) -> dict[str, Any]:
-    where = "DestinationIpv6CidrBlock" if ":" in destination else "DestinationCidrBlock"
-    return {"RouteTableId": table_id, where: destination}
-
-
-class RouteTableHandler:
-    """``aws.ec2.RouteTable``: the table, its routes and its subnet associations.
-
-    ``routes`` resolve to ``[{"destination": cidr, "gateway": "igw-..." | "nat-..."}]`` and
-    ``subnets`` to subnet ids. Reads return both sorted (by destination, by id).
-    """
-
-    type_name: ClassVar[str] = "aws.ec2.RouteTable"
-
-    def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
-        ec2 = ec2_client(ctx)
-        table = ec2.create_route_table(
-            VpcId=props["vpc"],
-            TagSpecifications=tag_specifications("route-table", ctx.merged_tags(props)),
-        )["RouteTable"]
-        pid = table["RouteTableId"]
-        with undo_on_failure(lambda: self.delete(ctx, pid, props)):
-            self._apply(ec2, pid, {}, props)
-        return CreateResult(pid, {"id": pid})
-
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        ec2 = ec2_client(ctx)
-        tables = describe_ids(
-            ec2, "describe_route_tables", "RouteTables", "route-table-id", physical_ids
-        )
-        return {
-            table["RouteTableId"]: ReadResult(
-                properties={
-                    "vpc": table["VpcId"],
-                    "routes": [
-                        {"destination": dest, "gateway": gw}
-                        for dest, gw in sorted(_live_routes(table).items())
-                    ],
-                    "subnets": sorted(_live_associations(table)),
-                },
-                attributes={"id": table["RouteTableId"]},
-                tags=tags_of(table.get("Tags")),
-            )
-            for table in tables
-        }
-
-    def update(
-        self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
-    ) -> UpdateResult:
-        ec2 = ec2_client(ctx)
-        table = ec2.describe_route_tables(RouteTableIds=[physical_id])["RouteTables"][0]
-        self._apply(ec2, physical_id, table, new)
-        sync_tags(ec2, physical_id, ctx, old, new)
-        return UpdateResult({"id": physical_id})
-
-    def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
-        ec2 = ec2_client(ctx)
-        with ignore_not_found():
-            table = ec2.describe_route_tables(RouteTableIds=[physical_id])["RouteTables"][0]
-            for association_id in _live_associations(table).values():
-                with ignore_not_found():
-                    ec2.disassociate_route_table(AssociationId=association_id)
-            for destination in _live_routes(table):
-                with ignore_not_found():
-                    ec2.delete_route(**_destination_args(physical_id, destination))
-            ec2.delete_route_table(RouteTableId=physical_id)
-
-    @staticmethod
-    def _apply(
-        ec2: EC2Client,
-        table_id: str,
-        live: Mapping[str, Any],
-        new: Mapping[str, Any],
-    ) -> None:
-        """Make the live routes and associations match ``new`` (diffing against ``live``)."""
-        routes = _live_routes(live)
-        wanted = {r["destination"]: r["gateway"] for r in new.get("routes") or ()}
-        for destination in sorted(set(routes) - set(wanted)):
-            with ignore_not_found():
-                ec2.delete_route(**_destination_args(table_id, destination))
-        for destination, gateway in wanted.items():
-            if destination not in routes:
-                ec2.create_route(**_route_args(table_id, destination, gateway))
-            elif routes[destination] != gateway:
-                ec2.replace_route(**_route_args(table_id, destination, gateway))
-        associations = _live_associations(live)
-        subnets = list(dict.fromkeys(new.get("subnets") or ()))
-        for subnet_id in sorted(set(associations) - set(subnets)):
-            with ignore_not_found():
-                ec2.disassociate_route_table(AssociationId=associations[subnet_id])
-        _associate(ec2, table_id, [s for s in subnets if s not in associations])
-
-
-def _associate(ec2: EC2Client, table_id: str, subnet_ids: Sequence[str]) -> None:
-    """Associate ``subnet_ids``, taking over those another table holds.
-
-    AWS refuses to associate a subnet that already has a table (moto silently keeps the
-    old one): those move with ReplaceRouteTableAssociation.
-    """
-    if not subnet_ids:
-        return
-    others = describe_ids(
-        ec2, "describe_route_tables", "RouteTables", "association.subnet-id", subnet_ids
-    )
-    held = {s: aid for t in others for s, aid in _live_associations(t).items()}
-    for subnet_id in subnet_ids:
-        if subnet_id in held:
-            ec2.replace_route_table_association(
-                AssociationId=held[subnet_id], RouteTableId=table_id
-            )
-        else:
-            ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
-
-
-def _live_routes(table: Mapping[str, Any]) -> dict[str, str]:
-    """Destination -> target id of the routes created by CreateRoute (not local/propagated)."""
-    found: dict[str, str] = {}
-    for route in table.get("Routes", ()):
-        if route.get("Origin") != "CreateRoute":
-            continue
-        destination = route.get("DestinationCidrBlock") or route.get("DestinationIpv6CidrBlock")
-        target = next((route[key] for key in _TARGETS.values() if route.get(key)), None)
-        if destination and target:
-            found[destination] = target
-    return found
-
-
-def _live_associations(table: Mapping[str, Any]) -> dict[str, str]:
-    """Subnet id -> association id of the table's explicit subnet associations."""
-    return {
-        a["SubnetId"]: a["RouteTableAssociationId"]
-        for a in table.get("Associations", ())
-        if a.get("SubnetId")
-        and not a.get("Main")
-        and a.get("AssociationState", {}).get("State", "associated")
-        in ("associated", "associating")
-    }

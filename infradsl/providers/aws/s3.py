@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from botocore.exceptions import ClientError
 
 from infradsl.errors import InfraDslError
-from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+from infradsl.providers.handler import (
+    TOKEN_TAG,
+    CreateResult,
+    HandlerContext,
+    ReadResult,
+    UpdateResult,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -57,15 +63,16 @@ def _s3(ctx: HandlerContext) -> S3Client:
     return cast("S3Client", ctx.clients.client("s3"))
 
 
-def _bucket_tags(ctx: HandlerContext, names: set[str]) -> dict[str, dict[str, str]]:
+def _bucket_tags(ctx: HandlerContext, names: set[str], **filters: Any) -> dict[str, dict[str, str]]:
     """The tags of buckets ``names`` of the region: one ``GetResources`` call per page.
 
-    Buckets without tags are absent from the answer (and from the result).
+    Buckets without tags are absent from the answer (and from the result). ``filters``
+    go to ``GetResources`` (``TagFilters=...``).
     """
     tagging: Any = ctx.clients.client("resourcegroupstaggingapi")
     found: dict[str, dict[str, str]] = {}
     paginator = tagging.get_paginator("get_resources")
-    for page in paginator.paginate(ResourceTypeFilters=["s3"]):
+    for page in paginator.paginate(ResourceTypeFilters=["s3"], **filters):
         for mapping in page.get("ResourceTagMappingList", []):
             # arn:<partition>:s3:::<bucket>
             name = str(mapping.get("ResourceARN", "")).rpartition(":")[2]
@@ -80,6 +87,28 @@ def _code(error: ClientError) -> str:
 
 def _tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def _tags_of(s3: S3Client, name: str) -> dict[str, str] | None:
+    """GetBucketTagging: the bucket's tags (empty if it has none), None if it is not there
+    (or not ours to read)."""
+    try:
+        tag_set = s3.get_bucket_tagging(Bucket=name)["TagSet"]
+    except ClientError as error:
+        if _code(error) == "NoSuchTagSet":
+            return {}
+        if _code(error) in ("NoSuchBucket", "AccessDenied", "AllAccessDisabled"):
+            return None
+        raise
+    return {t["Key"]: t["Value"] for t in tag_set}
+
+
+def _existing_names(ctx: HandlerContext) -> set[str]:
+    """ListBuckets: every bucket name of the account (one call per page)."""
+    names: set[str] = set()
+    for page in _s3(ctx).get_paginator("list_buckets").paginate():
+        names.update(b["Name"] for b in page.get("Buckets", []) if b.get("Name"))
+    return names
 
 
 def _attributes(ctx: HandlerContext, name: str) -> dict[str, Any]:
@@ -98,6 +127,9 @@ class BucketHandler:
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         s3 = _s3(ctx)
         name = props.get("bucket_name") or ctx.physical_name(63, lower=True)
+        # us-east-1 answers CreateBucket for a bucket the account already owns with a
+        # success: there, as on BucketAlreadyOwnedByYou elsewhere, the tags tell whose it is.
+        existed = ctx.region == "us-east-1"
         try:
             if ctx.region == "us-east-1":
                 s3.create_bucket(Bucket=name)
@@ -109,9 +141,11 @@ class BucketHandler:
                     },
                 )
         except ClientError as error:
-            # A retry after a crash finds its own bucket: adopt it; anyone else's is refused.
-            if _code(error) != "BucketAlreadyOwnedByYou" or not self._is_ours(ctx, name):
+            if _code(error) != "BucketAlreadyOwnedByYou":
                 raise
+            existed = True
+        if existed:
+            self._refuse_foreign(ctx, name, generated=not props.get("bucket_name"))
         s3.get_waiter("bucket_exists").wait(
             Bucket=name, WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS}
         )
@@ -133,10 +167,7 @@ class BucketHandler:
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
         if not physical_ids:
             return {}
-        wanted = set(physical_ids)
-        existing: set[str] = set()
-        for page in _s3(ctx).get_paginator("list_buckets").paginate():
-            existing.update(b["Name"] for b in page.get("Buckets", []) if b.get("Name") in wanted)
+        existing = _existing_names(ctx) & set(physical_ids)
         if not existing:
             return {}
         # Only the name is read back: S3 has no batch call for a bucket's versioning,
@@ -174,10 +205,13 @@ class BucketHandler:
             else:
                 s3.delete_public_access_block(Bucket=physical_id)
         if ctx.merged_tags(old) != ctx.merged_tags(new):
-            # PutBucketTagging replaces the whole set; the merged set keeps the system tags.
-            s3.put_bucket_tagging(
-                Bucket=physical_id, Tagging={"TagSet": _tag_list(ctx.merged_tags(new))}
-            )
+            # PutBucketTagging replaces the whole set; the merged set keeps the system tags,
+            # and the live token (the creation's) is kept as it is.
+            tags = ctx.merged_tags(new)
+            live_token = (_tags_of(s3, physical_id) or {}).get(TOKEN_TAG)
+            if live_token:
+                tags[TOKEN_TAG] = live_token
+            s3.put_bucket_tagging(Bucket=physical_id, Tagging={"TagSet": _tag_list(tags)})
         return UpdateResult(_attributes(ctx, physical_id))
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
@@ -200,14 +234,53 @@ class BucketHandler:
             WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS},
         )
 
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        """GetBucketTagging of the name create would use: adopted only if its token tag is
+        this one (an untagged bucket is not: its create died before tagging, and create
+        run again takes it over and finishes it)."""
+        name = props.get("bucket_name") or ctx.physical_name(63, lower=True)
+        tags = _tags_of(_s3(ctx), name)
+        if tags is None or tags.get(TOKEN_TAG) != ctx.creation_token:
+            return None
+        return CreateResult(name, _attributes(ctx, name))
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        """ListBuckets and GetResources filtered by the stack tag: one call each per page."""
+        existing = _existing_names(ctx)
+        if not existing:
+            return {}
+        stack_filter = [{"Key": "infradsl:stack", "Values": [ctx.stack]}]
+        tags = _bucket_tags(ctx, existing, TagFilters=stack_filter)
+        return {
+            name: tag.get("infradsl:path", "")
+            for name, tag in sorted(tags.items())
+            if tag.get("infradsl:stack") == ctx.stack
+        }
+
     @staticmethod
-    def _is_ours(ctx: HandlerContext, name: str) -> bool:
-        try:
-            tag_set = _s3(ctx).get_bucket_tagging(Bucket=name)["TagSet"]
-        except ClientError:
-            return False
-        tags = {t["Key"]: t["Value"] for t in tag_set}
-        return all(tags.get(key) == value for key, value in ctx.tags.items())
+    def _refuse_foreign(ctx: HandlerContext, name: str, *, generated: bool) -> None:
+        """Raise unless the existing bucket ``name`` may be taken over by this creation.
+
+        Ours (every system tag, the token included): a retry after a crash. Untagged: in
+        us-east-1 a bucket just created (indistinguishable), elsewhere a bucket whose create
+        died before tagging, taken over only if its name is generated (the name embeds this
+        creation's token). Anything else is another state's or someone's.
+        """
+        tags = _tags_of(_s3(ctx), name)
+        if tags is not None and all(tags.get(k) == v for k, v in ctx.tags.items()):
+            return
+        if tags == {} and (generated or ctx.region == "us-east-1"):
+            return
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "BucketAlreadyOwnedByYou",
+                    "Message": f"bucket {name!r} already exists and was not created by "
+                    f"{ctx.stack}/{ctx.path} in this state",
+                }
+            },
+            "CreateBucket",
+        )
 
 
 def _put_encryption(s3: S3Client, name: str, algorithm: str) -> None:

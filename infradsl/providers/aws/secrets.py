@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infradsl.errors import InfraDslError
-from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+from infradsl.providers.handler import (
+    TOKEN_TAG,
+    CreateResult,
+    HandlerContext,
+    ReadResult,
+    UpdateResult,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
@@ -199,18 +205,11 @@ class SecretHandler:
         # left out of the listing: gone as far as the stack is concerned.
         filters: list[FilterTypeDef] = []
         if ctx.stack:
-            filters = [
-                {"Key": "tag-key", "Values": ["infradsl:stack"]},
-                {"Key": "tag-value", "Values": [ctx.stack]},
-            ]
+            filters = _stack_filters(ctx)
         found: dict[str, ReadResult] = {}
-        paginator = _sm(ctx).get_paginator("list_secrets")
-        pages = paginator.paginate(Filters=filters, PaginationConfig={"PageSize": _PAGE_SIZE})
-        for page in pages:
-            for secret in page.get("SecretList", []):
-                secret_arn = secret.get("ARN", "")
-                if secret_arn not in wanted or secret.get("DeletedDate"):
-                    continue
+        for secret in _list(ctx, filters):
+            secret_arn = secret.get("ARN", "")
+            if secret_arn in wanted:
                 name = secret.get("Name", "")
                 props: dict[str, Any] = {"secret_name": name}
                 if secret.get("Description"):
@@ -270,6 +269,52 @@ class SecretHandler:
             if _code(error) == "InvalidRequestException" and _scheduled(sm, physical_id):
                 return  # already scheduled for deletion by an earlier delete
             raise
+
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        """DescribeSecret by the name create would use (never the value): adopted only if
+        its token tag is this one and it is not scheduled for deletion."""
+        name = props.get("secret_name") or ctx.physical_name(256, sep="-")
+        try:
+            secret = _sm(ctx).describe_secret(SecretId=name)
+        except ClientError as error:
+            if _code(error) == "ResourceNotFoundException":
+                return None
+            raise
+        tags = {t["Key"]: t["Value"] for t in secret.get("Tags", [])}
+        if secret.get("DeletedDate") or tags.get(TOKEN_TAG) != ctx.creation_token:
+            return None
+        secret_arn = str(secret["ARN"])
+        return CreateResult(secret_arn, {"id": secret_arn, "arn": secret_arn, "name": name})
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        """ListSecrets filtered by the stack tag: one call per page."""
+        found: dict[str, str] = {}
+        for secret in _list(ctx, _stack_filters(ctx)):
+            tags = {t["Key"]: t["Value"] for t in secret.get("Tags", [])}
+            if tags.get("infradsl:stack") == ctx.stack:
+                found[str(secret["ARN"])] = tags.get("infradsl:path", "")
+        return found
+
+
+def _stack_filters(ctx: HandlerContext) -> list[FilterTypeDef]:
+    """ListSecrets filters for the secrets tagged ``infradsl:stack = ctx.stack``.
+
+    (The two filters match a key and a value separately: the tags are checked again.)
+    """
+    return [
+        {"Key": "tag-key", "Values": ["infradsl:stack"]},
+        {"Key": "tag-value", "Values": [ctx.stack]},
+    ]
+
+
+def _list(ctx: HandlerContext, filters: list[FilterTypeDef]) -> list[Any]:
+    """ListSecrets (one call per page of 100): the secrets not scheduled for deletion."""
+    secrets: list[Any] = []
+    paginator = _sm(ctx).get_paginator("list_secrets")
+    pages = paginator.paginate(Filters=filters, PaginationConfig={"PageSize": _PAGE_SIZE})
+    for page in pages:
+        secrets.extend(s for s in page.get("SecretList", []) if not s.get("DeletedDate"))
+    return secrets
 
 
 def _scheduled(sm: SecretsManagerClient, secret_id: str) -> bool:

@@ -1,0 +1,196 @@
+"""Handler for EBS volumes.
+
+Resolved properties, as the engine passes them: ``availability_zone``, ``size``,
+``volume_type``, ``encrypted``, ``iops``, ``instance`` (instance id), ``device``, ``tags``.
+Properties left at ``None`` are absent from the mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from infradsl.providers.aws._ec2util import (
+    arn,
+    describe_all,
+    describe_ids,
+    ec2_client,
+    ignore_not_found,
+    one_created,
+    stack_filter,
+    stack_paths,
+    sync_tags,
+    tag_specifications,
+    tags_of,
+    token_filter,
+    undo_on_failure,
+    wait_for,
+)
+from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.client import EC2Client
+    from mypy_boto3_sts.client import STSClient
+
+__all__ = ["VolumeHandler"]
+
+# Volumes in these states are gone (or going) for good.
+_GONE_STATES = frozenset({"deleting", "deleted"})
+
+
+class VolumeHandler:
+    """An EBS volume, attached to at most one instance; size, type and IOPS change live."""
+
+    type_name: ClassVar[str] = "aws.ec2.Volume"
+
+    def __init__(self) -> None:
+        self._accounts: dict[int, str] = {}
+
+    def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
+        ec2 = ec2_client(ctx)
+        params: dict[str, Any] = {
+            "AvailabilityZone": props["availability_zone"],
+            "Size": int(props["size"]),
+            "VolumeType": props.get("volume_type", "gp3"),
+            "Encrypted": bool(props.get("encrypted", True)),
+            "TagSpecifications": tag_specifications("volume", ctx.merged_tags(props)),
+            "ClientToken": ctx.token("create"),
+        }
+        if props.get("iops") is not None:
+            params["Iops"] = int(props["iops"])
+        volume_id = ec2.create_volume(**params)["VolumeId"]
+        with undo_on_failure(lambda: self.delete(ctx, volume_id, props)):
+            wait_for(ec2, "volume_available", VolumeIds=[volume_id])
+            if props.get("instance"):
+                _attach(ec2, volume_id, props["instance"], props.get("device", "/dev/sdf"))
+        return CreateResult(volume_id, self._attributes(ctx, volume_id))
+
+    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
+        ec2 = ec2_client(ctx)
+        found: dict[str, ReadResult] = {}
+        for volume in describe_ids(ec2, "describe_volumes", "Volumes", "volume-id", physical_ids):
+            if volume.get("State") in _GONE_STATES:
+                continue
+            volume_id = volume["VolumeId"]
+            props: dict[str, Any] = {
+                "availability_zone": volume.get("AvailabilityZone"),
+                "size": volume.get("Size"),
+                "volume_type": volume.get("VolumeType"),
+                "encrypted": bool(volume.get("Encrypted")),
+            }
+            if volume.get("Iops") is not None:
+                props["iops"] = volume["Iops"]
+            attached = [a for a in volume.get("Attachments", []) if a.get("InstanceId")]
+            if attached:
+                props["instance"] = attached[0]["InstanceId"]
+                props["device"] = attached[0].get("Device")
+            found[volume_id] = ReadResult(
+                properties=props,
+                attributes=self._attributes(ctx, volume_id),
+                tags=tags_of(volume.get("Tags")),
+            )
+        return found
+
+    def update(
+        self,
+        ctx: HandlerContext,
+        physical_id: str,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+    ) -> UpdateResult:
+        ec2 = ec2_client(ctx)
+        modify: dict[str, Any] = {}
+        if new.get("size") != old.get("size"):
+            modify["Size"] = int(new["size"])
+        if new.get("volume_type", "gp3") != old.get("volume_type", "gp3"):
+            modify["VolumeType"] = new.get("volume_type", "gp3")
+        if new.get("iops") != old.get("iops") and new.get("iops") is not None:
+            modify["Iops"] = int(new["iops"])
+        if modify:
+            ec2.modify_volume(VolumeId=physical_id, **modify)
+        old_at = (old.get("instance"), old.get("device", "/dev/sdf"))
+        new_at = (new.get("instance"), new.get("device", "/dev/sdf"))
+        if old_at != new_at:
+            _detach_all(ec2, physical_id)
+            if new_at[0]:
+                _attach(ec2, physical_id, new_at[0], new_at[1])
+        sync_tags(ec2, physical_id, ctx, old, new)
+        return UpdateResult(self._attributes(ctx, physical_id))
+
+    def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
+        ec2 = ec2_client(ctx)
+        with ignore_not_found():
+            _detach_all(ec2, physical_id)
+            ec2.delete_volume(VolumeId=physical_id)
+            wait_for(ec2, "volume_deleted", VolumeIds=[physical_id])
+
+    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
+        ec2 = ec2_client(ctx)
+        volume = one_created(ctx, _live(ec2, token_filter(ctx)), "VolumeId")
+        if volume is None:
+            return None
+        volume_id = volume["VolumeId"]
+        # The create died while the volume was being made or attached: wait as it does.
+        if volume.get("State") == "creating":
+            wait_for(ec2, "volume_available", VolumeIds=[volume_id])
+        if any(a.get("State") == "attaching" for a in volume.get("Attachments", [])):
+            wait_for(ec2, "volume_in_use", VolumeIds=[volume_id])
+        return CreateResult(volume_id, self._attributes(ctx, volume_id))
+
+    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
+        """The stack's volumes, without the instances' root volumes.
+
+        RunInstances tags an instance's root volume with the instance's tags (its path
+        included): a volume attached to an instance of the same path is that instance's,
+        not an ``aws.ec2.Volume``. The instances are described only if a volume is attached.
+        """
+        ec2 = ec2_client(ctx)
+        volumes = _live(ec2, stack_filter(ctx))
+        found = stack_paths(ctx, volumes, "VolumeId")
+        attached = {
+            v["VolumeId"]: {
+                a["InstanceId"] for a in v.get("Attachments", []) if a.get("InstanceId")
+            }
+            for v in volumes
+            if v["VolumeId"] in found
+        }
+        if any(attached.values()):
+            reservations = describe_all(
+                ec2, "describe_instances", "Reservations", Filters=stack_filter(ctx)
+            )
+            instance_paths = stack_paths(
+                ctx, (i for r in reservations for i in r.get("Instances", [])), "InstanceId"
+            )
+            for volume_id, instances in attached.items():
+                if any(instance_paths.get(i) == found[volume_id] for i in instances):
+                    del found[volume_id]
+        return found
+
+    def _attributes(self, ctx: HandlerContext, volume_id: str) -> dict[str, Any]:
+        key = id(ctx.clients)
+        if key not in self._accounts:
+            sts = cast("STSClient", ctx.clients.client("sts"))
+            self._accounts[key] = sts.get_caller_identity()["Account"]
+        return {"id": volume_id, "arn": arn(ctx.region, self._accounts[key], "volume", volume_id)}
+
+
+def _live(ec2: EC2Client, filters: Any) -> list[Any]:
+    """The volumes matching ``filters`` that are not deleted nor being deleted."""
+    volumes = describe_all(ec2, "describe_volumes", "Volumes", Filters=filters)
+    return [volume for volume in volumes if volume.get("State") not in _GONE_STATES]
+
+
+def _attach(ec2: EC2Client, volume_id: str, instance_id: str, device: str) -> None:
+    ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+    wait_for(ec2, "volume_in_use", VolumeIds=[volume_id])
+
+
+def _detach_all(ec2: EC2Client, volume_id: str) -> None:
+    """Detach ``volume_id`` from every instance and wait until it is available."""
+    volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    attachments = [a for v in volumes for a in v.get("Attachments", []) if a.get("InstanceId")]
+    for attachment in attachments:
+        with ignore_not_found():
+            ec2.detach_volume(VolumeId=volume_id, InstanceId=attachment["InstanceId"])
+    if attachments:
+        wait_for(ec2, "volume_available", VolumeIds=[volume_id])
