@@ -71,3 +71,22 @@ def test_two_deploys_with_local_state_exactly_one_proceeds(
     _race(tmp_path, local_cloud, capsys, state)
     saved = json.loads((tmp_path / "state" / "local" / "webapp.json").read_text())
     assert len(saved["resources"]) == 18 and saved["pending"] == []
+
+
+def test_two_deploys_with_s3_state_exactly_one_proceeds(
+    tmp_path: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
+    local_cloud.client("s3").create_bucket(Bucket="team-state")
+    state = "s3://team-state/infra"
+    monkeypatch.setenv("INFRADSL_STATE", state)
+    _race(tmp_path, local_cloud, capsys, state)
+    body = (
+        local_cloud.client("s3")
+        .get_object(Bucket="team-state", Key="infra/local/webapp.json")["Body"]
+        .read()
+    )
+    saved = json.loads(body)
+    assert len(saved["resources"]) == 18 and saved["pending"] == []
