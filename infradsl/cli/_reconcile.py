@@ -56,8 +56,9 @@ def reconcile(obj: Any, stack: str, region: str | None, action: str | None, yes:
         if action == "adopt":
             if current is None:
                 raise RefusedError(f"stack {stack!r} has no state to adopt into: deploy it first")
-            backend.write(adopt(current, strays, clients, session.handler_for))
             duplicates = [s for s in strays if not s.adoptable]
+            if len(duplicates) < len(strays):
+                backend.write(adopt(current, strays, clients, session.handler_for))
             click.echo(
                 f"adopted {len(strays) - len(duplicates)}; run `infradsl deploy` to "
                 "bring them in line with the code"

@@ -45,7 +45,8 @@ class Context:
     "state",
     default=None,
     envvar="INFRADSL_STATE",
-    help="State location: a directory (default .infradsl/state; env INFRADSL_STATE).",
+    help="State location: a directory (default .infradsl/state) or s3://bucket/prefix; "
+    "env INFRADSL_STATE.",
 )
 @click.version_option(package_name="infradsl")
 @click.pass_context

@@ -255,7 +255,8 @@ class Executor:
         if change.action is Action.UPDATE:
             attributes: Mapping[str, Any] = old.attributes
             update_intent: str | None = None
-            if props != old.properties or any(d.drift for d in change.diffs):
+            finishing = bool(old.options.get("recovered"))
+            if props != old.properties or finishing or any(d.drift for d in change.diffs):
                 update_intent = self._intend(
                     {
                         "op": "update",
@@ -268,7 +269,7 @@ class Executor:
                     updated = handler.update(
                         self._context(change.path, old.attempt),
                         old.physical_id,
-                        old.properties,
+                        {} if finishing else old.properties,
                         props,
                     )
                 except BaseException:

@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
-from infradsl.providers.handler import ClientProvider, HandlerContext, ResourceHandler
+from infradsl.providers.handler import (
+    TOKEN_TAG,
+    ClientProvider,
+    HandlerContext,
+    ResourceHandler,
+)
 from infradsl.state.model import ResourceState, StackState
 
 __all__ = ["Stray", "adopt", "delete_strays", "find_strays"]
@@ -45,12 +50,26 @@ def find_strays(
     """List every untracked resource tagged ``infradsl:stack = stack`` (one list per type)."""
     resources = state.resources if state else {}
     tracked = {r.physical_id for r in resources.values()}
+    prefix = state.lineage[:8] if state else ""
     strays = []
     ctx = HandlerContext(stack=stack, path="", region=region, clients=clients)
     for type_name in sorted(types):
-        for physical_id, path in sorted(handler_for(type_name).list_stack(ctx).items()):
-            if physical_id not in tracked:
-                strays.append(Stray(type_name, physical_id, path, path not in resources))
+        handler = handler_for(type_name)
+        untracked = {
+            physical_id: path
+            for physical_id, path in handler.list_stack(ctx).items()
+            if physical_id not in tracked
+        }
+        if prefix and untracked:
+            # Another state of a same-named stack (another --state location) tags its
+            # resources with its own lineage: those are not strays of this state.
+            live = handler.read(ctx, sorted(untracked))
+            for physical_id, result in live.items():
+                token = result.tags.get(TOKEN_TAG)
+                if token and not token.startswith(prefix):
+                    untracked.pop(physical_id, None)
+        for physical_id, path in sorted(untracked.items()):
+            strays.append(Stray(type_name, physical_id, path, path not in resources))
     return strays
 
 

@@ -16,7 +16,11 @@ import attrs
 from infradsl.providers.handler import ClientProvider, HandlerContext, ResourceHandler
 from infradsl.state.model import ResourceState, StackState
 
-__all__ = ["recover"]
+__all__ = ["RECOVERED", "recover"]
+
+# Option set on a resource adopted by recovery; the planner then plans an update that
+# finishes the interrupted create. The next successful deploy drops it.
+RECOVERED = "recovered"
 
 
 def recover(
@@ -71,7 +75,9 @@ def _recover_create(
         properties=intent["props"],
         attributes=dict(found.attributes),
         depends_on=tuple(intent.get("depends_on", ())),
-        options=intent.get("options", {}),
+        # The create may have stopped between its calls (a group without its rules): the
+        # next deploy finishes it with an update against what is live.
+        options={**intent.get("options", {}), RECOVERED: True},
         attempt=ctx.attempt,
     )
     return f"{path}: adopted {found.physical_id}, created by the interrupted run"

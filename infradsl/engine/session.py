@@ -22,7 +22,7 @@ from infradsl.engine.executor import DeployResult, Executor, Status
 from infradsl.engine.recovery import recover
 from infradsl.plan.change import Plan, PlanError
 from infradsl.plan.planner import plan_stack
-from infradsl.plan.values import references
+from infradsl.plan.values import references, resolve
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
 from infradsl.state.backend import LockInfo, StateBackend
 from infradsl.state.model import StackState
@@ -229,7 +229,7 @@ class Session:
             if not any(p.has_changes for p in plans):
                 runs = []
                 for plan in plans:
-                    state = states[plan.stack]
+                    state = self._with_current_outputs(documents[plan.stack], states[plan.stack])
                     result = DeployResult(Status.OK, outputs=dict(state.outputs) if state else {})
                     self._record(plan, result, operation, unchanged=True)
                     runs.append(StackRun(plan, result))
@@ -281,6 +281,27 @@ class Session:
         for note in notes:
             self.listener(Event("note", name, detail=note))
         return recovered
+
+    def _with_current_outputs(
+        self, document: Mapping[str, Any] | None, state: StackState | None
+    ) -> StackState | None:
+        """Outputs resolved from state; saved when they changed (a recovered run never got
+        to write them)."""
+        if document is None or state is None:
+            return state
+        others = {n: s for n in self.backend.stacks() if (s := self.backend.read(n))}
+
+        def lookup(stack: str | None, path: str, attribute: str) -> Any:
+            source = state if stack is None else others.get(stack)
+            res = source.resources.get(path) if source else None
+            return None if res is None else res.attributes.get(attribute)
+
+        outputs = {name: resolve(value, lookup) for name, value in document["outputs"].items()}
+        if outputs == dict(state.outputs):
+            return state
+        updated = attrs.evolve(state, outputs=outputs, serial=state.serial + 1)
+        self.backend.write(updated)
+        return updated
 
     def _check_producers(self, documents: Mapping[str, Mapping[str, Any] | None]) -> None:
         """Refuse before any change when a stack reads from a stack that is not deployed."""

@@ -222,6 +222,9 @@ def _plan_one(
             (f"type changed from {old.type}",),
             previous,
         )
+    if not diffs and old.options.get("recovered"):
+        reasons.append("finishing a create that an interrupted run started")
+        return ResourceChange(path, type_name, Action.UPDATE, (), tuple(reasons), previous)
     if not diffs:
         action = Action.UPDATE if previous is not None else Action.NOOP
         return ResourceChange(path, type_name, action, (), tuple(reasons), previous)

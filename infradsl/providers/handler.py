@@ -81,8 +81,12 @@ class HandlerContext:
 
     @property
     def creation_token(self) -> str:
-        """The value of the ``infradsl:token`` tag of the resource this context creates."""
-        return self.token("create")[:32]
+        """The value of the ``infradsl:token`` tag of the resource this context creates.
+
+        It starts with the first 8 characters of the state's lineage, so resources of
+        another state of a same-named stack are told apart (`lineage_of_token`).
+        """
+        return f"{self.lineage[:8]}{self.token('create')[:24]}"
 
     def merged_tags(self, props: Mapping[str, Any]) -> dict[str, str]:
         """The user's tags (``props["tags"]``) with the system tags on top."""

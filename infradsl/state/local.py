@@ -35,6 +35,7 @@ class LocalBackend:
     def __init__(self, root: str | os.PathLike[str], target: str) -> None:
         self.root = Path(root)
         self.target = target
+        self._versioned: set[str] = set()
         self.folder = self.root / target
         # stack -> the document this instance last read or wrote, as (serial, lineage) or
         # None when there was none, and the file's identity then. A write is a compare-and-
@@ -134,6 +135,11 @@ class LocalBackend:
 
     def _keep_version(self, stack: str, serial: int) -> None:
         """Keep the current document as version ``serial`` (before it is replaced)."""
+        # One version per run (per backend instance): a deploy writes state after every
+        # operation, and ten kept versions should reach back ten deploys, not ten calls.
+        if stack in self._versioned:
+            return
+        self._versioned.add(stack)
         folder = self._versions_dir(stack)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{serial}.json"

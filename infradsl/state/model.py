@@ -83,8 +83,9 @@ class StackState:
         outputs: the stack's output values after the last deploy.
         local_instance: the local cloud's instance id at the last deploy (local target).
         pending: the write-ahead journal: intents of mutating calls that started and whose
-            result is not recorded yet (see `infradsl.engine.journal`). Empty at rest; a
-            run that died leaves its unfinished intents here for the next run to resolve.
+            result is not recorded yet (written by `infradsl.engine.executor`, resolved by
+            `infradsl.engine.recovery`). Empty at rest; a run that died leaves its
+            unfinished intents here for the next run to resolve.
     """
 
     stack: str

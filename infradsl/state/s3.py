@@ -64,6 +64,7 @@ class S3Backend:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.target = target
+        self._versioned: set[str] = set()
         self.clients = clients
         self._base_key = "/".join(p for p in (self.prefix, target) if p)
         # stack -> the document last read or written by this instance (None: there was
@@ -189,6 +190,11 @@ class S3Backend:
     def _keep_version(self, stack: str, base: _Stored) -> None:
         """Keep a replaced document (from our copy, which is exactly what was replaced)
         and prune the oldest beyond `MAX_VERSIONS`."""
+        # One version per run (per backend instance): a deploy writes state after every
+        # operation, and ten kept versions should reach back ten deploys, not ten calls.
+        if stack in self._versioned:
+            return
+        self._versioned.add(stack)
         prefix = self._versions_prefix(stack)
         kept = self._kept.get(stack)
         if kept is None:

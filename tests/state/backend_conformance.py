@@ -83,6 +83,7 @@ def check_state_backend(make_backend: Callable[[], StateBackend], raw: RawDocume
         history_records_are_listed_oldest_first,
         the_last_ten_versions_are_kept_and_one_can_be_restored,
         a_removed_state_can_be_restored_from_its_last_version,
+        one_run_keeps_one_version_however_often_it_writes,
         a_version_of_another_lineage_is_not_restored_over_the_current_state,
     ):
         check(make_backend)
@@ -216,9 +217,9 @@ def history_records_are_listed_oldest_first(make: Callable[[], StateBackend]) ->
 def the_last_ten_versions_are_kept_and_one_can_be_restored(
     make: Callable[[], StateBackend],
 ) -> None:
-    backend = make()
     started = time.time()
-    for serial in range(1, 14):
+    for serial in range(1, 14):  # one run (one backend) per write: a version per run
+        backend = make()
         backend.write(state("versions", serial, resources=serial))
     kept = make().versions("versions")
     assert [serial for serial, _ in kept] == list(range(12, 12 - MAX_VERSIONS, -1))
@@ -242,14 +243,23 @@ def the_last_ten_versions_are_kept_and_one_can_be_restored(
 def a_removed_state_can_be_restored_from_its_last_version(
     make: Callable[[], StateBackend],
 ) -> None:
-    backend = make()
-    backend.write(state("removed", 1))
-    backend.write(state("removed", 2, resources=4))
-    backend.restore("removed", None)
+    make().write(state("removed", 1))
+    make().write(state("removed", 2, resources=4))
+    make().restore("removed", None)
     assert [serial for serial, _ in make().versions("removed")] == [2, 1]
     expected = attrs.evolve(state("removed", 2, resources=4), serial=3)
     assert make().restore_version("removed", 2) == expected
     assert make().read("removed") == expected
+
+
+def one_run_keeps_one_version_however_often_it_writes(
+    make: Callable[[], StateBackend],
+) -> None:
+    make().write(state("perrun", 1))
+    backend = make()
+    for serial in range(2, 6):
+        backend.write(state("perrun", serial))
+    assert [serial for serial, _ in make().versions("perrun")] == [1]
 
 
 def a_version_of_another_lineage_is_not_restored_over_the_current_state(

@@ -29,8 +29,8 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 @pytest.fixture
 def deployed(tmp_path: Path) -> LocalBackend:
-    backend = LocalBackend(tmp_path, "aws")
-    for serial in range(1, 5):
+    for serial in range(1, 5):  # four runs
+        backend = LocalBackend(tmp_path, "aws")
         backend.write(state("web", serial, resources=serial))
     return backend
 

@@ -150,14 +150,17 @@ class BucketHandler:
             Bucket=name, WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS}
         )
         try:
-            s3.put_bucket_tagging(
-                Bucket=name, Tagging={"TagSet": _tag_list(ctx.merged_tags(props))}
-            )
             if props.get("versioned"):
                 s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             _put_encryption(s3, name, props.get("encryption", "AES256"))
             if props.get("block_public_access", True):
                 s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=_ALL_BLOCKED)
+            # Tagged last: the token tag marks a bucket whose creation finished, so `find`
+            # never adopts one left unencrypted or public by a create that died half-way
+            # (create run again takes an untagged one over and finishes it).
+            s3.put_bucket_tagging(
+                Bucket=name, Tagging={"TagSet": _tag_list(ctx.merged_tags(props))}
+            )
         except BaseException:
             # The engine only learns ids from a successful create: leave nothing behind.
             self.delete(ctx, name, {})
@@ -236,8 +239,8 @@ class BucketHandler:
 
     def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
         """GetBucketTagging of the name create would use: adopted only if its token tag is
-        this one (an untagged bucket is not: its create died before tagging, and create
-        run again takes it over and finishes it)."""
+        this one. Create tags last, so an untagged bucket is one whose create died before
+        finishing its configuration: not found, and create run again takes it over."""
         name = props.get("bucket_name") or ctx.physical_name(63, lower=True)
         tags = _tags_of(_s3(ctx), name)
         if tags is None or tags.get(TOKEN_TAG) != ctx.creation_token:
