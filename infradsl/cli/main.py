@@ -138,8 +138,14 @@ def check(app: str, stack: str | None) -> None:
     sys.exit(run_check(documents))
 
 
-def _documents(app: str, stack: str | None) -> dict[str, dict[str, Any]]:
-    return _load(app, stack)
+_yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+_concurrency_option = click.option(
+    "--concurrency",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Operations in flight at once.",
+)
 
 
 @cli.command()
@@ -177,14 +183,8 @@ def plan(
 @cli.command()
 @click.argument("app")
 @click.option("--stack", default=None, help="Only this stack.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--concurrency",
-    default=10,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="Operations in flight at once.",
-)
+@_yes_option
+@_concurrency_option
 @click.option("--no-rollback", is_flag=True, help="On failure keep what succeeded.")
 @click.option(
     "--refresh/--no-refresh", default=True, show_default=True, help="Read the live resources first."
@@ -221,14 +221,8 @@ def deploy(
 @cli.command()
 @click.argument("app")
 @click.option("--stack", default=None, help="Only this stack.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--concurrency",
-    default=10,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="Operations in flight at once.",
-)
+@_yes_option
+@_concurrency_option
 @click.pass_obj
 def destroy(obj: Context, app: str, stack: str | None, yes: bool, concurrency: int) -> None:
     """Delete every resource of the app's stacks, dependents first."""

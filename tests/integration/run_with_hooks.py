@@ -15,32 +15,11 @@ import threading
 import time
 from typing import Any
 
+from cloudsnap import is_mutating  # this folder is sys.path[0] when run as a script
+
 from infradsl.cli.main import main
 from infradsl.providers.aws.clients import add_event_hook
 
-MUTATING = (
-    "Create",
-    "Run",
-    "Allocate",
-    "Associate",
-    "Attach",
-    "Authorize",
-    "Put",
-    "Modify",
-    "Import",
-    "Add",
-    "Delete",
-    "Terminate",
-    "Detach",
-    "Revoke",
-    "Release",
-    "Disassociate",
-    "Update",
-    "Tag",
-    "Untag",
-    "Remove",
-    "Replace",
-)
 _count = 0
 _lock = threading.Lock()
 
@@ -48,7 +27,7 @@ _lock = threading.Lock()
 def _kill_hook(event_name: str, **_: Any) -> None:
     global _count
     _, service, operation = event_name.split(".", 2)
-    if service == "ssm" or not operation.startswith(MUTATING):
+    if service == "ssm" or not is_mutating(operation):
         return
     with _lock:
         _count += 1
