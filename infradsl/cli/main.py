@@ -55,12 +55,23 @@ def cli(ctx: click.Context, debug: bool, target: str, state: str | None) -> None
     ctx.obj = Context(debug, target, state)
 
 
+# app file -> the state location set in the app (`App(state=...)`), used when neither
+# --state nor INFRADSL_STATE is given.
+_app_state: dict[str, str] = {}
+
+
+def _state_for(obj: Context, app_path: str) -> str | None:
+    return obj.state or _app_state.get(app_path)
+
+
 def _load(app_path: str, stack: str | None = None) -> dict[str, dict[str, Any]]:
     from infradsl.cli._loader import load_app
     from infradsl.synth import synthesize
 
     app = load_app(app_path)
     documents = synthesize(app)
+    if app.state is not None:
+        _app_state[app_path] = app.state
     if stack is not None:
         if stack not in documents:
             from infradsl.core.construct import did_you_mean
@@ -171,7 +182,7 @@ def plan(
         run_plan(
             documents,
             obj.target,
-            obj.state,
+            _state_for(obj, app),
             app,
             as_json=as_json,
             detailed=detailed_exitcode,
@@ -207,7 +218,7 @@ def deploy(
         run_apply(
             documents,
             obj.target,
-            obj.state,
+            _state_for(obj, app),
             app,
             operation="deploy",
             yes=yes,
@@ -233,7 +244,7 @@ def destroy(obj: Context, app: str, stack: str | None, yes: bool, concurrency: i
         run_apply(
             documents,
             obj.target,
-            obj.state,
+            _state_for(obj, app),
             app,
             operation="destroy",
             yes=yes,

@@ -19,6 +19,10 @@ _tracking: list[list[App]] = []
 class App(Construct):
     """The root of a construct tree: holds the stacks of one application.
 
+    Args:
+        state: where state lives for this app, e.g. ``"s3://acme-infra-state/prod"``; the
+            command line's ``--state`` (or ``INFRADSL_STATE``) takes precedence.
+
     Example:
         >>> from infradsl import App, Stack
         >>> app = App()
@@ -27,8 +31,11 @@ class App(Construct):
         ['network']
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, state: str | None = None) -> None:
         super().__init__(None, "")
+        #: Where the app's state lives (a directory or ``s3://bucket/prefix``) when the
+        #: command line gives no ``--state`` (nor ``INFRADSL_STATE``).
+        self.state = state
         for created in _tracking:
             created.append(self)
 

@@ -106,3 +106,22 @@ def test_history_records_each_deployment(
     assert len(lines) == 2
     assert "deploy" in lines[0] and "18 create" in lines[0] and lines[0].endswith("ok")
     assert lines[1].endswith("no changes")
+
+
+def test_the_state_location_can_be_set_in_the_app(
+    project: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("INFRADSL_STATE")
+    local_cloud.client("s3").create_bucket(Bucket="app-state")
+    app = project / "app.py"
+    app.write_text(app.read_text().replace("app = App()", 'app = App(state="s3://app-state/web")'))
+    code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
+    assert code == 0, out + err
+    keys = [
+        o["Key"] for o in local_cloud.client("s3").list_objects_v2(Bucket="app-state")["Contents"]
+    ]
+    assert "web/local/webapp.json" in keys
+    assert not (project / ".infradsl").exists()
