@@ -37,8 +37,8 @@ class Context:
     "--target",
     type=click.Choice(["local", "aws"]),
     default=lambda: os.environ.get("INFRADSL_TARGET", "local"),
-    show_default="local (env INFRADSL_TARGET)",
-    help="Where to deploy: the embedded local cloud or real AWS.",
+    show_default="local",
+    help="Where to deploy: the embedded local cloud or real AWS; env INFRADSL_TARGET.",
 )
 @click.option(
     "--state",
