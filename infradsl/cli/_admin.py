@@ -244,8 +244,11 @@ def local_status_cmd() -> None:
         click.echo("the local cloud is not running (it starts on the next plan or deploy)")
         sys.exit(1)
     if cloud.external:
-        state = "answering" if is_ready(cloud.endpoint) else "NOT answering"
+        answering = is_ready(cloud.endpoint)
+        state = "answering" if answering else "NOT answering"
         click.echo(f"endpoint {cloud.endpoint} (INFRADSL_LOCAL_ENDPOINT, {state})")
+        if not answering:
+            sys.exit(1)
         return
     uptime = cloud.uptime() or 0.0
     click.echo(
