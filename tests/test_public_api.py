@@ -50,7 +50,8 @@ def test_every_catalog_type_is_exported_with_its_synthesized_type_name() -> None
             cls = getattr(module, name)
             assert cls.__infradsl_type__ == f"aws.{service}.{name}"
             assert cls.__doc__, f"{name} needs a docstring"
-    assert aws.__all__ == ["ec2", "iam", "s3", "secrets"]
+    assert aws.__all__ == ["ec2", "iam", "resource_type", "s3", "secrets"]
+    assert aws.resource_type("aws.ec2.Vpc") is ec2.Vpc
 
 
 def test_every_public_module_starts_with_a_docstring() -> None:

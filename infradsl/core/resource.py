@@ -81,12 +81,12 @@ _TYPES: dict[str, type[Resource]] = {}
 def resource_type(type_name: str) -> type[Resource]:
     """The class declared for a synthesized type name (``"aws.ec2.Vpc"``).
 
+    Only types whose module was imported are known; `infradsl.aws.resource_type` is the
+    same lookup with the whole catalog imported.
+
     Raises:
         KeyError: no such type; the message suggests close names.
     """
-    if type_name not in _TYPES:
-        import infradsl.aws  # noqa: F401 - declares the catalog
-
     if type_name not in _TYPES:
         raise KeyError(f"unknown resource type {type_name!r}{did_you_mean(type_name, _TYPES)}")
     return _TYPES[type_name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infradsl.core.resource import resource_type
+from infradsl.aws import resource_type
 from infradsl.plan.change import Action, Plan, PlanError, PropertyDiff, ResourceChange
 from infradsl.plan.values import references
 from infradsl.providers.handler import ReadResult

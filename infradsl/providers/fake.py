@@ -79,7 +79,7 @@ class FakeHandler:
         self.type_name = type_name  # type: ignore[misc]
 
     def _attributes(self, physical_id: str) -> dict[str, Any]:
-        from infradsl.core.resource import resource_type
+        from infradsl.aws import resource_type
 
         try:
             names = resource_type(self.type_name)._attributes

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from infradsl.core.resource import resource_type
+from infradsl.aws import resource_type
 from infradsl.providers.handler import TOKEN_TAG, HandlerContext, ResourceHandler, system_tags
 
 
