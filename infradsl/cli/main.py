@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from infradsl.errors import InfraDslError, LoadError, ValidationError
 
 __all__ = ["cli", "main"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1

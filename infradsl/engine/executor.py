@@ -155,7 +155,7 @@ class Executor:
             errors.extend(cleanup_errors)
         if not errors:
             if self.stop is not None and self.stop.is_set() and not result.ok:
-                return self._interrupted(result)
+                return self._interrupted()
             self._finish()
             return DeployResult(Status.OK, outputs=self._outputs, operations=len(self.journal))
         if not rollback:
@@ -173,7 +173,7 @@ class Executor:
             )
         return DeployResult(Status.ROLLED_BACK, tuple(errors), operations=len(self.journal))
 
-    def _interrupted(self, result: Any) -> DeployResult:
+    def _interrupted(self) -> DeployResult:
         self._save()
         return DeployResult(
             Status.INTERRUPTED, (("", "interrupted"),), operations=len(self.journal)

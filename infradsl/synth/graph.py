@@ -1,33 +1,15 @@
-"""The dependency graph of a synthesized stack, and deterministic cycle reports."""
+"""Deterministic cycle reports over the dependency graph (networkx)."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["dependency_graph", "find_cycles"]
-
-
-def dependency_graph(document: Mapping[str, Any]) -> nx.DiGraph[str]:
-    """A networkx graph of one stack: nodes are logical ids, edges run dependency -> dependent.
-
-    Each node carries ``type`` and ``properties`` from the document, so a topological order
-    is a valid deploy order.
-    """
-    import networkx as nx
-
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    resources = document["resources"]
-    for path, entry in resources.items():
-        graph.add_node(path, type=entry["type"])
-    for path, entry in resources.items():
-        for dep in entry["depends_on"]:
-            graph.add_edge(dep, path)
-    return graph
+__all__ = ["find_cycles"]
 
 
 def find_cycles(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
