@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from infradsl.check.finding import Finding
 from infradsl.check.rule import Rule
 from infradsl.check.rules import RULES
+from infradsl.core.construct import closest
 
 __all__ = ["OUTPUT_TYPE", "run_checks", "unknown_acknowledgements"]
 
@@ -151,5 +151,5 @@ def _suggest(rule_id: str, known: list[str]) -> str | None:
     by_upper = {k.upper(): k for k in known}
     if rule_id.upper() in by_upper:
         return by_upper[rule_id.upper()]
-    close = difflib.get_close_matches(rule_id.upper(), list(by_upper), n=1, cutoff=0.6)
-    return by_upper[close[0]] if close else None
+    match = closest(rule_id.upper(), by_upper)
+    return by_upper[match] if match is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from infradsl.core._source import format_location, user_location
@@ -197,10 +197,16 @@ class Construct:
         return f"<{type(self).__name__} {self.node.path or '<root>'}>"
 
 
-def did_you_mean(name: str, candidates: object) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest candidate, or ``""``."""
-    names = sorted(str(c) for c in candidates)  # type: ignore[attr-defined]
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``name`` (by similarity, else by shared prefix), or None."""
+    names = sorted(str(c) for c in candidates)
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if not close and len(name) >= 3:
         close = [n for n in names if n.startswith(name) or name.startswith(n)][:1]
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest candidate, or ``""``."""
+    match = closest(name, candidates)
+    return f" (did you mean {match!r}?)" if match is not None else ""

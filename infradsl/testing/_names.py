@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
+
+from infradsl.core.construct import closest
 
 __all__ = ["did_you_mean", "path_of", "type_name"]
 
@@ -44,5 +45,5 @@ def path_of(resource: object) -> str:
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
-    close = difflib.get_close_matches(name, sorted(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    match = closest(name, choices)
+    return f"; did you mean {match!r}?" if match is not None else ""
