@@ -6,8 +6,7 @@ from the cloud, plans, asks for confirmation and runs the executor.
 
 from __future__ import annotations
 
-import getpass
-import os
+import socket
 import subprocess
 import threading
 import time
@@ -24,7 +23,7 @@ from infradsl.plan.change import Plan, PlanError
 from infradsl.plan.planner import plan_stack
 from infradsl.plan.values import references, resolve
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
-from infradsl.state.backend import LockInfo, StateBackend
+from infradsl.state.backend import LockInfo, StateBackend, current_user
 from infradsl.state.model import StackState
 
 __all__ = ["Session", "StackRun", "git_info", "stack_order"]
@@ -326,14 +325,10 @@ class Session:
     def _record(
         self, plan: Plan, result: DeployResult, operation: str, unchanged: bool = False
     ) -> None:
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = "unknown"
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "user": user,
-            "host": os.uname().nodename if hasattr(os, "uname") else "",
+            "user": current_user(),
+            "host": socket.gethostname(),
             "operation": operation,
             "target": self.target,
             **git_info(self.app_folder),

@@ -15,7 +15,14 @@ import attrs
 from infradsl.errors import InfraDslError
 from infradsl.state.model import StackState
 
-__all__ = ["MAX_VERSIONS", "LockInfo", "StateBackend", "StateError", "StateLockedError"]
+__all__ = [
+    "MAX_VERSIONS",
+    "LockInfo",
+    "StateBackend",
+    "StateError",
+    "StateLockedError",
+    "current_user",
+]
 
 MAX_VERSIONS = 10
 """How many previous versions of each state document a backend keeps."""
@@ -47,6 +54,14 @@ class StateLockedError(StateError):
         super().__init__(text)
 
 
+def current_user() -> str:
+    """The user running infradsl, as recorded in locks and the deployment history."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 @attrs.frozen
 class LockInfo:
     """Who holds a stack's lock.
@@ -70,13 +85,9 @@ class LockInfo:
     @classmethod
     def new(cls, operation: str) -> LockInfo:
         """A lock record for this process."""
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = "unknown"
         return cls(
             id=uuid.uuid4().hex[:12],
-            user=user,
+            user=current_user(),
             host=socket.gethostname(),
             pid=os.getpid(),
             operation=operation,
