@@ -52,23 +52,13 @@ def cli(ctx: click.Context, debug: bool, target: str, state: str | None) -> None
     ctx.obj = Context(debug, target, state)
 
 
-# app file -> the state location set in the app (`App(state=...)`), used when neither
-# --state nor INFRADSL_STATE is given.
-_app_state: dict[str, str] = {}
-
-
-def _state_for(obj: Context, app_path: str) -> str | None:
-    return obj.state or _app_state.get(app_path)
-
-
-def _load(app_path: str, stack: str | None = None) -> dict[str, dict[str, Any]]:
+def _load(app_path: str, stack: str | None = None) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Synthesize the app file; return its documents and the state location it sets."""
     from infradsl.cli._loader import load_app
     from infradsl.synth import synthesize
 
     app = load_app(app_path)
     documents = synthesize(app)
-    if app.state is not None:
-        _app_state[app_path] = app.state
     if stack is not None:
         if stack not in documents:
             from infradsl.core.construct import did_you_mean
@@ -78,7 +68,7 @@ def _load(app_path: str, stack: str | None = None) -> dict[str, dict[str, Any]]:
                 f"{did_you_mean(stack, documents)}"
             )
         documents = {stack: documents[stack]}
-    return documents
+    return documents, app.state
 
 
 @cli.command()
@@ -96,7 +86,7 @@ def synth(app: str, outdir: str, stack: str | None) -> None:
     """Write the synthesized JSON document of each stack to OUTDIR/<stack>.json."""
     from infradsl.synth import dumps
 
-    documents = _load(app, stack)
+    documents, _app_state = _load(app, stack)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     for name, doc in documents.items():
@@ -123,7 +113,7 @@ def graph(app: str, fmt: str, stack: str | None) -> None:
     """Show the dependency graph (dot and mermaid arrows run in deploy order)."""
     from infradsl.cli import _graph
 
-    documents = _load(app, stack)
+    documents, _app_state = _load(app, stack)
     render = {
         "tree": _graph.render_tree,
         "dot": _graph.render_dot,
@@ -142,7 +132,7 @@ def check(app: str, stack: str | None) -> None:
     """
     from infradsl.cli._check import run_check
 
-    documents = _load(app, stack)
+    documents, _app_state = _load(app, stack)
     sys.exit(run_check(documents))
 
 
@@ -174,12 +164,12 @@ def plan(
     """Show what deploy would change: + create, ~ update, -/+ replace, - delete."""
     from infradsl.cli._deploy import run_plan
 
-    documents = _load(app, stack)
+    documents, app_state = _load(app, stack)
     sys.exit(
         run_plan(
             documents,
             obj.target,
-            _state_for(obj, app),
+            obj.state or app_state,
             app,
             as_json=as_json,
             detailed=detailed_exitcode,
@@ -210,12 +200,12 @@ def deploy(
     """Create, update, replace and delete resources so the cloud matches the code."""
     from infradsl.cli._deploy import run_apply
 
-    documents: dict[str, Any] = _load(app, stack)
+    documents, app_state = _load(app, stack)
     sys.exit(
         run_apply(
             documents,
             obj.target,
-            _state_for(obj, app),
+            obj.state or app_state,
             app,
             operation="deploy",
             yes=yes,
@@ -236,12 +226,13 @@ def destroy(obj: Context, app: str, stack: str | None, yes: bool, concurrency: i
     """Delete every resource of the app's stacks, dependents first."""
     from infradsl.cli._deploy import run_apply
 
-    documents: dict[str, Any] = {name: None for name in _load(app, stack)}
+    loaded, app_state = _load(app, stack)
+    documents: dict[str, Any] = {name: None for name in loaded}
     sys.exit(
         run_apply(
             documents,
             obj.target,
-            _state_for(obj, app),
+            obj.state or app_state,
             app,
             operation="destroy",
             yes=yes,
