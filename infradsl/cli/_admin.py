@@ -51,7 +51,6 @@ def state_list(obj: Any) -> None:
 @click.pass_obj
 def state_show(obj: Any, stack: str) -> None:
     """Show the resources of a stack's state."""
-    from rich.console import Console
     from rich.table import Table
 
     st = _backend(obj).read(stack)
@@ -68,7 +67,9 @@ def state_show(obj: Any, stack: str) -> None:
     for path in sorted(st.resources):
         res = st.resources[path]
         table.add_row(path, res.type, res.physical_id)
-    console = Console(highlight=False, emoji=False)
+    from infradsl.cli.render import make_console
+
+    console = make_console()
     console.print(table)
     if st.outputs:
         from infradsl.cli.render import render_outputs

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from infradsl.errors import Problem, ValidationError
@@ -14,11 +13,11 @@ _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cya
 
 def run_check(documents: dict[str, dict[str, Any]]) -> int:
     """Print the findings of the built-in rules; return 1 if any is not acknowledged."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from infradsl.check import RULES, run_checks, unknown_acknowledgements
+    from infradsl.cli.render import make_console
 
     unknown = unknown_acknowledgements(documents)
     if unknown:
@@ -35,7 +34,7 @@ def run_check(documents: dict[str, dict[str, Any]]) -> int:
         raise ValidationError(problems)
 
     findings = run_checks(documents)
-    console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    console = make_console()
     open_findings = [f for f in findings if f.acknowledged is None]
     acknowledged = [f for f in findings if f.acknowledged is not None]
     resources = sum(len(d["resources"]) for d in documents.values())

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from infradsl.cli.render import make_console
 from infradsl.engine.executor import Status
 from infradsl.engine.session import Session, StackRun
 from infradsl.errors import InfraDslError
@@ -21,7 +22,7 @@ class RefusedError(InfraDslError):
     """The command refused to go on (nothing was changed); exit code 1."""
 
 
-__all__ = ["EXIT_FOR", "RefusedError", "make_console", "make_session", "run_apply", "run_plan"]
+__all__ = ["EXIT_FOR", "RefusedError", "make_session", "run_apply", "run_plan"]
 
 EXIT_FOR = {
     Status.OK: 0,
@@ -30,18 +31,6 @@ EXIT_FOR = {
     Status.FAILED_NO_ROLLBACK: 4,
     Status.INTERRUPTED: 130,
 }
-
-
-def make_console(err: bool = False) -> Any:
-    from rich.console import Console
-
-    stream = sys.stderr if err else sys.stdout
-    tty = stream.isatty()
-    # Not a terminal (CI, a pipe): no wrapping and room for long ARNs; emoji off so that
-    # ":secret:" inside a Secrets Manager ARN stays text.
-    return Console(
-        stderr=err, highlight=False, emoji=False, soft_wrap=not tty, width=None if tty else 200
-    )
 
 
 def make_session(

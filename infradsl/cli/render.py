@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from rich.text import Text
 from infradsl.engine.events import Event
 from infradsl.plan.change import Action, Plan, PropertyDiff
 
-__all__ = ["ProgressView", "render_outputs", "render_plan", "render_plans"]
+__all__ = ["ProgressView", "make_console", "render_outputs", "render_plan", "render_plans"]
 
 _STYLE = {
     Action.CREATE: "green",
@@ -26,6 +27,17 @@ _STYLE = {
     Action.NOOP: "dim",
 }
 _WIDTH = 60
+
+
+def make_console(err: bool = False) -> Console:
+    """The console every command prints through (stdout, or stderr with ``err``)."""
+    stream = sys.stderr if err else sys.stdout
+    tty = stream.isatty()
+    # Not a terminal (CI, a pipe): no wrapping and room for long ARNs; emoji off so that
+    # ":secret:" inside a Secrets Manager ARN stays text.
+    return Console(
+        stderr=err, highlight=False, emoji=False, soft_wrap=not tty, width=None if tty else 200
+    )
 
 
 def _short(value: Any) -> str:
