@@ -34,47 +34,31 @@ EXIT_FOR = {
 
 
 def make_session(
-    target: str,
-    state: str | None,
-    app_path: str | None,
-    listener: Any = None,
-    hooks: list[Any] | None = None,
+    target: str, state: str | None, app_path: str | None, listener: Any = None
 ) -> Session:
     """A session for the target: the local cloud is started on first use."""
-    from infradsl.providers.aws import handler_for
-    from infradsl.providers.aws.clients import Clients
     from infradsl.state.factory import open_backend
 
     endpoint: str | None = None
-    local_instance: str | None = None
-    cache: dict[str, Clients] = {}
     if target == "local":
-        from infradsl.local.server import ensure_local_cloud, instance_id, local_status
+        from infradsl.local.server import ensure_local_cloud, local_status
 
         if local_status() is None:
             click.echo("starting the local cloud (moto) on 127.0.0.1 ...", err=True)
-        cloud = ensure_local_cloud()
-        endpoint = cloud.endpoint
+        endpoint = ensure_local_cloud().endpoint
     remote = bool(state and state.startswith("s3://"))
-    backend = open_backend(state, target, endpoint_url=endpoint if remote else None)
-
-    def clients_for(region: str) -> Clients:
-        if region not in cache:
-            cache[region] = Clients(region, endpoint, hooks=hooks)
-        return cache[region]
-
-    if target == "local":
-        local_instance = instance_id(clients_for("us-east-1"))
-    folder = Path(app_path).resolve().parent if app_path else Path.cwd()
-    return Session(
-        backend,
+    session = Session.with_aws(
+        open_backend(state, target, endpoint_url=endpoint if remote else None),
         target=target,
-        clients_for=clients_for,
-        handler_for=handler_for,
+        endpoint_url=endpoint,
         listener=listener,
-        local_instance=local_instance,
-        app_folder=folder,
+        app_folder=Path(app_path).resolve().parent if app_path else None,
     )
+    if target == "local":
+        from infradsl.local.server import instance_id
+
+        session.local_instance = instance_id(session.clients_for("us-east-1"))
+    return session
 
 
 def run_plan(

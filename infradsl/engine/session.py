@@ -122,6 +122,40 @@ class Session:
         self.stop = threading.Event()
         self._notes: dict[str, list[str]] = {}
 
+    @classmethod
+    def with_aws(
+        cls,
+        backend: StateBackend,
+        *,
+        target: str,
+        endpoint_url: str | None = None,
+        listener: Listener | None = None,
+        app_folder: Path | None = None,
+    ) -> Session:
+        """A session on the AWS handlers, with one boto3 client set per region.
+
+        Args:
+            endpoint_url: the local cloud's URL, or ``None`` for real AWS.
+        """
+        from infradsl.providers.aws import handler_for
+        from infradsl.providers.aws.clients import Clients
+
+        cache: dict[str, Clients] = {}
+
+        def clients_for(region: str) -> Clients:
+            if region not in cache:
+                cache[region] = Clients(region, endpoint_url)
+            return cache[region]
+
+        return cls(
+            backend,
+            target=target,
+            clients_for=clients_for,
+            handler_for=handler_for,
+            listener=listener,
+            app_folder=app_folder,
+        )
+
     # -- planning ------------------------------------------------------------------------
 
     def refresh(self, state: StackState | None) -> dict[str, ReadResult | None]:

@@ -139,19 +139,10 @@ class Deployer:
 
     def __init__(self, endpoint: str, state_dir: Path) -> None:
         from infradsl.engine.session import Session
-        from infradsl.providers.aws import handler_for
-        from infradsl.providers.aws.clients import Clients
         from infradsl.state.local import LocalBackend
 
         self.backend = LocalBackend(state_dir, "local")
-        cache: dict[str, Clients] = {}
-
-        def clients_for(region: str) -> Clients:
-            return cache.setdefault(region, Clients(region, endpoint))
-
-        self.session = Session(
-            self.backend, target="local", clients_for=clients_for, handler_for=handler_for
-        )
+        self.session = Session.with_aws(self.backend, target="local", endpoint_url=endpoint)
         self.deployed: list[str] = []
 
     def deploy(self, target: Any) -> Deployment:
