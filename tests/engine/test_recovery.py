@@ -3,11 +3,13 @@ run recovers, converges, and no resource is lost or duplicated."""
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from crash_backend import Crash, CrashingBackend
 
 from infradsl import App, Stack
 from infradsl.aws import ec2
@@ -15,36 +17,7 @@ from infradsl.engine.executor import Status
 from infradsl.engine.session import Session
 from infradsl.providers.fake import FakeCloud
 from infradsl.state.local import LocalBackend
-from infradsl.state.model import StackState
 from infradsl.synth import synthesize
-
-
-class Crash(Exception):
-    """The process died: nothing after this reaches the disk."""
-
-
-class CrashingBackend(LocalBackend):
-    """Dies at the N-th state write: that write and every later one never happen."""
-
-    def __init__(self, root: Path, crash_at: int) -> None:
-        super().__init__(root, "local")
-        self.crash_at = crash_at
-        self.writes = 0
-
-    def write(self, state: StackState) -> None:
-        self.writes += 1
-        if self.writes >= self.crash_at:
-            raise Crash(f"killed at write {self.writes}")
-        super().write(state)
-
-    def restore(self, stack: str, state: StackState | None) -> None:
-        if self.writes >= self.crash_at:
-            raise Crash("killed")
-        super().restore(stack, state)
-
-    def unlock(self, stack: str, lock_id: str) -> None:
-        if self.writes < self.crash_at:  # a dead process leaves its lock behind
-            super().unlock(stack, lock_id)
 
 
 def build(image: str = "ami-12345678") -> dict[str, Any]:
@@ -84,8 +57,7 @@ def assert_converged(root: Path, cloud: FakeCloud) -> None:
 
 def count_writes(documents: dict[str, Any], before: dict[str, Any] | None = None) -> int:
     cloud = FakeCloud()
-    backend = CrashingBackend(Path("/nonexistent"), 10**9)
-    backend.root = backend.folder = Path(__import__("tempfile").mkdtemp())
+    backend = CrashingBackend(Path(tempfile.mkdtemp()), None)
     if before is not None:
         deploy(backend, cloud, before)
         backend.writes = 0

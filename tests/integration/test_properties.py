@@ -4,11 +4,11 @@ journal records; afterwards state is valid and matches the local cloud."""
 from __future__ import annotations
 
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
 from cloudsnap import failing_nth_mutating, owned
+from crash_backend import Crash, CrashingBackend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,34 +18,7 @@ from infradsl.engine.session import Session
 from infradsl.providers.aws import handler_for
 from infradsl.providers.aws.clients import Clients
 from infradsl.state.local import LocalBackend
-from infradsl.state.model import StackState
 from infradsl.synth import synthesize
-
-
-class Crash(Exception):
-    """The process died at this state write."""
-
-
-class CrashingBackend(LocalBackend):
-    def __init__(self, root: Path, crash_at: int | None) -> None:
-        super().__init__(root, "local")
-        self.crash_at = crash_at
-        self.writes = 0
-        self._dead = threading.Event()
-
-    def write(self, state: StackState) -> None:
-        self.writes += 1
-        if self.crash_at is not None and self.writes >= self.crash_at:
-            self._dead.set()
-        if self._dead.is_set():
-            raise Crash("killed")
-        super().write(state)
-
-    def restore(self, stack: str, state: StackState | None) -> None:
-        if self._dead.is_set():
-            raise Crash("killed")
-        super().restore(stack, state)
-
 
 stacks = st.fixed_dictionaries(
     {
