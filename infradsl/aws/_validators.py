@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from infradsl.core.resource import is_literal
+from infradsl.core.resource import Check, is_literal
 
 __all__ = [
     "VOLUME_TYPES",
@@ -25,7 +25,6 @@ __all__ = [
     "tags",
 ]
 
-Check = Callable[[str, Any], None]
 
 
 def parse_network(value: str) -> ipaddress.IPv4Network | None:

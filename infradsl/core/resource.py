@@ -13,6 +13,7 @@ from infradsl.core.reference import Reference, attribute
 __all__ = ["Resource", "ResourceOptions", "is_literal", "prop", "resource", "resource_type"]
 
 R = TypeVar("R", bound=type)
+# A property validator: ``check(name, value)`` raises ValueError with the message.
 Check = Callable[[str, Any], None]
 
 _OPTION_NAMES = (
