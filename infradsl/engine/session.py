@@ -20,7 +20,7 @@ from infradsl.engine.events import Event, Listener
 from infradsl.engine.executor import DeployResult, Executor, Status
 from infradsl.engine.recovery import recover
 from infradsl.plan.change import Plan, PlanError
-from infradsl.plan.planner import plan_stack
+from infradsl.plan.planner import plan_stack, topological_order
 from infradsl.plan.values import references, resolve
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
 from infradsl.state.backend import LockInfo, StateBackend, current_user
@@ -42,26 +42,12 @@ class StackRun:
 
 def stack_order(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Stack names so that producers come before the stacks that read from them."""
-    deps = {
-        name: {s for s, _p, _a in references(doc["resources"]) if s and s != name}
-        | {s for s, _p, _a in references(doc["outputs"]) if s and s != name}
-        for name, doc in documents.items()
-    }
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for dep in sorted(deps.get(name, ())):
-            if dep in documents:
-                visit(dep)
-        order.append(name)
-
-    for name in sorted(documents):
-        visit(name)
-    return order
+    return topological_order(
+        {
+            name: {s for s, _p, _a in references([doc["resources"], doc["outputs"]]) if s} - {name}
+            for name, doc in documents.items()
+        }
+    )
 
 
 def git_info(folder: Path) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from infradsl.aws import resource_type
@@ -14,12 +14,19 @@ from infradsl.state.model import ResourceState, StackState
 __all__ = ["plan_stack", "topological_order"]
 
 
-def topological_order(resources: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Logical ids so that every resource comes after its dependencies (ties by name)."""
+def topological_order(dependencies: Mapping[str, Iterable[str]]) -> list[str]:
+    """Nodes so that each comes after the nodes it depends on (ties by name).
+
+    Args:
+        dependencies: node -> the nodes it depends on (unknown ones are ignored).
+
+    Raises:
+        PlanError: the dependencies form a cycle.
+    """
     import heapq
 
-    remaining = {p: {d for d in e["depends_on"] if d in resources} for p, e in resources.items()}
-    dependents: dict[str, list[str]] = {p: [] for p in resources}
+    remaining = {n: {d for d in deps if d in dependencies} for n, deps in dependencies.items()}
+    dependents: dict[str, list[str]] = {n: [] for n in dependencies}
     for path, deps in remaining.items():
         for dep in deps:
             dependents[dep].append(path)
@@ -33,7 +40,7 @@ def topological_order(resources: Mapping[str, Mapping[str, Any]]) -> list[str]:
             remaining[nxt].discard(path)
             if not remaining[nxt]:
                 heapq.heappush(ready, nxt)
-    if len(order) != len(resources):
+    if len(order) != len(dependencies):
         raise PlanError("the dependency graph has a cycle; run `infradsl check` to see it")
     return order
 
@@ -84,7 +91,7 @@ def plan_stack(
                 break
 
     changes: dict[str, ResourceChange] = {}
-    for path in topological_order(desired):
+    for path in topological_order({p: e["depends_on"] for p, e in desired.items()}):
         entry = desired[path]
         old_path = renamed.get(path, path)
         changes[path] = _plan_one(path, entry, current.get(old_path), live, changes, old_path)
