@@ -17,7 +17,12 @@ Example:
 from infradsl.check.finding import Finding, Severity
 from infradsl.check.rule import Check, Rule
 from infradsl.check.rules import RULES
-from infradsl.check.runner import OUTPUT_TYPE, run_checks, unknown_acknowledgements
+from infradsl.check.runner import (
+    OUTPUT_TYPE,
+    acknowledgement_problems,
+    run_checks,
+    unknown_acknowledgements,
+)
 
 __all__ = [
     "OUTPUT_TYPE",
@@ -26,6 +31,7 @@ __all__ = [
     "Finding",
     "Rule",
     "Severity",
+    "acknowledgement_problems",
     "run_checks",
     "unknown_acknowledgements",
 ]

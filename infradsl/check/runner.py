@@ -9,8 +9,14 @@ from infradsl.check.finding import Finding
 from infradsl.check.rule import Rule
 from infradsl.check.rules import RULES
 from infradsl.core.construct import closest
+from infradsl.errors import Problem
 
-__all__ = ["OUTPUT_TYPE", "run_checks", "unknown_acknowledgements"]
+__all__ = [
+    "OUTPUT_TYPE",
+    "acknowledgement_problems",
+    "run_checks",
+    "unknown_acknowledgements",
+]
 
 OUTPUT_TYPE = "infradsl.Output"
 """The type name under which stack outputs are checked (by rules with no ``types``)."""
@@ -153,3 +159,20 @@ def _suggest(rule_id: str, known: list[str]) -> str | None:
         return by_upper[rule_id.upper()]
     match = closest(rule_id.upper(), by_upper)
     return by_upper[match] if match is not None else None
+
+
+def acknowledgement_problems(
+    documents: Mapping[str, Mapping[str, Any]], *, rules: Iterable[Rule] | None = None
+) -> list[Problem]:
+    """`unknown_acknowledgements` as problems to report, with the known rules listed."""
+    known = list(RULES) if rules is None else [r.id for r in rules]
+    problems = []
+    for stack, path, rule_id, suggestion in unknown_acknowledgements(documents, rules=rules):
+        hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
+        problems.append(
+            Problem(
+                f"{stack}/{path}" if path else stack,
+                f"acknowledges unknown rule {rule_id!r}{hint}; known rules: {', '.join(known)}",
+            )
+        )
+    return problems

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infradsl.errors import Problem, ValidationError
+from infradsl.errors import ValidationError
 
 __all__ = ["run_check"]
 
@@ -16,21 +16,11 @@ def run_check(documents: dict[str, dict[str, Any]]) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from infradsl.check import RULES, run_checks, unknown_acknowledgements
+    from infradsl.check import RULES, acknowledgement_problems, run_checks
     from infradsl.cli.render import make_console
 
-    unknown = unknown_acknowledgements(documents)
-    if unknown:
-        problems = []
-        for stack, path, rule_id, suggestion in unknown:
-            hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
-            known = ", ".join(RULES)
-            problems.append(
-                Problem(
-                    f"{stack}/{path}" if path else stack,
-                    f"acknowledges unknown rule {rule_id!r}{hint}; known rules: {known}",
-                )
-            )
+    problems = acknowledgement_problems(documents)
+    if problems:
         raise ValidationError(problems)
 
     findings = run_checks(documents)
