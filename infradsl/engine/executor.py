@@ -21,7 +21,7 @@ import attrs
 from infradsl.engine.events import Event, Listener
 from infradsl.engine.walker import walk
 from infradsl.plan.change import Action, Plan, ResourceChange
-from infradsl.plan.values import UnresolvedError, resolve
+from infradsl.plan.values import resolve, resolve_outputs, state_lookup
 from infradsl.providers.handler import (
     ClientProvider,
     CreateResult,
@@ -121,6 +121,8 @@ class Executor:
         self.region = plan.region
         self.resources: dict[str, ResourceState] = dict(state.resources) if state else {}
         self.retired: dict[str, ResourceState] = {}
+        # Reads ``resources`` as it grows: a single dict lookup needs no lock.
+        self._lookup = state_lookup(self.stack, self.resources, self.other_states)
         self.journal: list[_Entry] = []
         # The write-ahead journal on disk: intent id -> intent, saved with the state before
         # each mutating call and removed (in the same write as the result) after it.
@@ -189,23 +191,6 @@ class Executor:
             attempt=attempt,
             lineage=self._lineage,
         )
-
-    def _lookup(self, stack: str | None, path: str, attribute: str) -> Any:
-        if stack is None or stack == self.stack:
-            with self._lock:
-                res = self.resources.get(path)
-            if res is None:
-                raise UnresolvedError(f"{path} has not been deployed")
-            if attribute not in res.attributes:
-                raise UnresolvedError(f"{path} has no attribute {attribute!r}")
-            return res.attributes[attribute]
-        producer = self.other_states.get(stack)
-        if producer is None or path not in producer.resources:
-            raise UnresolvedError(
-                f"stack {stack!r} has not deployed {path} (this stack reads {path}.{attribute} "
-                f"from it): deploy {stack!r} first"
-            )
-        return producer.resources[path].attributes.get(attribute)
 
     def _emit(
         self,
@@ -510,13 +495,7 @@ class Executor:
 
     def _finish(self) -> None:
         if self.document is not None:
-            outputs = {}
-            for name, value in self.document["outputs"].items():
-                try:
-                    outputs[name] = resolve(value, self._lookup)
-                except UnresolvedError:
-                    outputs[name] = None
-            self._outputs = outputs
+            self._outputs = resolve_outputs(self.document["outputs"], self._lookup)
             # Options and dependencies of unchanged resources follow the document too.
             with self._lock:
                 for path, entry in self.document["resources"].items():

@@ -21,7 +21,7 @@ from infradsl.engine.executor import DeployResult, Executor, Status
 from infradsl.engine.recovery import recover
 from infradsl.plan.change import Plan, PlanError
 from infradsl.plan.planner import plan_stack, topological_order
-from infradsl.plan.values import references, resolve
+from infradsl.plan.values import references, resolve_outputs, state_lookup
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
 from infradsl.state.backend import LockInfo, StateBackend, current_user
 from infradsl.state.model import StackState
@@ -309,13 +309,8 @@ class Session:
         if document is None or state is None:
             return state
         others = {n: s for n in self.backend.stacks() if (s := self.backend.read(n))}
-
-        def lookup(stack: str | None, path: str, attribute: str) -> Any:
-            source = state if stack is None else others.get(stack)
-            res = source.resources.get(path) if source else None
-            return None if res is None else res.attributes.get(attribute)
-
-        outputs = {name: resolve(value, lookup) for name, value in document["outputs"].items()}
+        lookup = state_lookup(state.stack, state.resources, others)
+        outputs = resolve_outputs(document["outputs"], lookup)
         if outputs == dict(state.outputs):
             return state
         updated = attrs.evolve(state, outputs=outputs, serial=state.serial + 1)

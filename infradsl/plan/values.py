@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["UnresolvedError", "references", "resolve"]
+if TYPE_CHECKING:
+    from infradsl.state.model import ResourceState, StackState
+
+__all__ = ["UnresolvedError", "references", "resolve", "resolve_outputs", "state_lookup"]
 
 
 class UnresolvedError(LookupError):
@@ -42,3 +45,43 @@ def resolve(value: Any, lookup: Lookup) -> Any:
     if isinstance(value, list):
         return [resolve(item, lookup) for item in value]
     return value
+
+
+def resolve_outputs(outputs: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
+    """A document's outputs resolved; an output that cannot be resolved yet is ``None``."""
+    resolved: dict[str, Any] = {}
+    for name, value in outputs.items():
+        try:
+            resolved[name] = resolve(value, lookup)
+        except UnresolvedError:
+            resolved[name] = None
+    return resolved
+
+
+def state_lookup(
+    stack: str, resources: Mapping[str, ResourceState], others: Mapping[str, StackState]
+) -> Lookup:
+    """Resolve references from a stack's resources (read live: the mapping may grow) and
+    from the states of the stacks it reads from.
+
+    Raises (from the returned function):
+        UnresolvedError: the resource or attribute has no value (yet).
+    """
+
+    def lookup(ref_stack: str | None, path: str, attribute: str) -> Any:
+        if ref_stack is None or ref_stack == stack:
+            res = resources.get(path)
+            if res is None:
+                raise UnresolvedError(f"{path} has not been deployed")
+            if attribute not in res.attributes:
+                raise UnresolvedError(f"{path} has no attribute {attribute!r}")
+            return res.attributes[attribute]
+        producer = others.get(ref_stack)
+        if producer is None or path not in producer.resources:
+            raise UnresolvedError(
+                f"stack {ref_stack!r} has not deployed {path} (this stack reads "
+                f"{path}.{attribute} from it): deploy {ref_stack!r} first"
+            )
+        return producer.resources[path].attributes.get(attribute)
+
+    return lookup
