@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from infradsl import App, Construct, Stack
 from infradsl.aws import ec2
 from infradsl.engine.executor import Status
 from infradsl.engine.session import Session
+from infradsl.local.server import LocalCloudError, free_port, spawn
 from infradsl.providers.aws import handler_for
 from infradsl.providers.aws.clients import Clients
 from infradsl.state.local import LocalBackend
@@ -139,21 +139,11 @@ def moto_api(endpoint: str, path: str = "", post: bool = False) -> None:
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            moto_api(endpoint)
-            return proc, endpoint
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    sys.exit(f"FAILED: moto server did not answer on {endpoint}")
+    port = free_port()
+    try:
+        return spawn(port), f"http://127.0.0.1:{port}"
+    except LocalCloudError as exc:
+        sys.exit(f"FAILED: {exc}")
 
 
 def joined(counts: Counter[str] | dict[str, Any], top: int = 8) -> str:

@@ -33,9 +33,11 @@ __all__ = [
     "LocalCloud",
     "LocalCloudError",
     "ensure_local_cloud",
+    "free_port",
     "home",
     "instance_id",
     "local_status",
+    "spawn",
     "start",
     "stop",
 ]
@@ -146,33 +148,57 @@ def start(port: int | None = None, *, wait: float = 60.0) -> LocalCloud:
         )
     folder = home()
     folder.mkdir(parents=True, exist_ok=True)
-    log = open(folder / "local.log", "ab")  # noqa: SIM115 - handed to the child process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-    )
-    log.close()
-    deadline = time.monotonic() + wait
-    while not is_ready(endpoint, timeout=0.5):
-        if process.poll() is not None:
-            raise LocalCloudError(
-                f"the local cloud exited at start (code {process.returncode}); see "
-                f"{folder / 'local.log'}"
-            )
-        if time.monotonic() > deadline:
-            process.kill()
-            raise LocalCloudError(f"the local cloud did not answer on {endpoint} within {wait}s")
-        time.sleep(0.1)
+    with open(folder / "local.log", "ab") as log:
+        process = spawn(port, log, wait=wait, detach=True)
     started = time.time()
     info = {"endpoint": endpoint, "pid": process.pid, "started_at": started, "port": port}
     tmp = _info_file().with_suffix(".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(_info_file())
     return LocalCloud(endpoint=endpoint, pid=process.pid, started_at=started)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spawn(
+    port: int, log: Any = subprocess.DEVNULL, *, wait: float = 60.0, detach: bool = False
+) -> subprocess.Popen[bytes]:
+    """Run moto's server on ``127.0.0.1:port`` and return once it answers.
+
+    Args:
+        log: where its output goes (a file opened for writing, or DEVNULL).
+        wait: seconds to wait for it to answer.
+        detach: run it in a session of its own, so it outlives this process.
+
+    Raises:
+        LocalCloudError: it exited, or did not answer within ``wait`` seconds.
+    """
+    endpoint = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=detach,
+        close_fds=True,
+    )
+    deadline = time.monotonic() + wait
+    while not is_ready(endpoint, timeout=0.5):
+        if process.poll() is not None:
+            where = f"; see {home() / 'local.log'}" if detach else ""
+            raise LocalCloudError(
+                f"the local cloud exited at start (code {process.returncode}){where}"
+            )
+        if time.monotonic() > deadline:
+            process.kill()
+            raise LocalCloudError(f"the local cloud did not answer on {endpoint} within {wait}s")
+        time.sleep(0.1)
+    return process
 
 
 def stop() -> LocalCloud | None:

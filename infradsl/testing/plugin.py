@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,8 @@ from typing import Any
 
 import attrs
 import pytest
+
+from infradsl.local.server import free_port
 
 __all__ = [
     "Deployer",
@@ -42,13 +43,6 @@ __all__ = [
     "local_cloud",
     "local_cloud_server",
 ]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalCloudFixture:
