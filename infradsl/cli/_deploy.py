@@ -128,7 +128,7 @@ def run_apply(
         ok = _confirm(plans, yes, console, operation)
         if ok:
             console.print()
-            view.__enter__()
+            view.start()
         return ok
 
     restore = _install_interrupt_handler(session, console, operation)
@@ -144,7 +144,7 @@ def run_apply(
         )
     finally:
         restore()
-        view.__exit__(None, None, None)
+        view.stop()
     return _report(console, runs, operation)
 
 

@@ -152,7 +152,8 @@ class ProgressView:
         self._progress: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> ProgressView:
+    def start(self) -> None:
+        """Show the live bar (on a terminal, when there is work); lines print either way."""
         if self.console.is_terminal and self.total:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -167,11 +168,12 @@ class ProgressView:
             )
             self._progress.start()
             self._task = self._progress.add_task("", total=self.total)
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Remove the live bar (safe to call when it never started)."""
         if self._progress is not None:
             self._progress.stop()
+            self._progress = None
 
     def __call__(self, event: Event) -> None:
         with self._lock:
