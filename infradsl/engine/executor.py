@@ -275,7 +275,7 @@ class Executor:
         # REPLACE
         attempt = old.attempt + 1
         if spec.options.get("delete_before_replace"):
-            self._delete_resource(old_path, old, verb=None)
+            self._delete_resource(old_path, old)
             new, intent = self._create(handler, change.path, attempt, spec, replace=False)
             self._record("create", change.path, None, new, change.path, intent)
             return new.physical_id
@@ -361,10 +361,11 @@ class Executor:
                 self.resources[path] = after
             self._save_locked()
 
-    def _delete_resource(
-        self, key: str, res: ResourceState, *, verb: str | None, rollback: bool = False
-    ) -> None:
-        """Delete with a journaled intent (``key`` is a logical id, or ``path#old``)."""
+    def _delete_resource(self, key: str, res: ResourceState, *, rollback: bool = False) -> None:
+        """Delete with a journaled intent (``key`` is a logical id, or ``path#old``).
+
+        A delete done by a rollback is not added to the run's journal, which the rollback
+        is walking."""
         path = key.removesuffix("#old")
         intent = self._intend(
             {"op": "delete", "path": key, "type": res.type, "physical_id": res.physical_id}
@@ -380,7 +381,7 @@ class Executor:
             raise
         with self._lock:
             self.pending.pop(intent, None)
-            if verb is not None or not rollback:
+            if not rollback:
                 self.journal.append(_Entry("delete", path, res, None, path))
             if self.retired.get(path) is res:
                 self.retired.pop(path)
@@ -424,7 +425,7 @@ class Executor:
         self._emit("start", path, verb, res.type, res.physical_id)
         started = time.monotonic()
         try:
-            self._delete_resource(key, res, verb=verb)
+            self._delete_resource(key, res)
         except BaseException as exc:
             self._emit("failed", path, verb, res.type, _message(exc), time.monotonic() - started)
             raise
@@ -469,7 +470,7 @@ class Executor:
         assert res is not None
         self._emit("rollback-start", entry.path, f"undo {entry.op}", res.type)
         if entry.op in ("create", "replace") and entry.after is not None:
-            self._delete_resource(entry.path, entry.after, verb=None, rollback=True)
+            self._delete_resource(entry.path, entry.after, rollback=True)
         elif (
             entry.op == "update"
             and entry.before is not None
