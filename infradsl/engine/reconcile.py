@@ -65,7 +65,7 @@ def find_strays(
             # resources with its own lineage: those are not strays of this state.
             live = handler.read(ctx, sorted(untracked))
             for physical_id, result in live.items():
-                token = result.tags.get(TOKEN_TAG)
+                token = (result.tags or {}).get(TOKEN_TAG)
                 if token and not token.startswith(prefix):
                     untracked.pop(physical_id, None)
         for physical_id, path in sorted(untracked.items()):

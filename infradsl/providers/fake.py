@@ -101,7 +101,9 @@ class FakeHandler:
         self.cloud._call("read", ctx.path)
         with self.cloud._lock:
             return {
-                i: ReadResult(dict(self.cloud.resources[i]), self._attributes(i))
+                i: ReadResult(
+                    dict(self.cloud.resources[i]), self._attributes(i), dict(self.cloud.tags[i])
+                )
                 for i in physical_ids
                 if i in self.cloud.resources
             }

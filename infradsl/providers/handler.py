@@ -139,12 +139,13 @@ class ReadResult:
         properties: the observed values of the properties the handler can read back, in
             the resolved form the handler was given (used to detect drift).
         attributes: the current attributes.
-        tags: the resource's tags (system tags included).
+        tags: the resource's tags (system tags included), or ``None`` when the read cannot
+            return them (no batch API gives an IAM managed policy's tags).
     """
 
     properties: Mapping[str, Any]
     attributes: Mapping[str, Any]
-    tags: Mapping[str, str] = attrs.Factory(dict)
+    tags: Mapping[str, str] | None = None
 
 
 @runtime_checkable

@@ -26,10 +26,17 @@ def test_strays_are_listed_adopted_when_their_path_is_free_and_duplicates_delete
         synthesize(app), operation="deploy", confirm=lambda plans: True
     )
     handler = cloud.handler("aws.ec2.Vpc")
+    deployed = backend.read("demo")
+    assert deployed is not None
 
-    def ctx(path: str, attempt: int) -> HandlerContext:
+    def ctx(path: str, attempt: int, lineage: str = deployed.lineage) -> HandlerContext:
         return HandlerContext(
-            stack="demo", path=path, region="us-east-1", clients=cloud, attempt=attempt
+            stack="demo",
+            path=path,
+            region="us-east-1",
+            clients=cloud,
+            attempt=attempt,
+            lineage=lineage,
         )
 
     extra = handler.create(ctx("Extra", 0), {"cidr_block": "10.1.0.0/16"}).physical_id
@@ -38,6 +45,8 @@ def test_strays_are_listed_adopted_when_their_path_is_free_and_duplicates_delete
         HandlerContext(stack="other", path="Vpc", region="us-east-1", clients=cloud),
         {"cidr_block": "10.2.0.0/16"},
     )
+    # Same stack name, another state (another --state location): not a stray of this one.
+    handler.create(ctx("Vpc", 0, lineage="another-state"), {"cidr_block": "10.3.0.0/16"})
 
     state = backend.read("demo")
     strays = find_strays("demo", "us-east-1", state, cloud, cloud.handler, ["aws.ec2.Vpc"])

@@ -16,6 +16,8 @@ def check_handler(
     ctx: HandlerContext,
     create_props: Mapping[str, Any],
     update_props: Mapping[str, Any] | None = None,
+    *,
+    tags_readable: bool = True,
 ) -> str:
     """Create, read, update and delete one resource and check each step.
 
@@ -50,8 +52,9 @@ def check_handler(
     read = handler.read(ctx, [pid])
     assert set(read) == {pid}, f"read finds the created resource, got {sorted(read)}"
     live = read[pid]
-    # A handler whose batch read cannot return tags says so with `reads_tags = False`.
-    if "tags" in cls._props and getattr(handler, "reads_tags", True):
+    # A read that cannot return tags (tags_readable=False) reports tags=None.
+    assert (live.tags is not None) == tags_readable, f"read's tags: {live.tags!r}"
+    if "tags" in cls._props and live.tags is not None:
         expected_tags = {**system_tags(ctx.stack, ctx.path), TOKEN_TAG: ctx.creation_token}
         for key, value in expected_tags.items():
             assert live.tags.get(key) == value, f"tag {key} set at creation: {dict(live.tags)}"
@@ -67,7 +70,7 @@ def check_handler(
         for key, value in after.properties.items():
             if key in update_props:
                 assert value == update_props[key], f"after update {key}: {value!r}"
-        if "tags" in cls._props and getattr(handler, "reads_tags", True):
+        if "tags" in cls._props and after.tags is not None:
             assert after.tags.get(TOKEN_TAG) == ctx.creation_token, "an update keeps the token"
         refound = handler.find(ctx, update_props)
         assert refound is not None and refound.physical_id == pid, "find finds it after update"

@@ -332,7 +332,7 @@ class KeyPairHandler:
                 raise
             # A retry after a crash finds its own key: adopt it; anyone else's is refused.
             existing = self.read(ctx, [name]).get(name)
-            if existing is None or not _is_ours(ctx, existing.tags):
+            if existing is None or not _is_ours(ctx, existing.tags or {}):
                 raise
             fingerprint = existing.attributes["fingerprint"]
         return CreateResult(name, {"id": name, "fingerprint": fingerprint})

@@ -69,8 +69,6 @@ class PolicyHandler:
     """A customer-managed IAM policy attached to roles; the policy ARN is its id."""
 
     type_name: ClassVar[str] = "aws.iam.Policy"
-    # No batch IAM call returns a managed policy's tags; read does not report them.
-    reads_tags: ClassVar[bool] = False
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         iam = iam_client(ctx)
