@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from infradsl.core._tags import tag_problems
+from infradsl.core.reference import known_text
 from infradsl.core.resource import Check, is_literal
 
 __all__ = [
@@ -18,13 +20,13 @@ __all__ = [
     "cidr",
     "int_range",
     "matches",
+    "max_bytes",
     "max_length",
     "parse_ipv6_network",
     "parse_network",
     "port",
     "tags",
 ]
-
 
 
 def parse_network(value: str) -> ipaddress.IPv4Network | None:
@@ -111,33 +113,59 @@ def matches(pattern: str, example: str) -> Check:
 
 
 def tags(name: str, value: Any) -> None:
-    """Tags: up to 40 pairs of str, keys 1..128 characters, not ``aws:`` or ``infradsl:``."""
-    if not isinstance(value, dict):
-        return
-    if len(value) > 40:
-        raise ValueError(f"{name!r} must have at most 40 tags (got {len(value)})")
-    for key, item in value.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= 128:
-            raise ValueError(f"{name!r} keys must be 1..128 characters (got {key!r})")
-        if key.lower().startswith(("aws:", "infradsl:")):
-            raise ValueError(
-                f"{name!r} key {key!r} is reserved: 'aws:' and 'infradsl:' tags are set by "
-                "AWS and infradsl"
-            )
-        if not isinstance(item, str) or len(item) > 256:
-            raise ValueError(
-                f"{name!r} value for {key!r} must be a str of at most 256 characters (got {item!r})"
-            )
+    """Tags AWS accepts next to infradsl's system tags (see `infradsl.core._tags`).
+
+    Reports the first problem; the count with the stack's tags merged in is checked at
+    synth, when the stack's tags are final.
+    """
+    if isinstance(value, dict):
+        found = tag_problems(name, value)
+        if found:
+            raise ValueError(found[0])
 
 
 VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1")
 
 
 def max_length(limit: int) -> Check:
-    """A string of at most ``limit`` characters."""
+    """A string of at most ``limit`` characters.
+
+    Only the known text counts: a reference inside an f-string has no length until
+    deploy, so a value over the limit because of one is left for AWS to refuse.
+    """
 
     def check(name: str, value: Any) -> None:
-        if isinstance(value, str) and len(value) > limit:
-            raise ValueError(f"{name!r} must be at most {limit} characters (got {len(value)})")
+        if not isinstance(value, str):
+            return
+        length = len(known_text(value))
+        if length > limit:
+            at_least = "" if is_literal(value) else "at least "
+            raise ValueError(
+                f"{name!r} must be at most {limit} characters (got {at_least}{length})"
+            )
+
+    return check
+
+
+def max_bytes(limit: int) -> Check:
+    """A string of at most ``limit`` bytes in UTF-8 (AWS counts bytes where characters of
+    several bytes matter, e.g. user data); the known text only, as for `max_length`."""
+
+    def check(name: str, value: Any) -> None:
+        if not isinstance(value, str):
+            return
+        try:
+            size = len(known_text(value).encode("utf-8"))
+        except UnicodeEncodeError as error:
+            # Only lone surrogates (from a bad decode) cannot be encoded.
+            bad = error.object[error.start]
+            raise ValueError(
+                f"{name!r} must be text that UTF-8 can encode (got the lone surrogate {bad!r})"
+            ) from None
+        if size > limit:
+            at_least = "" if is_literal(value) else "at least "
+            raise ValueError(
+                f"{name!r} must be at most {limit} bytes in UTF-8 (got {at_least}{size} bytes)"
+            )
 
     return check

@@ -453,7 +453,8 @@ class Instance(Taggable):
         role: an IAM `Role`; the instance profile is created implicitly as ``<role>/Profile``.
         instance_profile: an explicit profile instead of ``role``.
         key_pair: an SSH key pair.
-        user_data: the boot script; references inside f-strings are resolved at deploy time.
+        user_data: the boot script, up to 16384 bytes in UTF-8; references inside f-strings
+            are resolved at deploy time.
         require_imdsv2: require session tokens for the metadata service (IMDSv2).
         root_volume_size: GiB, 8..16384.
         root_volume_type: ``gp3``, ``gp2``, ``io1``, ``io2``, ``st1``, ``sc1``.
@@ -485,7 +486,8 @@ class Instance(Taggable):
     role: Role | None = prop(Role, default=None, replace=True)
     instance_profile: InstanceProfile | None = prop(InstanceProfile, default=None, replace=True)
     key_pair: KeyPair | None = prop(KeyPair, default=None, replace=True)
-    user_data: str | None = prop(str, default=None, check=v.max_length(16384), replace=True)
+    # AWS limits the raw user data (before the base64 encoding boto3 applies) to 16 KB.
+    user_data: str | None = prop(str, default=None, check=v.max_bytes(16384), replace=True)
     require_imdsv2: bool = prop(bool, default=True, replace=True)
     root_volume_size: int = prop(int, default=8, check=v.int_range(8, 16384), replace=True)
     root_volume_type: str = prop(str, default="gp3", check=v.choice(v.VOLUME_TYPES), replace=True)

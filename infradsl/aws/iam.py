@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -18,13 +19,57 @@ import attrs
 
 from infradsl.aws import _validators as v
 from infradsl.aws._common import Taggable
-from infradsl.core.reference import attribute
-from infradsl.core.resource import prop, resource
+from infradsl.core.reference import attribute, known_text
+from infradsl.core.resource import is_literal, prop, resource
 
 __all__ = ["InstanceProfile", "Policy", "Role", "Statement"]
 
 _ACTION_RE = re.compile(r"^(\*|[a-z0-9-]+:[A-Za-z0-9*]+)$")
 _PRINCIPAL_RE = re.compile(r"^([a-z0-9.-]+\.amazonaws\.com|arn:aws[a-z-]*:iam::\d{12}:.+|\d{12})$")
+
+# AWS's limits on policy documents, in characters not counting whitespace. infradsl
+# attaches every policy as a managed one (role.add_to_policy too): no inline policies,
+# so the per-role inline limit does not apply.
+MANAGED_POLICY_LIMIT = 6144
+TRUST_POLICY_LIMIT = 2048  # the default quota; AWS raises it up to 4096 on request
+
+
+def _document_size(document: dict[str, Any]) -> int:
+    """The characters AWS counts in a policy document: the JSON text infradsl sends
+    (``json.dumps`` with sorted keys, as `infradsl.providers.aws.iam` writes it), without
+    whitespace."""
+    return len("".join(json.dumps(document, sort_keys=True).split()))
+
+
+def _known_size(document: dict[str, Any]) -> tuple[int, bool]:
+    """The size of ``document``, and whether it is exact.
+
+    References (ARNs resolved at deploy time) count as their known text only, a lower
+    bound: a document refused here is too large whatever they resolve to, while one
+    over the limit only because of them is left for AWS to refuse.
+    """
+    exact = True
+
+    def known(value: Any) -> Any:
+        nonlocal exact
+        if isinstance(value, dict):
+            return {key: known(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [known(item) for item in value]
+        if isinstance(value, str) and is_literal(value):
+            return value
+        exact = False
+        return known_text(value)
+
+    return _document_size(known(document)), exact
+
+
+def _size_problem(name: str, what: str, limit: int, document: dict[str, Any]) -> str | None:
+    size, exact = _known_size(document)
+    if size <= limit:
+        return None
+    got = str(size) if exact else f"at least {size}, references not counted"
+    return f"{name!r} must make {what} of at most {limit} characters without whitespace (got {got})"
 
 
 @attrs.frozen(kw_only=True)
@@ -98,6 +143,20 @@ class Role(Taggable):
     arn = attribute("The role's ARN.")
     name = attribute("The role's name.")
 
+    def validate(self) -> Iterable[str]:
+        if self.assumed_by is None:
+            return
+        # The document `infradsl.providers.aws.iam.trust_policy` sends.
+        kind = "Service" if known_text(self.assumed_by).endswith(".amazonaws.com") else "AWS"
+        statement = {"Effect": "Allow", "Principal": {kind: self.assumed_by}}
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [{**statement, "Action": "sts:AssumeRole"}],
+        }
+        problem = _size_problem("assumed_by", "a trust policy", TRUST_POLICY_LIMIT, document)
+        if problem:
+            yield f"{problem}; {TRUST_POLICY_LIMIT} is AWS's default quota"
+
     def add_to_policy(self, statement: Statement) -> Policy:
         """Add a statement to the role's default inline policy (created on first use)."""
         policy = self.node.try_find_child("DefaultPolicy")
@@ -139,6 +198,25 @@ class Policy(Taggable):
         for index, statement in enumerate(self.statements or ()):
             if isinstance(statement, Statement):
                 yield from statement.problems(f"statements[{index}]")
+        problem = _size_problem(
+            "statements", "a policy document", MANAGED_POLICY_LIMIT, self._document()
+        )
+        if problem:
+            yield f"{problem}; split them across several iam.Policy attached to the same roles"
+
+    def _document(self) -> dict[str, Any]:
+        """The policy document as `infradsl.providers.aws.iam_policy.policy_document`
+        writes it, references unresolved."""
+
+        def listed(values: Any) -> list[Any]:
+            return list(values) if isinstance(values, (list, tuple)) else []
+
+        body = [
+            {"Effect": s.effect, "Action": listed(s.actions), "Resource": listed(s.resources)}
+            for s in self.statements or ()
+            if isinstance(s, Statement)
+        ]
+        return {"Version": "2012-10-17", "Statement": body}
 
 
 @resource("aws.iam.InstanceProfile")

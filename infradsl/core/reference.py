@@ -16,7 +16,7 @@ from infradsl.core._source import user_location
 if TYPE_CHECKING:
     from infradsl.core.resource import Resource
 
-__all__ = ["Reference", "attribute", "split_tokens"]
+__all__ = ["Reference", "attribute", "known_text", "split_tokens"]
 
 TOKEN_RE = re.compile(r"\$\{infradsl:(\d+)\}")
 _counter = itertools.count(1)
@@ -91,6 +91,22 @@ def split_tokens(text: str) -> list[str | Reference] | None:
     if pos < len(text):
         parts.append(text[pos:])
     return parts
+
+
+def known_text(value: str | Reference) -> str:
+    """The part of a string known at synth time: reference tokens removed.
+
+    A `Reference` alone is ``""``. Limits on lengths count this part only: a reference's
+    value (an id, an ARN) is unknown until deploy, so a value it makes too long is left
+    for AWS to refuse rather than guessed at here.
+
+    Example:
+        >>> known_text("arn:aws:s3:::logs/*")
+        'arn:aws:s3:::logs/*'
+    """
+    if not isinstance(value, str):
+        return ""
+    return TOKEN_RE.sub("", value)
 
 
 class attribute:

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from infradsl.core._tags import merge_tags
 from infradsl.core.construct import Construct
 from infradsl.core.output import Output
 from infradsl.core.reference import Reference, split_tokens
@@ -69,7 +70,7 @@ class StackDocument:
             if value is None:
                 continue
             if name == "tags" and self.stack.tags:
-                value = {**self.stack.tags, **value}
+                value = merge_tags(self.stack.tags, value)
             properties[name] = self._value(value, name)
         for dep in res.options.depends_on:
             self._explicit_dependency(dep)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infradsl.core._source import format_location
+from infradsl.core._tags import resource_tag_problems
 from infradsl.core.app import App
 from infradsl.core.construct import Construct
 from infradsl.core.resource import Resource
@@ -76,6 +77,8 @@ def _run(
         if isinstance(construct, Resource):
             by_type.setdefault(type(construct), []).append(construct)
             for message in construct.validate():
+                add(construct, message)
+            for message in resource_tag_problems(construct):
                 add(construct, message)
     for cls, members in by_type.items():
         for res, message in cls.validate_all(members):
