@@ -10,30 +10,43 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from infradsl.engine.events import Event, Listener
 from infradsl.engine.walker import walk
+from infradsl.errors import InfraDslError
 from infradsl.plan.change import Action, Plan, ResourceChange
 from infradsl.plan.values import resolve, resolve_outputs, state_lookup
 from infradsl.providers.handler import (
     ClientProvider,
-    CreateResult,
     HandlerContext,
+    OutcomeUnknownError,
     ResourceHandler,
+    notify,
+    reporting_to,
 )
-from infradsl.state.backend import StateBackend
+from infradsl.state.backend import StateBackend, StateError
 from infradsl.state.model import ResourceState, StackState
 
-__all__ = ["DeployResult", "Executor", "Status"]
+__all__ = ["MAX_ATTEMPTS", "DeployResult", "Executor", "Status", "UnresolvedError"]
 
 HandlerFor = Callable[[str], ResourceHandler]
+_T = TypeVar("_T")
+
+MAX_ATTEMPTS = 4
+"""Tries of one operation whose calls fail without a known outcome (5xx, timeouts)."""
+
+
+class UnresolvedError(InfraDslError):
+    """A create failed and the lookup that would tell whether it took effect failed too:
+    its intent stays in the state's journal for the next run's recovery."""
 
 
 class Status(enum.Enum):
@@ -128,6 +141,8 @@ class Executor:
         # each mutating call and removed (in the same write as the result) after it.
         self.pending: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._rolling_back = False
+        self._save_failures: list[str] = []
         self._serial = state.serial if state else 0
         # Fixed before the first call: generated names and idempotency tokens include it.
         self._lineage = state.lineage if state else uuid.uuid4().hex
@@ -158,12 +173,29 @@ class Executor:
         if not errors:
             if self.stop is not None and self.stop.is_set() and not result.ok:
                 return self._interrupted()
-            self._finish()
+            try:
+                self._finish()
+            except (StateError, OSError) as exc:
+                self._save_failures.append(_message(exc))
+                return DeployResult(
+                    Status.ROLLBACK_INCOMPLETE,
+                    (("", f"saving the final state failed: {_message(exc)}"),),
+                    tuple(self._state_leftovers()),
+                    operations=len(self.journal),
+                )
             return DeployResult(Status.OK, outputs=self._outputs, operations=len(self.journal))
         if not rollback:
+            self._rolling_back = True  # saving is best effort from here on
             self._save()
+            leftovers = [
+                f"{i['path']}: the outcome of its {i['op']} is unknown; the next run resolves it"
+                for i in sorted(self.pending.values(), key=lambda i: str(i["path"]))
+            ]
             return DeployResult(
-                Status.FAILED_NO_ROLLBACK, tuple(errors), operations=len(self.journal)
+                Status.FAILED_NO_ROLLBACK,
+                tuple(errors),
+                tuple(leftovers + self._state_leftovers()),
+                operations=len(self.journal),
             )
         leftovers = self._rollback()
         if leftovers:
@@ -210,13 +242,18 @@ class Executor:
         self._emit("start", change.path, verb, change.type)
         started = time.monotonic()
         try:
-            detail = self._apply_change(change, entry)
+            with reporting_to(self._reporter(change.path, verb, change.type)):
+                detail = self._apply_change(change, entry)
         except BaseException as exc:
             self._emit(
                 "failed", change.path, verb, change.type, _message(exc), time.monotonic() - started
             )
             raise
         self._emit("done", change.path, verb, change.type, detail, time.monotonic() - started)
+
+    def _reporter(self, path: str, verb: str, type_name: str) -> Callable[[str], None]:
+        """Where the clients' retry messages for one operation go: the progress view."""
+        return lambda message: self._emit("note", path, verb, type_name, message)
 
     def _apply_change(self, change: ResourceChange, entry: Mapping[str, Any]) -> str:
         handler = self.handler_for(change.type)
@@ -250,12 +287,11 @@ class Executor:
                         "physical_id": old.physical_id,
                     }
                 )
+                ctx = self._context(change.path, old.attempt)
+                before = {} if finishing else old.properties
                 try:
-                    updated = handler.update(
-                        self._context(change.path, old.attempt),
-                        old.physical_id,
-                        {} if finishing else old.properties,
-                        props,
+                    updated = self._idempotent(
+                        lambda: handler.update(ctx, old.physical_id, before, props)
                     )
                 except BaseException:
                     self._settle(update_intent)
@@ -286,7 +322,14 @@ class Executor:
     def _create(
         self, handler: ResourceHandler, path: str, attempt: int, spec: _Spec, *, replace: bool
     ) -> tuple[ResourceState, str]:
-        """Create with a journaled intent; returns the new state and the open intent id."""
+        """Create with a journaled intent; returns the new state and the open intent id.
+
+        The intent leaves the journal only once the outcome is known. When the create
+        fails, the resource is looked up by its token tag: found, it is tracked (and, when
+        only the answer was lost, finished); absent after an error that leaves the outcome
+        open, the create is tried again; if the lookup fails too, the intent stays pending
+        for the next run's recovery.
+        """
         ctx = self._context(path, attempt)
         intent = self._intend(
             {
@@ -301,26 +344,83 @@ class Executor:
                 "replace": replace,
             }
         )
+        op = "replace" if replace else "create"
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                created = handler.create(ctx, spec.props)
+                return spec.state(created.physical_id, created.attributes, attempt), intent
+            except BaseException as exc:
+                try:
+                    found = handler.find(ctx, spec.props)
+                except Exception as lookup:
+                    raise UnresolvedError(
+                        f"{_message(exc)}; looking the resource up by its token failed too "
+                        f"({_message(lookup)}), so whether it exists is unknown: the intent "
+                        "stays in the state's journal and the next run resolves it"
+                    ) from exc
+                if found is not None:
+                    new = spec.state(found.physical_id, found.attributes, attempt)
+                    if not isinstance(exc, OutcomeUnknownError):
+                        # A definite failure after the resource existed: track it, so the
+                        # rollback removes it.
+                        self._record(op, path, self.resources.get(path), new, path, intent)
+                        raise
+                    notify(
+                        f"{exc.operation} took effect although its answer was lost: found "
+                        f"{found.physical_id} by its token; finishing the create"
+                    )
+                    return self._finish_found(handler, ctx, spec, new, op, intent), intent
+                if (
+                    not isinstance(exc, OutcomeUnknownError)
+                    or tries >= MAX_ATTEMPTS
+                    or self._stopping()
+                ):
+                    self._settle(intent)
+                    raise
+                delay = _backoff(tries)
+                notify(
+                    f"{_message(exc)}; no resource carries this create's token, so it did "
+                    f"not take effect: trying again in {delay:.1f}s"
+                )
+                time.sleep(delay)
+
+    def _finish_found(
+        self,
+        handler: ResourceHandler,
+        ctx: HandlerContext,
+        spec: _Spec,
+        new: ResourceState,
+        op: str,
+        intent: str,
+    ) -> ResourceState:
+        """Finish a create whose answer was lost: it may have stopped between its calls (a
+        group without its rules), so it is converged with an update against what is live."""
         try:
-            created = handler.create(ctx, spec.props)
-        except BaseException as exc:
-            # The call may have created the resource before failing (a timeout after
-            # success): track it if it exists, so the rollback removes it.
-            found = _find_quietly(handler, ctx, spec.props)
-            if found is None:
-                self._settle(intent)
-                raise
-            new = spec.state(found.physical_id, found.attributes, attempt)
-            self._record(
-                "replace" if replace else "create",
-                path,
-                self.resources.get(path),
-                new,
-                path,
-                intent,
-            )
-            raise exc
-        return spec.state(created.physical_id, created.attributes, attempt), intent
+            updated = self._idempotent(lambda: handler.update(ctx, new.physical_id, {}, spec.props))
+        except BaseException:
+            self._record(op, ctx.path, self.resources.get(ctx.path), new, ctx.path, intent)
+            raise
+        return attrs.evolve(new, attributes={**new.attributes, **updated.attributes})
+
+    def _idempotent(self, call: Callable[[], _T]) -> _T:
+        """Run an idempotent handler call (update, delete), trying again while its outcome
+        is unknown (a 5xx, a timeout, a dropped connection): running it again is safe."""
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return call()
+            except OutcomeUnknownError as exc:
+                if tries >= MAX_ATTEMPTS or self._stopping():
+                    raise
+                delay = _backoff(tries)
+                notify(f"{_message(exc)}; trying again in {delay:.1f}s (safe to repeat)")
+                time.sleep(delay)
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _intend(self, intent: dict[str, Any]) -> str:
         """Durably record an intent before its mutating call; return its id."""
@@ -370,12 +470,13 @@ class Executor:
         intent = self._intend(
             {"op": "delete", "path": key, "type": res.type, "physical_id": res.physical_id}
         )
+        handler = self.handler_for(res.type)
+        ctx = self._context(path, res.attempt, rollback=rollback)
         try:
-            self.handler_for(res.type).delete(
-                self._context(path, res.attempt, rollback=rollback),
-                res.physical_id,
-                res.properties,
-            )
+            self._idempotent(lambda: handler.delete(ctx, res.physical_id, res.properties))
+        except OutcomeUnknownError:
+            # Whether it is gone is unknown: the intent stays, the next run reads it back.
+            raise
         except BaseException:
             self._settle(intent)
             raise
@@ -425,7 +526,8 @@ class Executor:
         self._emit("start", path, verb, res.type, res.physical_id)
         started = time.monotonic()
         try:
-            self._delete_resource(key, res)
+            with reporting_to(self._reporter(path, verb, res.type)):
+                self._delete_resource(key, res)
         except BaseException as exc:
             self._emit("failed", path, verb, res.type, _message(exc), time.monotonic() - started)
             raise
@@ -435,10 +537,13 @@ class Executor:
 
     def _rollback(self) -> list[str]:
         leftovers: list[str] = []
+        self._rolling_back = True
         self._emit("rollback-start", "", "rollback", "")
+        self._resolve_pending()
         for entry in reversed(self.journal):
             try:
-                self._undo(entry)
+                with reporting_to(self._reporter(entry.path, f"undo {entry.op}", "")):
+                    self._undo(entry)
             except Exception as exc:
                 res = entry.after or entry.before
                 what = f"{entry.path} ({res.physical_id if res else '?'})"
@@ -457,11 +562,61 @@ class Executor:
                 f"{entry.path} ({entry.before.physical_id}) was deleted before the failure and "
                 "cannot be restored; `infradsl deploy` creates it again"
             )
+        with self._lock:
+            unresolved = sorted(self.pending.values(), key=lambda i: str(i["path"]))
+        for intent in unresolved:
+            leftovers.append(
+                f"{intent['path']}: the outcome of its {intent['op']} is unknown (the cloud "
+                "could not be asked); it stays in the state's journal and the next run looks "
+                "it up by its token and adopts or forgets it"
+            )
         if leftovers:
             self._save()
         else:
-            self.backend.restore(self.stack, self.original)
+            try:
+                self.backend.restore(self.stack, self.original)
+            except (StateError, OSError) as exc:
+                self._save_failures.append(_message(exc))
+        leftovers.extend(self._state_leftovers())
         return leftovers
+
+    def _resolve_pending(self) -> None:
+        """Look up creates whose outcome is still unknown: what exists is tracked (and so
+        undone by the rollback), what does not is forgotten; a failed lookup keeps it."""
+        with self._lock:
+            creates = [dict(i) for i in self.pending.values() if i["op"] == "create"]
+        for intent in creates:
+            path = str(intent["path"])
+            ctx = self._context(path, int(intent["attempt"]))
+            try:
+                found = self.handler_for(intent["type"]).find(ctx, intent["props"])
+            except Exception:
+                continue
+            if found is None:
+                self._settle(intent["id"])
+                continue
+            new = ResourceState(
+                intent["type"],
+                found.physical_id,
+                intent["inputs"],
+                intent["props"],
+                dict(found.attributes),
+                tuple(intent["depends_on"]),
+                intent["options"],
+                int(intent["attempt"]),
+            )
+            op = "replace" if intent.get("replace") else "create"
+            self._record(op, path, self.resources.get(path), new, path, intent["id"])
+
+    def _state_leftovers(self) -> list[str]:
+        if not self._save_failures:
+            return []
+        return [
+            f"state could not be written to {getattr(self.backend, 'location', 'the backend')} "
+            f"({self._save_failures[0]}): the cloud changes above were made but the state on "
+            "disk may be older. Fix the cause (free disk space, permissions) and run "
+            "`infradsl deploy` again: it recovers from the journal and converges"
+        ]
 
     def _undo(self, entry: _Entry) -> None:
         if entry.op == "delete":
@@ -477,11 +632,11 @@ class Executor:
             and entry.after is not None
             and entry.after.properties != entry.before.properties
         ):
-            self.handler_for(entry.before.type).update(
-                self._context(entry.path, entry.before.attempt, rollback=True),
-                entry.before.physical_id,
-                entry.after.properties,
-                entry.before.properties,
+            before, after = entry.before, entry.after
+            handler = self.handler_for(before.type)
+            ctx = self._context(entry.path, before.attempt, rollback=True)
+            self._idempotent(
+                lambda: handler.update(ctx, before.physical_id, after.properties, before.properties)
             )
         with self._lock:
             self.resources.pop(entry.path, None)
@@ -524,6 +679,17 @@ class Executor:
             self._save_locked()
 
     def _save_locked(self) -> None:
+        if self._rolling_back:
+            # A rollback goes on when state cannot be written (a full disk): undoing the
+            # cloud changes matters more; what could not be saved is reported.
+            try:
+                self._write_locked()
+            except (StateError, OSError) as exc:
+                self._save_failures.append(_message(exc))
+            return
+        self._write_locked()
+
+    def _write_locked(self) -> None:
         self._serial += 1
         resources = dict(self.resources)
         # Old halves of replacements stay tracked until deleted, so nothing is ever lost.
@@ -566,13 +732,10 @@ class _Spec:
         )
 
 
-def _find_quietly(
-    handler: ResourceHandler, ctx: HandlerContext, props: Mapping[str, Any]
-) -> CreateResult | None:
-    try:
-        return handler.find(ctx, props)
-    except Exception:
-        return None
+def _backoff(tries: int) -> float:
+    """Seconds before try ``tries + 1``: 0.5 s, 1 s, 2 s... with jitter, capped at 8 s."""
+    base: float = min(8.0, 0.5 * 2 ** (tries - 1))
+    return base * random.uniform(0.5, 1.0)
 
 
 def _message(exc: BaseException) -> str:

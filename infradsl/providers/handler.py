@@ -9,19 +9,26 @@ the mutating methods (`create`, `update`, `delete`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
+
+from infradsl.errors import InfraDslError
 
 __all__ = [
     "TOKEN_TAG",
     "ClientProvider",
     "CreateResult",
     "HandlerContext",
+    "OutcomeUnknownError",
     "ReadResult",
     "ResourceHandler",
     "UpdateResult",
+    "notify",
+    "reporting_to",
     "system_tags",
 ]
 
@@ -35,6 +42,48 @@ class ClientProvider(Protocol):
 
 
 TOKEN_TAG = "infradsl:token"
+
+
+class OutcomeUnknownError(InfraDslError):
+    """A mutating call failed without saying whether the cloud acted on it.
+
+    An HTTP 5xx, a timeout or a dropped connection can come after the server made the
+    change: the call is never retried blindly (that made duplicates). The engine first looks
+    the resource up by its ``infradsl:token`` tag, and only retries when it is absent.
+
+    Attributes:
+        operation: the API operation (``"ec2.CreateVpc"``).
+        cause: the error the client raised.
+    """
+
+    def __init__(self, operation: str, cause: BaseException) -> None:
+        self.operation = operation
+        self.cause = cause
+        first = (str(cause) or type(cause).__name__).splitlines()[0]
+        super().__init__(f"{operation} failed and may or may not have taken effect: {first}")
+
+
+# Where the clients report what they retry (eventual consistency, throttling): set by the
+# engine around each operation, per worker thread.
+_reporter = threading.local()
+
+
+@contextmanager
+def reporting_to(callback: Callable[[str], None]) -> Iterator[None]:
+    """Send `notify` messages from this thread to ``callback`` while the block runs."""
+    previous = getattr(_reporter, "callback", None)
+    _reporter.callback = callback
+    try:
+        yield
+    finally:
+        _reporter.callback = previous
+
+
+def notify(message: str) -> None:
+    """Report a retry or a wait to whoever listens on this thread (the progress view)."""
+    callback: Callable[[str], None] | None = getattr(_reporter, "callback", None)
+    if callback is not None:
+        callback(message)
 
 
 def system_tags(stack: str, path: str) -> dict[str, str]:

@@ -1,16 +1,79 @@
-"""boto3 clients: created lazily, once per service and region, with retries configured."""
+"""boto3 clients: created lazily, once per service and region, with a retry policy per call.
+
+Reads (``Describe*``, ``List*``, ``Get*``...) are retried by botocore: they change nothing.
+Mutating calls are never retried blindly, because a 5xx, a timeout or a dropped connection
+can come *after* the server acted, and a retried create then makes a second resource:
+
+- an error that proves the server did not act is retried here: throttling, and a "not
+  found" for an id that was created a moment ago (AWS is eventually consistent: a new group
+  or instance profile is not visible to every API at once), for a bounded time;
+- an error that leaves the outcome open becomes `OutcomeUnknownError`; the engine looks the
+  resource up by its ``infradsl:token`` tag before it retries anything.
+"""
 
 from __future__ import annotations
 
+import random
+import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Clients", "add_event_hook"]
+from infradsl.providers.handler import OutcomeUnknownError, notify
+
+__all__ = [
+    "CONSISTENCY_TIMEOUT",
+    "Clients",
+    "add_event_hook",
+    "is_consistency_error",
+    "is_read_only",
+]
 
 # Hooks added for the whole process (tests inject faults and record calls through these;
 # see `add_event_hook`). Read when a client is created.
 _process_hooks: list[tuple[str, Callable[..., Any]]] = []
+
+CONSISTENCY_TIMEOUT = 60.0
+"""Seconds a mutating call is retried while AWS says an id it names does not exist yet."""
+
+THROTTLE_ATTEMPTS = 8
+"""Attempts of a mutating call that AWS refuses as throttled (it did not act)."""
+
+_READ_ONLY = re.compile(r"^(Describe|List|Get|Head|Lookup|Search|Select|Check|Validate)")
+# Calls that remove or detach: "not found" there means "already done", never "not yet".
+_REMOVING = re.compile(r"^(Delete|Terminate|Release|Detach|Disassociate|Revoke|Remove|Untag)")
+_THROTTLED = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+# "Not found" codes that right after a create mean "not visible yet".
+_NOT_YET = frozenset({"NoSuchEntity", "ResourceNotFoundException", "NatGatewayNotFound"})
+_PROFILE_NOT_YET = re.compile(r"instance profile|iamInstanceProfile", re.IGNORECASE)
+
+
+_session_lock = threading.Lock()
+_session: Any = None
+
+
+def _shared_session() -> Any:
+    """One boto3 session per process (the caller holds ``_session_lock``): clients made from
+    it share the loaded service models, so a second client of a service costs ~10 ms, not
+    the ~200 ms of loading the model again."""
+    global _session
+    if _session is None:
+        import boto3
+
+        _session = boto3.session.Session()
+    return _session
 
 
 def add_event_hook(event: str, handler: Callable[..., Any]) -> Callable[[], None]:
@@ -28,6 +91,24 @@ def add_event_hook(event: str, handler: Callable[..., Any]) -> Callable[[], None
     entry = (event, handler)
     _process_hooks.append(entry)
     return lambda: _process_hooks.remove(entry) if entry in _process_hooks else None
+
+
+def is_read_only(operation: str) -> bool:
+    """True for API operations that change nothing (``DescribeVpcs``, ``GetRole``...)."""
+    return bool(_READ_ONLY.match(operation))
+
+
+def is_consistency_error(operation: str, code: str, message: str) -> bool:
+    """True when a mutating call failed because an id it names is not visible yet.
+
+    Not for calls that remove something: there "not found" means it is already gone.
+    """
+    if _REMOVING.match(operation):
+        return False
+    if code.endswith(".NotFound") or code in _NOT_YET:
+        return True
+    # RunInstances names an instance profile created a moment ago.
+    return code == "InvalidParameterValue" and bool(_PROFILE_NOT_YET.search(message))
 
 
 class Clients:
@@ -52,9 +133,8 @@ class Clients:
         self.region = region
         self.endpoint_url = endpoint_url
         self.hooks = list(hooks or [])
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, _Client] = {}
         self._lock = threading.Lock()
-        self._session: Any = None
 
     def client(self, service: str) -> Any:
         """Return the shared client for ``service``."""
@@ -62,25 +142,100 @@ class Clients:
             existing = self._clients.get(service)
             if existing is not None:
                 return existing
-            import boto3
-            from botocore.config import Config
+            reads = self._make(service, retries={"max_attempts": 5, "mode": "standard"})
+            # One attempt: whether and how a mutating call is retried is decided by `_Client`.
+            writes = self._make(service, retries={"total_max_attempts": 1, "mode": "standard"})
+            made = _Client(service, reads, writes)
+            self._clients[service] = made
+            return made
 
-            if self._session is None:
-                self._session = boto3.session.Session()
-            config = Config(
-                region_name=self.region,
-                retries={"max_attempts": 5, "mode": "standard"},
-                max_pool_connections=64,
-                connect_timeout=10,
-                read_timeout=60,
-            )
-            kwargs: dict[str, Any] = {"config": config}
-            if self.endpoint_url is not None:
-                kwargs["endpoint_url"] = self.endpoint_url
-                kwargs.setdefault("aws_access_key_id", "testing")
-                kwargs.setdefault("aws_secret_access_key", "testing")
-            created = self._session.client(service, **kwargs)
-            for event, handler in [*self.hooks, *_process_hooks]:
-                created.meta.events.register(event, handler)
-            self._clients[service] = created
-            return created
+    def _make(self, service: str, retries: dict[str, Any]) -> Any:
+        from botocore.config import Config
+
+        config = Config(
+            region_name=self.region,
+            retries=retries,  # type: ignore[arg-type]
+            max_pool_connections=64,
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        kwargs: dict[str, Any] = {"config": config}
+        if self.endpoint_url is not None:
+            kwargs["endpoint_url"] = self.endpoint_url
+            kwargs.setdefault("aws_access_key_id", "testing")
+            kwargs.setdefault("aws_secret_access_key", "testing")
+        with _session_lock:
+            created = _shared_session().client(service, **kwargs)
+        for event, handler in [*self.hooks, *_process_hooks]:
+            created.meta.events.register(event, handler)
+        return created
+
+
+class _Client:
+    """One service's client: reads go to a retrying client, mutating calls through
+    `_mutate` on a client that never retries on its own."""
+
+    def __init__(self, service: str, reads: Any, writes: Any) -> None:
+        self._service = service
+        self._reads = reads
+        self._writes = writes
+        self._names: dict[str, str] = reads.meta.method_to_api_mapping
+
+    def __getattr__(self, name: str) -> Any:
+        operation = self._names.get(name)
+        if operation is None or is_read_only(operation):
+            return getattr(self._reads, name)
+        method = getattr(self._writes, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._mutate(operation, method, args, kwargs)
+
+        call.__name__ = name
+        return call
+
+    def _mutate(self, operation: str, method: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        from botocore.exceptions import (
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            HTTPClientError,
+        )
+
+        what = f"{self._service}.{operation}"
+        started = time.monotonic()
+        throttled = 0
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except ClientError as error:
+                info = error.response.get("Error", {})
+                code, message = str(info.get("Code", "")), str(info.get("Message", ""))
+                status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+                if code in _THROTTLED or status == 429:
+                    throttled += 1
+                    if throttled >= THROTTLE_ATTEMPTS:
+                        raise
+                    delay = _backoff(throttled)
+                    notify(f"{what} throttled; retrying in {delay:.1f}s")
+                elif is_consistency_error(operation, code, message):
+                    waited = time.monotonic() - started
+                    if waited >= CONSISTENCY_TIMEOUT:
+                        raise
+                    delay = min(_backoff(int(waited) + 1), CONSISTENCY_TIMEOUT - waited)
+                    notify(f"{what}: {code}, not visible yet; retrying in {delay:.1f}s")
+                elif status >= 500 or not status:
+                    raise OutcomeUnknownError(what, error) from error
+                else:
+                    raise
+            except (EndpointConnectionError, ConnectTimeoutError):
+                raise  # no connection was made: the call was never sent
+            except HTTPClientError as error:
+                # A read timeout or a connection dropped after sending.
+                raise OutcomeUnknownError(what, error) from error
+            time.sleep(delay)
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: about 0.25 s, 0.5 s, 1 s... capped at 8 s."""
+    base: float = min(8.0, 0.25 * 2 ** (attempt - 1))
+    return base * random.uniform(0.5, 1.0)
