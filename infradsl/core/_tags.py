@@ -37,7 +37,7 @@ SYSTEM_TAG_KEYS = ("Name", "infradsl:stack", "infradsl:path", "infradsl:token")
 MAX_USER_TAGS = MAX_TAGS - len(SYSTEM_TAG_KEYS)
 _RESERVED_PREFIXES = ("aws:", "infradsl:")
 _ROOM = (
-    f"AWS allows {MAX_TAGS} a resource and infradsl adds {len(SYSTEM_TAG_KEYS)} "
+    f"AWS allows {MAX_TAGS} per resource and infradsl adds {len(SYSTEM_TAG_KEYS)} "
     f"({', '.join(SYSTEM_TAG_KEYS)})"
 )
 
@@ -108,7 +108,7 @@ def resource_tag_problems(res: Resource) -> list[str]:
     if len(name_tag) > MAX_VALUE_LENGTH:
         found.append(
             f"the 'Name' tag '<stack>/<path>' must be at most {MAX_VALUE_LENGTH} characters "
-            f"(got {len(name_tag)}): use shorter ids for the stack, its components or "
+            f"(got {len(name_tag)}); use shorter ids for the stack, its components or "
             "this resource"
         )
     tags = getattr(res, "tags", None)

@@ -189,6 +189,154 @@ CASES = [
         "'us-east-1'; use a zone like us-east-1a",
     ),
     (
+        "user data over 16 KiB in UTF-8 bytes though under 16384 characters",
+        'ec2.Instance(s, "Web", image="ami-12345678", instance_type="t3.micro", '
+        'subnet=ec2.Subnet(s, "Sub", vpc=vpc, cidr_block="10.0.1.0/24"), user_data="é" * 8193)',
+        1,
+        "demo/Web",
+        "'user_data' must be at most 16384 bytes in UTF-8 (got 16386 bytes)",
+    ),
+    (
+        "managed policy document over 6144 characters",
+        'iam.Policy(s, "P", statements=[iam.Statement(actions=["s3:GetObject"], '
+        'resources=[f"arn:aws:s3:::logs/{i:04}/*" for i in range(300)])])',
+        1,
+        "demo/P",
+        "'statements' must make a policy document of at most 6144 characters without "
+        "whitespace (got 8196); split them across several iam.Policy attached to the same "
+        "roles",
+    ),
+    (
+        "role default policy grown over 6144 characters by add_to_policy",
+        'r = iam.Role(s, "R", assumed_by="ec2.amazonaws.com")\n'
+        "for i in range(300):\n"
+        '    r.add_to_policy(iam.Statement(actions=["s3:GetObject"], '
+        'resources=[f"arn:aws:s3:::logs/{i:04}/*"]))',
+        3,
+        "demo/R/DefaultPolicy",
+        "'statements' must make a policy document of at most 6144 characters without "
+        "whitespace (got 25538); split them across several iam.Policy attached to the same "
+        "roles",
+    ),
+    (
+        "trust policy over 2048 characters",
+        'iam.Role(s, "R", assumed_by="arn:aws:iam::123456789012:role/" + "x" * 2000)',
+        1,
+        "demo/R",
+        "'assumed_by' must make a trust policy of at most 2048 characters without whitespace "
+        "(got 2137); 2048 is AWS's default quota",
+    ),
+    (
+        "more tags than AWS allows next to the system tags",
+        'ec2.Vpc(s, "T", cidr_block="10.1.0.0/16", tags={f"k{i}": "v" for i in range(47)})',
+        1,
+        "demo/T",
+        "'tags' must have at most 46 tags: AWS allows 50 per resource and infradsl adds 4 "
+        "(Name, infradsl:stack, infradsl:path, infradsl:token) (got 47)",
+    ),
+    (
+        "tag key over 128 characters",
+        'ec2.Vpc(s, "T", cidr_block="10.1.0.0/16", tags={"k" * 129: "v"})',
+        1,
+        "demo/T",
+        "'tags' keys must be 1..128 characters (got 129: '" + "k" * 56 + "...)",
+    ),
+    (
+        "tag value over 256 characters",
+        'ec2.Vpc(s, "T", cidr_block="10.1.0.0/16", tags={"team": "v" * 257})',
+        1,
+        "demo/T",
+        "'tags' value for 'team' must be at most 256 characters (got 257)",
+    ),
+    (
+        "tag key starting with aws: in any case",
+        'ec2.Vpc(s, "T", cidr_block="10.1.0.0/16", tags={"AWS:team": "web"})',
+        1,
+        "demo/T",
+        "'tags' key 'AWS:team' is reserved: 'aws:' and 'infradsl:' tags are set by AWS and "
+        "infradsl",
+    ),
+    (
+        "stack tags and resource tags together over the limit",
+        't = Stack(app, "tagged", tags={f"s{i}": "v" for i in range(30)})\n'
+        'ec2.Vpc(t, "V", cidr_block="10.1.0.0/16", tags={f"r{i}": "v" for i in range(20)})',
+        2,
+        "tagged/V",
+        "'tags' must have at most 46 tags with the stack's tags merged in: AWS allows 50 per "
+        "resource and infradsl adds 4 (Name, infradsl:stack, infradsl:path, infradsl:token) "
+        "(got 50: 20 of the resource and 30 more from stack 'tagged')",
+    ),
+    (
+        "more stack tags than AWS allows",
+        'Stack(app, "tagged", tags={f"s{i}": "v" for i in range(47)})',
+        1,
+        "tagged",
+        "'tags' must have at most 46 tags: AWS allows 50 per resource and infradsl adds 4 "
+        "(Name, infradsl:stack, infradsl:path, infradsl:token) (got 47)",
+    ),
+    (
+        "stack tag key starting with aws:",
+        'Stack(app, "tagged", tags={"aws:cloudformation:stack-name": "web"})',
+        1,
+        "tagged",
+        "'tags' key 'aws:cloudformation:stack-name' is reserved: 'aws:' and 'infradsl:' tags "
+        "are set by AWS and infradsl",
+    ),
+    (
+        "stack tag value over 256 characters",
+        'Stack(app, "tagged", tags={"team": "v" * 257})',
+        1,
+        "tagged",
+        "'tags' value for 'team' must be at most 256 characters (got 257)",
+    ),
+    (
+        "stack tag value that is not a str",
+        'Stack(app, "tagged", tags={"cost-center": 42})',
+        1,
+        "tagged",
+        "'tags' value for 'cost-center' must be a str (got int 42)",
+    ),
+    (
+        "stack name and path too long for the Name tag",
+        'ec2.Vpc(Stack(app, "S" * 128), "V" * 128, cidr_block="10.0.0.0/16")',
+        1,
+        "S" * 128 + "/" + "V" * 128,
+        "the 'Name' tag '<stack>/<path>' must be at most 256 characters (got 257); use "
+        "shorter ids for the stack, its components or this resource",
+    ),
+    (
+        "stack name with a dot",
+        'Stack(app, "web.prod")',
+        1,
+        "web.prod",
+        "id 'web.prod' is not valid: use letters, digits, '-' and '_' (up to 128, "
+        "starting with a letter or digit)",
+    ),
+    (
+        "stack name that climbs out of the state folder",
+        'Stack(app, "../prod")',
+        1,
+        "../prod",
+        "id '../prod' is not valid: use letters, digits, '-' and '_' (up to 128, "
+        "starting with a letter or digit)",
+    ),
+    (
+        "stack names differing only by case",
+        'Stack(app, "Demo")',
+        1,
+        "Demo",
+        "stack name 'Demo' differs from stack 'demo' (defined at app.py:4) only by case: "
+        "their state files would be one file on macOS and Windows; rename one of them",
+    ),
+    (
+        "stack named after a Windows device",
+        'Stack(app, "aux")',
+        1,
+        "aux",
+        "stack name 'aux' is a device name on Windows, where its state file 'aux.json' "
+        "cannot be written: pick another name",
+    ),
+    (
         "acknowledgement without a reason",
         'vpc.node.acknowledge("SG001", reason="ok")',
         1,
