@@ -158,7 +158,8 @@ class Role(Taggable):
             yield f"{problem}; {TRUST_POLICY_LIMIT} is AWS's default quota"
 
     def add_to_policy(self, statement: Statement) -> Policy:
-        """Add a statement to the role's default inline policy (created on first use)."""
+        """Add a statement to the role's default policy, a managed policy attached to it
+        (created as the child ``DefaultPolicy`` on first use)."""
         policy = self.node.try_find_child("DefaultPolicy")
         if not isinstance(policy, Policy):
             policy = Policy(self, "DefaultPolicy", roles=[self], statements=[])
@@ -175,10 +176,11 @@ class Role(Taggable):
 
 @resource("aws.iam.Policy")
 class Policy(Taggable):
-    """An IAM policy attached to roles.
+    """An IAM managed policy attached to roles.
 
     Args:
-        statements: the policy's statements.
+        statements: the policy's statements; their document may have at most 6144
+            characters, whitespace excluded (AWS's limit).
         roles: roles to attach it to.
         policy_name: a fixed name; generated from the path when omitted.
         description: free text.
