@@ -15,7 +15,7 @@ Example:
 """
 
 from infradsl.check.finding import Finding, Severity
-from infradsl.check.rule import Check, Rule
+from infradsl.check.rule import Check, Rule, StackCheck
 from infradsl.check.rules import RULES
 from infradsl.check.runner import (
     OUTPUT_TYPE,
@@ -31,6 +31,7 @@ __all__ = [
     "Finding",
     "Rule",
     "Severity",
+    "StackCheck",
     "acknowledgement_problems",
     "run_checks",
     "unknown_acknowledgements",

@@ -1,4 +1,4 @@
-"""A check rule: an id, what it means, how to fix it, and the function that applies it."""
+"""A check rule: an id, what it means, how to fix it, and the functions that apply it."""
 
 from __future__ import annotations
 
@@ -9,16 +9,31 @@ import attrs
 
 from infradsl.check.finding import Severity
 
-__all__ = ["Check", "Rule"]
+__all__ = ["Check", "Rule", "StackCheck"]
 
 Check = Callable[[Mapping[str, Any]], Iterable[str]]
 """Applies a rule to one resource entry of a synthesized document (``type``,
 ``properties``, ``options``) and yields a message for each violation."""
 
+StackCheck = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
+"""Applies a rule to a whole synthesized stack document and yields ``(path, message)``
+for each violation, ``path`` being the logical id of the resource to report it on. For
+rules that reason across resources, such as a security group and its standalone rules."""
+
+
+def _no_entry_check(entry: Mapping[str, Any]) -> Iterable[str]:
+    return ()
+
+
+def _no_stack_check(document: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    return ()
+
 
 @attrs.frozen(kw_only=True)
 class Rule:
     """A named policy rule applied to synthesized documents.
+
+    A rule has a per-resource `check`, a whole-stack `check_stack`, or both.
 
     Attributes:
         id: a stable id such as ``"SG001"``; users acknowledge findings by it.
@@ -27,8 +42,10 @@ class Rule:
         description: why it matters.
         fix: how to fix it in code.
         types: the resource types it applies to (``"aws.ec2.Instance"``); empty for every
-            resource and every stack output.
+            resource and every stack output. Findings of `check_stack` on resources of
+            other types are dropped.
         check: yields one message per violation in a resource entry.
+        check_stack: yields ``(path, message)`` per violation in a stack document.
 
     Example:
         >>> rule = Rule(id="X001", title="no VPCs", severity=Severity.LOW,
@@ -44,7 +61,12 @@ class Rule:
     description: str
     fix: str
     types: tuple[str, ...] = ()
-    check: Check = attrs.field(repr=False, eq=False)
+    check: Check = attrs.field(default=_no_entry_check, repr=False, eq=False)
+    check_stack: StackCheck = attrs.field(default=_no_stack_check, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.check is _no_entry_check and self.check_stack is _no_stack_check:
+            raise TypeError(f"rule {self.id!r} needs a 'check' or a 'check_stack' function")
 
     def applies_to(self, type_name: str) -> bool:
         """Whether entries of ``type_name`` are checked by this rule."""

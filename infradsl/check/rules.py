@@ -10,78 +10,18 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from infradsl.check._iam import admin_grants, dangerous_managed_policies
+from infradsl.check._network import GROUP, GROUP_RULE, admin_ports_open, all_ports_open
 from infradsl.check._secret import plaintext_secrets
 from infradsl.check.finding import Severity
 from infradsl.check.rule import Rule
 
 __all__ = ["RULES"]
 
-_WORLD = ("0.0.0.0/0", "::/0")
-_ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
-_ALL_PROTOCOLS = ("all", "-1")
-_SECURITY_GROUP = "aws.ec2.SecurityGroup"
-_SECURITY_GROUP_RULE = "aws.ec2.SecurityGroupRule"
-_ADMIN_POLICY = ":policy/AdministratorAccess"
-
 
 def _properties(entry: Mapping[str, Any]) -> Mapping[str, Any]:
     props = entry.get("properties")
     return props if isinstance(props, Mapping) else {}
-
-
-def _world_ingress(entry: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Yield ``(where, rule)`` for each ingress rule of the entry open to any address."""
-    props = _properties(entry)
-    rules: list[tuple[str, Any]] = []
-    if entry.get("type") == _SECURITY_GROUP and isinstance(props.get("ingress"), list):
-        rules = [(f"ingress[{i}]", rule) for i, rule in enumerate(props["ingress"])]
-    elif entry.get("type") == _SECURITY_GROUP_RULE and props.get("direction", "ingress") == (
-        "ingress"
-    ):
-        rules = [("rule", props.get("rule"))]
-    for where, rule in rules:
-        if isinstance(rule, Mapping) and rule.get("source") in _WORLD:
-            yield where, rule
-
-
-def _port_range(rule: Mapping[str, Any], protocols: tuple[str, ...]) -> tuple[int, int] | None:
-    """The ports a rule opens for one of ``protocols`` (every port for "all"), else None."""
-    protocol = str(rule.get("protocol", "")).lower()
-    if protocol in _ALL_PROTOCOLS:
-        return 0, 65535
-    low, high = rule.get("from_port"), rule.get("to_port")
-    if protocol not in protocols or not isinstance(low, int) or not isinstance(high, int):
-        return None
-    return low, high
-
-
-def _describe(rule: Mapping[str, Any], ports: tuple[int, int]) -> str:
-    protocol = str(rule.get("protocol", "")).lower()
-    if protocol in _ALL_PROTOCOLS:
-        return "all traffic"
-    low, high = ports
-    return f"{protocol} {low}" if low == high else f"{protocol} {low}-{high}"
-
-
-def _check_admin_ports(entry: Mapping[str, Any]) -> Iterator[str]:
-    for where, rule in _world_ingress(entry):
-        ports = _port_range(rule, ("tcp",))
-        if ports is None:
-            continue
-        covered = [p for p in _ADMIN_PORTS if ports[0] <= p <= ports[1]]
-        if not covered:
-            continue
-        text = f"{where} opens {_describe(rule, ports)} to {rule['source']}"
-        if ports != (covered[0], covered[0]):
-            text += ", which includes " + " and ".join(f"{_ADMIN_PORTS[p]} ({p})" for p in covered)
-        yield text
-
-
-def _check_all_ports(entry: Mapping[str, Any]) -> Iterator[str]:
-    for where, rule in _world_ingress(entry):
-        ports = _port_range(rule, ("tcp", "udp"))
-        if ports is not None and ports[0] <= 0 and ports[1] >= 65535:
-            yield f"{where} opens {_describe(rule, ports)} to {rule['source']}"
 
 
 def _check_imdsv2(entry: Mapping[str, Any]) -> Iterator[str]:
@@ -97,28 +37,12 @@ def _check_encryption(entry: Mapping[str, Any]) -> Iterator[str]:
         yield "encrypted is false"
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
-
-
 def _check_admin_policy(entry: Mapping[str, Any]) -> Iterator[str]:
     props = _properties(entry)
     if entry.get("type") == "aws.iam.Role":
-        for index, arn in enumerate(_strings(props.get("managed_policies"))):
-            if arn.endswith(_ADMIN_POLICY):
-                yield f"managed_policies[{index}] attaches AdministratorAccess"
-        return
-    statements = props.get("statements")
-    for index, statement in enumerate(statements if isinstance(statements, list) else []):
-        if not isinstance(statement, Mapping) or statement.get("effect", "Allow") != "Allow":
-            continue
-        if "*" not in _strings(statement.get("resources")):
-            continue
-        for action in _strings(statement.get("actions")):
-            if action in ("*", "*:*"):
-                yield f"statements[{index}] allows action {action!r} on resource '*'"
+        yield from dangerous_managed_policies(props.get("managed_policies"))
+    else:
+        yield from admin_grants(props.get("statements"))
 
 
 def _check_public_bucket(entry: Mapping[str, Any]) -> Iterator[str]:
@@ -135,22 +59,24 @@ _BUILT_IN = (
         id="SG001",
         title="SSH or RDP open to the world",
         severity=Severity.HIGH,
-        description="An ingress rule admits any address (0.0.0.0/0 or ::/0) on port 22 or "
-        "3389: remote login is exposed to the whole internet and to brute-force attacks.",
+        description="A security group admits every address (0.0.0.0/0 or ::/0, however "
+        "written, or ranges that add up to it) on port 22 or 3389, alone or in a port range: "
+        "remote login is exposed to the whole internet and to brute-force attacks.",
         fix="Restrict the rule's source to a known CIDR or a bastion's security group, or "
         "use SSM Session Manager instead of SSH.",
-        types=(_SECURITY_GROUP, _SECURITY_GROUP_RULE),
-        check=_check_admin_ports,
+        types=(GROUP, GROUP_RULE),
+        check_stack=admin_ports_open,
     ),
     Rule(
         id="SG002",
         title="All ports open to the world",
         severity=Severity.HIGH,
-        description="An ingress rule admits any address on every port (protocol 'all', or "
-        "tcp/udp 0-65535): every service on the instance is reachable from the internet.",
+        description="A security group admits every address on every port (protocol 'all', "
+        "or tcp/udp 1-65535, in one rule or several): every service on the instance is "
+        "reachable from the internet.",
         fix="Open only the ports the service needs, e.g. ec2.Rule.tcp(443, source=...).",
-        types=(_SECURITY_GROUP, _SECURITY_GROUP_RULE),
-        check=_check_all_ports,
+        types=(GROUP, GROUP_RULE),
+        check_stack=all_ports_open,
     ),
     Rule(
         id="EC2001",
@@ -175,8 +101,10 @@ _BUILT_IN = (
         id="IAM001",
         title="Administrator access",
         severity=Severity.HIGH,
-        description="A policy allows every action on every resource (or a role has the "
-        "AdministratorAccess managed policy): whoever holds it controls the account.",
+        description="A policy allows every action on every resource, or an IAM action that "
+        "lets its holder grant itself more (iam:*, iam:PassRole on every role), or a role "
+        "has a managed policy such as AdministratorAccess, IAMFullAccess or PowerUserAccess: "
+        "whoever holds it controls the account.",
         fix="List the actions and resources the role needs, e.g. "
         "iam.Statement(actions=['s3:GetObject'], resources=[bucket.arn]).",
         types=("aws.iam.Policy", "aws.iam.Role"),

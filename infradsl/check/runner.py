@@ -27,6 +27,9 @@ def run_checks(
 ) -> list[Finding]:
     """Apply ``rules`` (the built-in `RULES` by default) to every resource and output.
 
+    A rule's ``check`` sees each resource (and output) entry; its ``check_stack`` sees each
+    stack document whole and names the resource each finding belongs to.
+
     A finding whose rule is acknowledged on the resource (``options.acknowledged``) is
     still returned, with ``acknowledged`` set to the user's reason.
 
@@ -49,23 +52,34 @@ def run_checks(
     """
     chosen = list(RULES.values() if rules is None else rules)
     found: set[Finding] = set()
+
+    def add(rule: Rule, stack: str, path: str, entry: Mapping[str, Any], message: str) -> None:
+        found.add(
+            Finding(
+                rule_id=rule.id,
+                severity=rule.severity,
+                stack=stack,
+                path=path,
+                message=message,
+                acknowledged=_acknowledged(entry).get(rule.id),
+            )
+        )
+
     for stack, path, entry in _entries(documents):
         type_name = str(entry.get("type", ""))
-        acknowledged = _acknowledged(entry)
         for rule in chosen:
-            if not rule.applies_to(type_name):
-                continue
-            for message in rule.check(entry):
-                found.add(
-                    Finding(
-                        rule_id=rule.id,
-                        severity=rule.severity,
-                        stack=stack,
-                        path=path,
-                        message=message,
-                        acknowledged=acknowledged.get(rule.id),
-                    )
-                )
+            if rule.applies_to(type_name):
+                for message in rule.check(entry):
+                    add(rule, stack, path, entry, message)
+    for stack in sorted(documents):
+        resources = documents[stack].get("resources")
+        if not isinstance(resources, Mapping):
+            continue
+        for rule in chosen:
+            for path, message in rule.check_stack(documents[stack]):
+                target = resources.get(path)
+                if isinstance(target, Mapping) and rule.applies_to(str(target.get("type", ""))):
+                    add(rule, stack, path, target, message)
     return sorted(found, key=lambda finding: finding.sort_key)
 
 

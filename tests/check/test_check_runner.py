@@ -165,7 +165,7 @@ def test_severities_are_ordered_and_serialize_as_lowercase_names() -> None:
 
 def test_the_public_surface_is_curated() -> None:
     assert sorted(infradsl.check.__all__) == sorted([
-        "Check", "Finding", "OUTPUT_TYPE", "RULES", "Rule", "Severity",
+        "Check", "Finding", "OUTPUT_TYPE", "RULES", "Rule", "Severity", "StackCheck",
         "acknowledgement_problems", "run_checks", "unknown_acknowledgements",
     ])
     assert infradsl.check.__doc__ and infradsl.check.__doc__.splitlines()[0].endswith(".")
