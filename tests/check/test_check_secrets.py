@@ -27,6 +27,21 @@ LEAKS = [
     ("app --password=hunter2", "assigns a literal value to password"),
     ("DB_PASS='p@ss w0rd'", "assigns a literal value to DB_PASS"),
     ("DATABASE_URL=postgres://app:hunter2@db:5432/app", "contains a URL with a literal password"),
+    ("MYSQL_PWD=hunter2 mysql -uroot app", "assigns a literal value to MYSQL_PWD"),
+    ("echo 'root:hunter2' | chpasswd", "gives chpasswd a literal password for root"),
+    ('echo "ec2-user:S3cret!" | sudo chpasswd', "gives chpasswd a literal password for ec2-user"),
+    ("chpasswd <<< 'admin:hunter2'", "gives chpasswd a literal password for admin"),
+    ("mysql -uroot -pS3cretPass db", "passes a literal password to mysql with -p"),
+    ("mysqldump -h db -u app -p'hunter2' app > /tmp/app.sql", "passes a literal password to "
+                                                              "mysqldump with -p"),
+    ("/usr/bin/mariadb-admin -pS3cretPass status", "passes a literal password to mariadb-admin "
+                                                   "with -p"),
+    ("aws configure set aws_secret_access_key wJalrXUtnFEMIK7MDENGbPxRfiCY",
+     "sets aws_secret_access_key to a literal value with aws configure set"),
+    ("aws configure set default.aws_session_token FwoGZXIvYXdzEBc",
+     "sets default.aws_session_token to a literal value with aws configure set"),
+    ("aws --profile ci configure set aws_secret_access_key 'abc/def+ghi' --profile ci",
+     "sets aws_secret_access_key to a literal value with aws configure set"),
 ]
 
 NOT_LEAKS = [
@@ -49,6 +64,21 @@ NOT_LEAKS = [
     "bypass=1234",
     "DATABASE_URL=postgres://app:$DB_PASSWORD@db:5432/app",
     "ssh-keyscan github.com >> ~/.ssh/known_hosts",
+    "mysql -u root -p app",
+    "mysql -uroot -p$MYSQL_ROOT_PASSWORD app",
+    'mysql -uroot -p"${DB_PASSWORD}" app',
+    "mysql -uroot -p$(fetch-secret prod/db) app",
+    "mysql -h db -P3306 -uapp app",
+    "apt-get install -y mysql-client -q",
+    "MYSQL_PWD=$(fetch-secret prod/db)",
+    'echo "root:$ROOT_PASSWORD" | chpasswd',
+    "printf 'root:%s\\n' \"$ROOT_PASSWORD\" | chpasswd",
+    "fetch-secret prod/users | chpasswd",
+    "fetch-secret arn:aws:secretsmanager:us-east-1:123456789012:secret:users | chpasswd",
+    "echo 'at 12:30' | logger; chpasswd -e < /run/users",
+    "aws configure set region us-east-1",
+    'aws configure set aws_secret_access_key "$AWS_SECRET_ACCESS_KEY"',
+    "aws configure set aws_secret_access_key $(fetch-secret ci/key)",
 ]
 
 
@@ -144,3 +174,39 @@ def test_a_credential_in_a_stack_output_is_found() -> None:
     iam.Role(stack, "Role", assumed_by="ec2.amazonaws.com")
     Output(stack, "Connection", "postgres://app:hunter2@db.internal:5432/app")
     assert sec001(app) == [("Connection", "value contains a URL with a literal password")]
+
+
+def test_a_here_document_fed_to_chpasswd_is_found_line_by_line() -> None:
+    script = "#!/bin/sh\nchpasswd <<'EOF'\nroot:hunter2\nubuntu:$UBUNTU_PASSWORD\nEOF\n"
+    assert sec001(instance_with(script)) == [
+        ("Web", "user_data line 3 gives chpasswd a literal password for root")
+    ]
+
+
+def test_a_here_document_piped_into_chpasswd_is_found() -> None:
+    script = "#!/bin/sh\ncat <<EOF | sudo chpasswd\nadmin:hunter2\nEOF\n"
+    assert sec001(instance_with(script)) == [
+        ("Web", "user_data line 3 gives chpasswd a literal password for admin")
+    ]
+
+
+def test_the_cloud_init_chpasswd_list_is_found() -> None:
+    config = "#cloud-config\nchpasswd:\n  list: |\n    root:hunter2\n  expire: false\n"
+    assert sec001(instance_with(config)) == [
+        ("Web", "user_data line 4 gives chpasswd a literal password for root")
+    ]
+
+
+def test_a_password_command_given_a_reference_is_not_found() -> None:
+    app = App()
+    stack = Stack(app, "demo", region="us-east-1")
+    vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
+    subnet = ec2.Subnet(stack, "Public", vpc=vpc, cidr_block="10.0.1.0/24")
+    password = secrets.Secret(stack, "DbPassword", generate=secrets.Generate())
+    ec2.Instance(stack, "Web", image="ami-12345678", instance_type="t3.micro", subnet=subnet,
+                 user_data=f"mysql -uroot -p{password.arn} app\n"
+                           f"echo 'root:{password.arn}' | chpasswd\n"
+                           f"aws configure set aws_secret_access_key {password.arn}\n")
+    documents = synthesize(app)
+    assert "join" in documents["demo"]["resources"]["Web"]["properties"]["user_data"]
+    assert [f for f in run_checks(documents) if f.rule_id == "SEC001"] == []
