@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import time
 import uuid
@@ -21,7 +22,9 @@ __all__ = [
     "StateBackend",
     "StateError",
     "StateLockedError",
+    "check_stack_name",
     "current_user",
+    "is_stack_name",
 ]
 
 MAX_VERSIONS = 10
@@ -33,25 +36,72 @@ class StateError(InfraDslError):
 
 
 class StateLockedError(StateError):
-    """Another run holds the stack's lock (exit code 5)."""
+    """Another run holds the stack's lock (exit code 5).
+
+    Attributes:
+        stack: the locked stack.
+        holder: who holds it (`LockInfo.unreadable` when the lock cannot be read).
+        stale: the holder is known to be gone; the message gives the command that clears
+            the lock.
+    """
 
     def __init__(self, stack: str, holder: LockInfo, *, stale: bool = False) -> None:
         self.stack = stack
         self.holder = holder
         self.stale = stale
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.created))
-        text = (
-            f"stack {stack!r} is locked by {holder.user}@{holder.host} (pid {holder.pid}, "
-            f"{holder.operation}, since {since}, lock id {holder.id})"
-        )
-        if stale:
-            text += (
-                "; that process is no longer running on this host, so the lock is stale: "
-                f"clear it with `infradsl state unlock {holder.id}`"
+        clear = f"`infradsl state unlock {holder.id} --stack {stack}`"
+        if holder.id == UNREADABLE:
+            text = (
+                f"stack {stack!r} has a lock that cannot be read (empty or damaged: a run "
+                "died while taking it)"
             )
+            text += f", so the lock is stale: clear it with {clear}" if stale else ""
         else:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.created))
+            text = (
+                f"stack {stack!r} is locked by {holder.user}@{holder.host} (pid {holder.pid}, "
+                f"{holder.operation}, since {since}, lock id {holder.id})"
+            )
+            if stale:
+                text += (
+                    "; that process is no longer running on this host, so the lock is stale: "
+                    f"clear it with {clear}"
+                )
+        if not stale:
             text += "; wait for it to finish"
         super().__init__(text)
+
+
+UNREADABLE = "unreadable"
+"""The lock id of a lock whose record cannot be read (`LockInfo.unreadable`)."""
+
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def is_stack_name(name: str) -> bool:
+    """Whether ``name`` is a valid stack name (see `check_stack_name`)."""
+    return isinstance(name, str) and bool(_STACK_NAME.fullmatch(name)) and ".." not in name
+
+
+def check_stack_name(stack: str) -> str:
+    """Refuse a stack name that is not a plain name: backends use it in file and key names.
+
+    Args:
+        stack: the name, as given (on the command line, in a state document).
+
+    Returns:
+        ``stack``, unchanged.
+
+    Raises:
+        StateError: the name has a ``/``, ``..``, starts with something other than a
+            letter or digit, or is longer than 128 characters.
+    """
+    if not is_stack_name(stack):
+        raise StateError(
+            f"invalid stack name {stack!r}: a stack name is letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit, without '..' (like the id of a Stack)"
+        )
+    return stack
 
 
 def current_user() -> str:
@@ -103,6 +153,24 @@ class LockInfo:
         """Parse what `to_json` wrote."""
         return cls(**{f.name: data[f.name] for f in attrs.fields(cls)})
 
+    @classmethod
+    def unreadable(cls) -> LockInfo:
+        """The record of a lock that cannot be read (empty or damaged: a run died while
+        taking it). Its id is ``unreadable``, which `infradsl state unlock` accepts."""
+        return cls(id=UNREADABLE, user="?", host="?", pid=0, operation="?", created=0.0)
+
+    def takeover_note(self, stack: str) -> str:
+        """What to tell the user when a run took over this (dead) holder's lock."""
+        if self.id == UNREADABLE:
+            return (
+                f"took over the lock of stack {stack!r} from a run that died while taking it "
+                "(the lock file was empty or unreadable)"
+            )
+        return (
+            f"took over the lock of stack {stack!r} from a dead run (pid {self.pid}, "
+            f"{self.operation} by {self.user}@{self.host}, lock id {self.id})"
+        )
+
     def holder_gone(self) -> bool:
         """True when the holder ran on this host and its process no longer exists."""
         if self.host != socket.gethostname():
@@ -138,24 +206,41 @@ class StateBackend(Protocol):
         ``None`` removes the state of a stack that had none."""
         ...
 
-    def lock(self, stack: str, info: LockInfo) -> None:
-        """Take the stack's lock.
+    def lock(self, stack: str, info: LockInfo) -> LockInfo | None:
+        """Take the stack's lock for ``info``.
+
+        A lock whose holder is known to be dead is taken over: the local backend's lock is
+        an OS lock the kernel releases when its process ends; on S3, a holder on this host
+        whose process no longer exists. The caller should tell the user
+        (`LockInfo.takeover_note`): the dead run may have left pending intents.
+
+        Returns:
+            ``None`` when the lock was free, or the record of the dead holder it took over
+            from (`LockInfo.unreadable` for a lock that could not be read).
 
         Raises:
-            StateLockedError: another holder has it.
+            StateLockedError: a live holder has it, or a holder this backend cannot judge
+                (another host on S3, an unreadable S3 lock: then ``stale`` says how to
+                clear it).
         """
         ...
 
     def unlock(self, stack: str, lock_id: str) -> None:
-        """Release the lock if ``lock_id`` holds it."""
+        """Release the lock if ``lock_id`` holds it (from any process: `infradsl state
+        unlock` clears the lock of a run that died). Releasing this run's own lock after
+        it wrote the stack's state also keeps that final state as a version."""
         ...
 
     def lock_holder(self, stack: str) -> LockInfo | None:
-        """The current holder of the stack's lock, if any."""
+        """The record of the stack's lock, if there is one (also one a dead run left)."""
         ...
 
     def stacks(self) -> list[str]:
         """Names of the stacks with a state."""
+        ...
+
+    def locked_stacks(self) -> list[str]:
+        """Names of the stacks with a lock record (with or without a state), sorted."""
         ...
 
     def append_history(self, stack: str, record: Mapping[str, Any]) -> None:
@@ -167,11 +252,13 @@ class StateBackend(Protocol):
         ...
 
     def versions(self, stack: str) -> list[tuple[int, float]]:
-        """The kept previous versions of the stack's state as ``(serial, written)``.
+        """The kept versions of the stack's state as ``(serial, written)``.
 
-        Every overwrite (and removal) of a state document first keeps the document it
-        replaces; the newest `MAX_VERSIONS` are kept. ``written`` is when that document was
-        written (epoch seconds). Newest first.
+        Each run keeps the document it starts from (its first overwrite or removal keeps
+        the document it replaces) and the document it ends with (when it releases its
+        lock), so the newest good state survives damage to the current document. The
+        newest `MAX_VERSIONS` are kept. ``written`` is when that document was written
+        (epoch seconds). Newest first.
         """
         ...
 

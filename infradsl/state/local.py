@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from infradsl.state import _flock
+from infradsl.state._files import (
+    append_private,
+    disk_errors,
+    make_private_dirs,
+    write_atomic,
+)
 from infradsl.state._versions import check_successor, missing_version, restored
-from infradsl.state.backend import MAX_VERSIONS, LockInfo, StateError, StateLockedError
+from infradsl.state.backend import (
+    MAX_VERSIONS,
+    LockInfo,
+    StateError,
+    check_stack_name,
+    is_stack_name,
+)
 from infradsl.state.model import StackState
 
 __all__ = ["LocalBackend"]
+
+# What `os.link` answers on a file system that has no hard links (then versions are copies).
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK}
+)
 
 # (inode, mtime_ns, size) of a state file; `_ABSENT` when there is none.
 _FileId = tuple[int, int, int]
@@ -24,8 +43,12 @@ _ABSENT: _FileId = (0, 0, -1)
 class LocalBackend:
     """State files under ``<root>/<target>/``: ``<stack>.json``, ``.lock``, ``.history.jsonl``.
 
-    Previous versions of each document are kept in ``<target>/.versions/<stack>/<serial>.json``
-    (hard links to the replaced files, so keeping them costs no copy).
+    Kept versions of each document are in ``<target>/.versions/<stack>/<serial>.json``
+    (hard links to the state files, so keeping them costs no copy). The stack lock is an
+    OS lock on ``<stack>.lock`` (see `infradsl.state._flock`): the kernel releases it when
+    its process dies. Writes check and rename under another OS lock,
+    ``.<stack>.write.lock``, so the compare-and-swap is atomic. Every file is created
+    readable by its owner only (0600), every folder infradsl creates 0700.
 
     Args:
         root: the state directory (default ``.infradsl/state`` in the working directory).
@@ -35,7 +58,11 @@ class LocalBackend:
     def __init__(self, root: str | os.PathLike[str], target: str) -> None:
         self.root = Path(root)
         self.target = target
+        # Stacks whose starting document this instance kept as a version (once per run).
         self._versioned: set[str] = set()
+        # Stacks whose current document this instance wrote last: kept as a version when
+        # it releases its lock, so the newest good state survives damage to the file.
+        self._final: set[str] = set()
         self.folder = self.root / target
         # stack -> the document this instance last read or wrote, as (serial, lineage) or
         # None when there was none, and the file's identity then. A write is a compare-and-
@@ -51,32 +78,50 @@ class LocalBackend:
         return str(self.folder)
 
     def _path(self, stack: str, suffix: str) -> Path:
-        return self.folder / f"{stack}{suffix}"
+        return self.folder / f"{check_stack_name(stack)}{suffix}"
 
     def _versions_dir(self, stack: str) -> Path:
-        return self.folder / ".versions" / stack
+        return self.folder / ".versions" / check_stack_name(stack)
+
+    @contextmanager
+    def _disk(self, what: str, outcome: str) -> Iterator[None]:
+        with disk_errors(what, outcome, self.folder):
+            yield
+
+    @contextmanager
+    def _writing(self, stack: str) -> Iterator[None]:
+        """Hold the stack's write lock: a compare-and-swap checks and renames under it."""
+        make_private_dirs(self.folder)
+        with _flock.write_lock(self.folder / f".{stack}.write.lock"):
+            yield
 
     def read(self, stack: str) -> StackState | None:
         path = self._path(stack, ".json")
-        try:
-            with open(path, "rb") as file:
-                # The identity of the very file read (it may be replaced right after).
-                ident = _file_id(os.fstat(file.fileno()))
-                data = file.read()
-        except FileNotFoundError:
-            self._known[stack] = (None, _ABSENT)
-            return None
+        with self._disk(f"read the state of {stack!r} from {path}", "nothing was changed"):
+            try:
+                with open(path, "rb") as file:
+                    # The identity of the very file read (it may be replaced right after).
+                    ident = _file_id(os.fstat(file.fileno()))
+                    data = file.read()
+            except FileNotFoundError:
+                self._known[stack] = (None, _ABSENT)
+                return None
         state = _parse(data, path)
         self._known[stack] = ((state.serial, state.lineage), ident)
         return state
 
     def write(self, state: StackState) -> None:
-        base = self._base(state.stack)
-        if base is not None:
-            check_successor(base[0], base[1], state, str(self._path(state.stack, ".json")))
-            self._keep_version(state.stack, base[0])
-        self._write_bytes(state.stack, _dump(state))
-        self._known[state.stack] = ((state.serial, state.lineage), self._stat(state.stack))
+        stack = state.stack
+        path = self._path(stack, ".json")
+        what = f"write the state of {stack!r} to {path}"
+        with self._disk(what, "nothing was written"), self._writing(stack):
+            base = self._base(stack)
+            if base is not None:
+                check_successor(base[0], base[1], state, str(path))
+                self._keep_start(stack, base[0])
+            write_atomic(path, _dump(state))
+            self._known[stack] = ((state.serial, state.lineage), self._stat(stack))
+        self._final.add(stack)
 
     def _base(self, stack: str) -> tuple[int, str] | None:
         """Serial and lineage of the stored document this instance may overwrite.
@@ -111,47 +156,72 @@ class LocalBackend:
             return _ABSENT
 
     def restore(self, stack: str, state: StackState | None) -> None:
-        base = self._base(stack)  # a corrupt or foreign document is refused, never replaced
-        if base is not None:
-            self._keep_version(stack, base[0])
-        if state is None:
-            self._path(stack, ".json").unlink(missing_ok=True)
-            self._known[stack] = (None, _ABSENT)
-        else:
-            self._write_bytes(stack, _dump(state))
-            self._known[stack] = ((state.serial, state.lineage), self._stat(stack))
-
-    def _write_bytes(self, stack: str, data: bytes) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self._path(stack, ".json")
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
+        what = f"restore the state of {stack!r} at {path}"
+        with self._disk(what, "nothing was written"), self._writing(stack):
+            base = self._base(stack)  # a corrupt or foreign document is refused
+            if base is not None:
+                self._keep_start(stack, base[0])
+            if state is None:
+                path.unlink(missing_ok=True)
+                self._known[stack] = (None, _ABSENT)
+            else:
+                write_atomic(path, _dump(state))
+                self._known[stack] = ((state.serial, state.lineage), self._stat(stack))
+        if state is None:
+            self._final.discard(stack)
+        else:
+            self._final.add(stack)
 
     # -- versions ----------------------------------------------------------------------
 
-    def _keep_version(self, stack: str, serial: int) -> None:
-        """Keep the current document as version ``serial`` (before it is replaced)."""
+    def _keep_start(self, stack: str, serial: int) -> None:
+        """Keep the current document as version ``serial`` before this run first replaces
+        it (the caller holds the write lock)."""
         # One version per run (per backend instance): a deploy writes state after every
-        # operation, and ten kept versions should reach back ten deploys, not ten calls.
-        if stack in self._versioned:
+        # operation, and ten kept versions should reach back ten runs, not ten calls.
+        if stack not in self._versioned:
+            self._versioned.add(stack)
+            self._keep(stack, serial)
+
+    def _keep_final(self, stack: str) -> None:
+        """Keep the document this run wrote last, if it is still the current one."""
+        known = self._known.get(stack)
+        path = self._path(stack, ".json")
+        if known is None or known[0] is None:
             return
-        self._versioned.add(stack)
+        what = f"keep the final state of {stack!r} ({path}) as a version"
+        with self._disk(what, "the state itself is intact"), self._writing(stack):
+            if self._stat(stack) == known[1]:
+                # A copy, not a link: the current file stays, and damage done to it in
+                # place (an editor, a truncation) must not reach its kept version.
+                self._keep(stack, known[0][0], copy=True)
+        self._final.discard(stack)
+
+    def _keep(self, stack: str, serial: int, *, copy: bool = False) -> None:
+        """Keep the current document as version ``serial``; prune beyond `MAX_VERSIONS`.
+
+        Without ``copy`` the version is a hard link: for a document about to be replaced
+        by rename, so it costs nothing and keeps its mtime (when it was written).
+        """
         folder = self._versions_dir(stack)
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(folder)
         target = folder / f"{serial}.json"
         target.unlink(missing_ok=True)
-        try:
-            # The current file is replaced by rename, never rewritten, so a hard link keeps
-            # its content (and its mtime: when it was written) at no cost.
-            os.link(self._path(stack, ".json"), target)
-        except OSError:
-            shutil.copy2(self._path(stack, ".json"), target)
-        kept = self._version_files(stack)
-        for _, _, path in kept[MAX_VERSIONS:]:
+        current = self._path(stack, ".json")
+        linked = False
+        if not copy:
+            try:
+                os.link(current, target)
+                linked = True
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+        if not linked:
+            written = current.stat()
+            write_atomic(target, current.read_bytes())
+            os.utime(target, ns=(written.st_atime_ns, written.st_mtime_ns))
+        for _, _, path in self._version_files(stack)[MAX_VERSIONS:]:
             path.unlink(missing_ok=True)
 
     def _version_files(self, stack: str) -> list[tuple[int, float, Path]]:
@@ -172,11 +242,14 @@ class LocalBackend:
         return found
 
     def versions(self, stack: str) -> list[tuple[int, float]]:
-        return [(serial, written) for serial, written, _ in self._version_files(stack)]
+        folder = self._versions_dir(stack)
+        with self._disk(f"list the kept versions in {folder}", "nothing was changed"):
+            return [(serial, written) for serial, written, _ in self._version_files(stack)]
 
     def read_version(self, stack: str, serial: int) -> StackState:
         path = self._versions_dir(stack) / f"{serial}.json"
-        version = _load(path)
+        with self._disk(f"read {path}", "nothing was changed"):
+            version = _load(path)
         if version is None:
             raise missing_version(stack, serial, [s for s, _ in self.versions(stack)])
         return version
@@ -190,11 +263,14 @@ class LocalBackend:
             # Damage: the corrupt document is set aside next to the versions, then replaced.
             state = restored(stack, serial, version, None, serials)
             path = self._path(stack, ".json")
-            aside = self._versions_dir(stack) / f"corrupt-{time.time_ns()}.json"
-            aside.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, aside)
-            self._write_bytes(stack, _dump(state))
-            self._known[stack] = ((state.serial, state.lineage), self._stat(stack))
+            what = f"restore the state of {stack!r} at {path}"
+            with self._disk(what, "nothing was written"), self._writing(stack):
+                aside = self._versions_dir(stack) / f"corrupt-{time.time_ns()}.json"
+                make_private_dirs(aside.parent)
+                write_atomic(aside, path.read_bytes())
+                write_atomic(path, _dump(state))
+                self._known[stack] = ((state.serial, state.lineage), self._stat(stack))
+            self._final.add(stack)
             return state
         state = restored(stack, serial, version, current, serials)
         self.write(state)
@@ -202,58 +278,57 @@ class LocalBackend:
 
     # -- lock --------------------------------------------------------------------------
 
-    def lock(self, stack: str, info: LockInfo) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def lock(self, stack: str, info: LockInfo) -> LockInfo | None:
         path = self._path(stack, ".lock")
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            holder = self.lock_holder(stack)
-            if holder is None:  # released in between: try once more
-                return self.lock(stack, info)
-            raise StateLockedError(stack, holder, stale=holder.holder_gone()) from None
-        with os.fdopen(fd, "w") as file:
-            json.dump(info.to_json(), file)
-            file.flush()
-            os.fsync(file.fileno())
-        return None
+        with self._disk(f"take the lock of {stack!r} at {path}", "the stack was not locked"):
+            make_private_dirs(self.folder)
+            return _flock.acquire(path, stack, info)
 
     def unlock(self, stack: str, lock_id: str) -> None:
-        holder = self.lock_holder(stack)
-        if holder is not None and holder.id == lock_id:
-            self._path(stack, ".lock").unlink(missing_ok=True)
+        path = self._path(stack, ".lock")
+        try:
+            if stack in self._final:
+                holder = self.lock_holder(stack)
+                if holder is not None and holder.id == lock_id:
+                    self._keep_final(stack)
+        finally:
+            with self._disk(f"release the lock of {stack!r} at {path}", "it is still held"):
+                _flock.release(path, lock_id)
 
     def lock_holder(self, stack: str) -> LockInfo | None:
-        try:
-            data = json.loads(self._path(stack, ".lock").read_text())
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            # A lock file being written right now, or torn by a crash.
-            return LockInfo(id="unreadable", user="?", host="?", pid=0, operation="?", created=0)
-        return LockInfo.from_json(data)
+        path = self._path(stack, ".lock")
+        with self._disk(f"read the lock of {stack!r} at {path}", "nothing was changed"):
+            return _flock.read_holder(path)
 
     # -- listing and history -----------------------------------------------------------
 
     def stacks(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(
-            p.name[: -len(".json")]
-            for p in self.folder.glob("*.json")
-            if not p.name.startswith(".")
-        )
+        return self._names(".json")
+
+    def locked_stacks(self) -> list[str]:
+        return self._names(".lock")
+
+    def _names(self, suffix: str) -> list[str]:
+        with self._disk(f"list {self.folder}", "nothing was changed"):
+            if not self.folder.is_dir():
+                return []
+            names = (p.name[: -len(suffix)] for p in self.folder.glob(f"*{suffix}"))
+            return sorted(name for name in names if is_stack_name(name))
 
     def append_history(self, stack: str, record: Mapping[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self._path(stack, ".history.jsonl"), "a", encoding="utf-8") as file:
-            file.write(json.dumps(dict(record), sort_keys=True) + "\n")
+        path = self._path(stack, ".history.jsonl")
+        line = (json.dumps(dict(record), sort_keys=True) + "\n").encode()
+        with self._disk(f"record history of {stack!r} in {path}", "the run was not recorded"):
+            make_private_dirs(self.folder)
+            append_private(path, line)
 
     def history(self, stack: str) -> list[dict[str, Any]]:
-        try:
-            lines = self._path(stack, ".history.jsonl").read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
+        path = self._path(stack, ".history.jsonl")
+        with self._disk(f"read the history of {stack!r} in {path}", "nothing was changed"):
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                return []
         return [json.loads(line) for line in lines if line.strip()]
 
 

@@ -6,8 +6,16 @@ Layout under ``s3://<bucket>/<prefix>/<target>/``:
   the document this backend last read or wrote (``IfMatch``; ``IfNoneMatch="*"`` for the
   first), so a stale writer gets an error instead of overwriting newer state.
 - ``<stack>.lock``: the lock, created with ``IfNoneMatch="*"``: exactly one run gets it.
-- ``<stack>.versions/<serial>.json``: the last `MAX_VERSIONS` replaced documents.
+  A lock whose holder ran on this host and is gone is taken over with ``IfMatch`` on the
+  dead holder's object, so of two runs taking it over, one gets it.
+- ``<stack>.versions/<serial>.json``: the last `MAX_VERSIONS` kept documents.
 - ``<stack>.history/<time_ns>-<id>.json``: one object per deployment record.
+
+A conditional write can succeed on the server and still fail for the client: its answer
+was lost (a 500, a dropped connection), botocore retried it, and the retry failed its own
+condition (412). Every conditional write therefore carries an id (in the state object's
+metadata; the lock id in the lock), and a failed condition is checked against the object
+now stored: when it is this write, the write succeeded.
 """
 
 from __future__ import annotations
@@ -24,7 +32,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from infradsl.state._s3clients import ClientProvider, S3Clients
 from infradsl.state._versions import check_successor, missing_version, restored
-from infradsl.state.backend import MAX_VERSIONS, LockInfo, StateError, StateLockedError
+from infradsl.state.backend import (
+    MAX_VERSIONS,
+    LockInfo,
+    StateError,
+    StateLockedError,
+    check_stack_name,
+    is_stack_name,
+)
 from infradsl.state.model import StackState
 
 if TYPE_CHECKING:
@@ -37,6 +52,16 @@ T = TypeVar("T")
 # S3's answers to a failed condition: 412, or 409 when a concurrent conditional write won
 # the race; NoSuchKey when ``IfMatch`` names an object that was deleted meanwhile.
 _CONFLICT = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+
+@attrs.frozen
+class _Object:
+    """An object as read: body, ETag, metadata, and when it was written (epoch seconds)."""
+
+    body: bytes
+    etag: str
+    metadata: Mapping[str, str]
+    written: float
 
 
 @attrs.frozen
@@ -64,7 +89,11 @@ class S3Backend:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.target = target
+        # Stacks whose starting document this instance kept as a version (once per run).
         self._versioned: set[str] = set()
+        # Stacks whose current document this instance wrote last: kept as a version when
+        # it releases its lock, so the newest good state survives damage to the object.
+        self._final: set[str] = set()
         self.clients = clients
         self._base_key = "/".join(p for p in (self.prefix, target) if p)
         # stack -> the document last read or written by this instance (None: there was
@@ -84,7 +113,7 @@ class S3Backend:
         return cast("S3Client", self.clients.client("s3"))
 
     def _key(self, stack: str, suffix: str) -> str:
-        return f"{self._base_key}/{stack}{suffix}"
+        return f"{self._base_key}/{check_stack_name(stack)}{suffix}"
 
     def _url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -101,7 +130,7 @@ class S3Backend:
         got = self._get(key, "read state")
         if got is None:
             return None
-        body, etag, written = got
+        body, etag, written = got.body, got.etag, got.written
         try:
             state = StackState.from_json(json.loads(body))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -120,7 +149,7 @@ class S3Backend:
         self._put_state(state, base)
         if base is not None:
             # Kept from our copy once the write succeeded: a refused write leaves no trace.
-            self._keep_version(state.stack, base)
+            self._keep_start(state.stack, base)
 
     def _base(self, stack: str) -> _Stored | None:
         if stack not in self._known:
@@ -131,7 +160,8 @@ class S3Backend:
         key = self._key(state.stack, ".json")
         body = _dump(state)
         written = time.time()
-        meta = {"written": repr(written)}
+        write_id = uuid.uuid4().hex
+        meta = {"written": repr(written), "write-id": write_id}
         try:
             if base is None:
                 response = self._s3.put_object(
@@ -141,15 +171,20 @@ class S3Backend:
                 response = self._s3.put_object(
                     Bucket=self.bucket, Key=key, Body=body, Metadata=meta, IfMatch=base.etag
                 )
+            etag = response["ETag"]
         except ClientError as exc:
             if _code(exc) in _CONFLICT or (base is not None and _code(exc) == "NoSuchKey"):
-                raise self._conflict(state.stack, base) from None
-            raise self._failure(exc, "write state", key) from exc
+                # Our own write, when an attempt whose answer was lost did succeed.
+                now = self._get(key, "read state")
+                if now is None or now.metadata.get("write-id") != write_id:
+                    raise self._conflict(state.stack, base) from None
+                etag = now.etag
+            else:
+                raise self._failure(exc, "write state", key) from exc
         except BotoCoreError as exc:
             raise self._failure(exc, "write state", key) from exc
-        self._known[state.stack] = _Stored(
-            response["ETag"], state.serial, state.lineage, body, written
-        )
+        self._known[state.stack] = _Stored(etag, state.serial, state.lineage, body, written)
+        self._final.add(state.stack)
 
     def _conflict(self, stack: str, base: _Stored | None) -> StateError:
         key = self._key(stack, ".json")
@@ -173,45 +208,49 @@ class S3Backend:
         elif base is not None:
             key = self._key(stack, ".json")
             got = self._get(key, "read state")
-            if got is None or got[1] != base.etag:
+            if got is None or got.etag != base.etag:
                 raise self._conflict(stack, base)
             # The lock keeps others out between that check and the delete (conditional
             # deletes are not available on every S3 bucket).
             self._delete(key, "remove state")
             self._known[stack] = None
+            self._final.discard(stack)
         if base is not None:
-            self._keep_version(stack, base)
+            self._keep_start(stack, base)
 
     # -- versions ----------------------------------------------------------------------
 
     def _versions_prefix(self, stack: str) -> str:
         return self._key(stack, ".versions/")
 
-    def _keep_version(self, stack: str, base: _Stored) -> None:
-        """Keep a replaced document (from our copy, which is exactly what was replaced)
-        and prune the oldest beyond `MAX_VERSIONS`."""
+    def _keep_start(self, stack: str, base: _Stored) -> None:
+        """Keep the document this run first replaced (from our copy, which is exactly what
+        was replaced)."""
         # One version per run (per backend instance): a deploy writes state after every
-        # operation, and ten kept versions should reach back ten deploys, not ten calls.
-        if stack in self._versioned:
-            return
-        self._versioned.add(stack)
+        # operation, and ten kept versions should reach back ten runs, not ten calls.
+        if stack not in self._versioned:
+            self._versioned.add(stack)
+            self._keep(stack, base)
+
+    def _keep(self, stack: str, document: _Stored) -> None:
+        """Keep ``document`` as a version and prune the oldest beyond `MAX_VERSIONS`."""
         prefix = self._versions_prefix(stack)
         kept = self._kept.get(stack)
         if kept is None:
             kept = {serial: when for serial, when, _ in self._list_versions(stack)}
             self._kept[stack] = kept
-        key = f"{prefix}{base.serial}.json"
+        key = f"{prefix}{document.serial}.json"
         self._call(
             "keep a state version",
             key,
             lambda: self._s3.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=base.body,
-                Metadata={"written": repr(base.written)},
+                Body=document.body,
+                Metadata={"written": repr(document.written)},
             ),
         )
-        kept[base.serial] = time.time()
+        kept[document.serial] = time.time()
         order = sorted(kept, key=lambda s: (kept[s], s), reverse=True)
         for serial in order[MAX_VERSIONS:]:
             old = f"{prefix}{serial}.json"
@@ -263,9 +302,11 @@ class S3Backend:
             self._call(
                 "set the corrupt state aside",
                 aside,
-                functools.partial(self._s3.put_object, Bucket=self.bucket, Key=aside, Body=got[0]),
+                functools.partial(
+                    self._s3.put_object, Bucket=self.bucket, Key=aside, Body=got.body
+                ),
             )
-            self._put_state(state, _Stored(got[1], -1, "", got[0], got[2]))
+            self._put_state(state, _Stored(got.etag, -1, "", got.body, got.written))
             return state
         state = restored(stack, serial, version, current, serials)
         self.write(state)
@@ -273,48 +314,82 @@ class S3Backend:
 
     # -- lock --------------------------------------------------------------------------
 
-    def lock(self, stack: str, info: LockInfo) -> None:
+    def lock(self, stack: str, info: LockInfo) -> LockInfo | None:
         key = self._key(stack, ".lock")
         body = json.dumps(info.to_json()).encode()
-        for _ in range(3):
-            try:
-                self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
-                return
-            except ClientError as exc:
-                if _code(exc) not in _CONFLICT:
-                    raise self._failure(exc, "lock", key) from exc
-            except BotoCoreError as exc:
-                raise self._failure(exc, "lock", key) from exc
-            holder = self.lock_holder(stack)
-            if holder is not None:
-                raise StateLockedError(stack, holder, stale=holder.holder_gone())
-            # Released in between: try again.
+        taken_over: LockInfo | None = None
+        for _ in range(5):
+            if self._put_lock(key, body, None):
+                return taken_over
+            got = self._get(key, "read the lock")
+            if got is None:
+                continue  # released in between: try again
+            holder = _parse_lock(got.body)
+            if holder == info:
+                # Our own write: an attempt whose answer was lost succeeded.
+                return taken_over
+            if holder is None:
+                raise StateLockedError(stack, LockInfo.unreadable(), stale=True)
+            if not holder.holder_gone():
+                raise StateLockedError(stack, holder)
+            # A dead holder on this host: replace exactly that object, so of two runs
+            # taking it over, one does.
+            if self._put_lock(key, body, got.etag):
+                return holder
+            taken_over = holder  # if the lost answer was ours, the next look says so
         raise StateError(f"could not lock {stack!r} at {self._url(key)}: it keeps changing")
+
+    def _put_lock(self, key: str, body: bytes, if_match: str | None) -> bool:
+        """Create the lock object (``if_match=None``) or replace the one with that ETag;
+        False when the condition failed."""
+        try:
+            if if_match is None:
+                self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
+            else:
+                self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfMatch=if_match)
+            return True
+        except ClientError as exc:
+            if _code(exc) in _CONFLICT or _code(exc) == "NoSuchKey":
+                return False
+            raise self._failure(exc, "lock", key) from exc
+        except BotoCoreError as exc:
+            raise self._failure(exc, "lock", key) from exc
 
     def unlock(self, stack: str, lock_id: str) -> None:
         holder = self.lock_holder(stack)
-        if holder is not None and holder.id == lock_id:
-            key = self._key(stack, ".lock")
+        if holder is None or holder.id != lock_id:
+            return
+        key = self._key(stack, ".lock")
+        try:
+            known = self._known.get(stack)
+            if stack in self._final and known is not None:
+                # The document this run ended with: the newest good state.
+                self._keep(stack, known)
+                self._final.discard(stack)
+        finally:
             self._delete(key, "unlock")
 
     def lock_holder(self, stack: str) -> LockInfo | None:
         got = self._get(self._key(stack, ".lock"), "read the lock")
         if got is None:
             return None
-        try:
-            return LockInfo.from_json(json.loads(got[0]))
-        except (ValueError, KeyError, TypeError):
-            return LockInfo(id="unreadable", user="?", host="?", pid=0, operation="?", created=0)
+        return _parse_lock(got.body) or LockInfo.unreadable()
 
     # -- listing and history -----------------------------------------------------------
 
     def stacks(self) -> list[str]:
+        return self._names(".json")
+
+    def locked_stacks(self) -> list[str]:
+        return self._names(".lock")
+
+    def _names(self, suffix: str) -> list[str]:
         prefix = f"{self._base_key}/"
         names = []
         for item in self._list(prefix, delimiter="/"):
             name = item["Key"][len(prefix) :]
-            if name.endswith(".json") and not name.startswith("."):
-                names.append(name[: -len(".json")])
+            if name.endswith(suffix) and is_stack_name(name[: -len(suffix)]):
+                names.append(name[: -len(suffix)])
         return sorted(names)
 
     def append_history(self, stack: str, record: Mapping[str, Any]) -> None:
@@ -331,13 +406,13 @@ class S3Backend:
         for item in sorted(self._list(self._key(stack, ".history/")), key=lambda i: i["Key"]):
             got = self._get(item["Key"], "read history")
             if got is not None:
-                records.append(json.loads(got[0]))
+                records.append(json.loads(got.body))
         return records
 
     # -- S3 calls ----------------------------------------------------------------------
 
-    def _get(self, key: str, what: str) -> tuple[bytes, str, float] | None:
-        """Body, ETag and written time of an object, or ``None`` when it does not exist."""
+    def _get(self, key: str, what: str) -> _Object | None:
+        """The object at ``key``, or ``None`` when it does not exist."""
         try:
             response = self._s3.get_object(Bucket=self.bucket, Key=key)
             body = response["Body"].read()
@@ -347,8 +422,11 @@ class S3Backend:
             raise self._failure(exc, what, key) from exc
         except BotoCoreError as exc:
             raise self._failure(exc, what, key) from exc
-        written = _float(response.get("Metadata", {}).get("written"), 0.0)
-        return body, response["ETag"], written or response["LastModified"].timestamp()
+        metadata = response.get("Metadata", {})
+        written = _float(metadata.get("written"), 0.0)
+        return _Object(
+            body, response["ETag"], metadata, written or response["LastModified"].timestamp()
+        )
 
     def _list(self, prefix: str, delimiter: str = "") -> list[dict[str, Any]]:
         """Objects under ``prefix`` with ``Key`` and ``LastModified`` (epoch seconds)."""
@@ -396,6 +474,13 @@ class S3Backend:
                 "on AWS, turn on versioning and block public access)"
             )
         return StateError(f"could not {what} at {self._url(key)}: {exc}")
+
+
+def _parse_lock(body: bytes) -> LockInfo | None:
+    try:
+        return LockInfo.from_json(json.loads(body))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _code(exc: ClientError) -> str:

@@ -2,17 +2,21 @@
 
 Each check uses its own stack names, so the suite runs against one shared store. A
 "process" is a backend instance: `make_backend` is called again for each one, and all
-instances see the same store.
+instances see the same store. What a killed run leaves behind (a lock it never
+released) is written through `RawDocuments.put_lock`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 import attrs
 import pytest
@@ -26,7 +30,9 @@ from infradsl.state.backend import (
 )
 from infradsl.state.model import ResourceState, StackState
 
-__all__ = ["RawDocuments", "check_state_backend", "state"]
+__all__ = ["RawDocuments", "check_state_backend", "race", "state"]
+
+T = TypeVar("T")
 
 
 class RawDocuments(Protocol):
@@ -38,6 +44,10 @@ class RawDocuments(Protocol):
 
     def put(self, stack: str, data: bytes) -> None:
         """Replace the stored bytes of the stack's document."""
+        ...
+
+    def put_lock(self, stack: str, data: bytes) -> None:
+        """Leave ``data`` as the stack's lock, as a run killed while holding it does."""
         ...
 
 
@@ -64,6 +74,26 @@ def state(stack: str, serial: int, lineage: str = "L1", resources: int = 1) -> S
     )
 
 
+def race(*calls: Callable[[], T]) -> list[T | BaseException]:
+    """Run the calls at the same moment in threads; their results or errors, in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[T | BaseException] = [RuntimeError("did not run")] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = calls[index]()
+        except BaseException as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def check_state_backend(make_backend: Callable[[], StateBackend], raw: RawDocuments) -> None:
     """Run every check against backends made by ``make_backend``.
 
@@ -77,17 +107,23 @@ def check_state_backend(make_backend: Callable[[], StateBackend], raw: RawDocume
         a_stale_writer_is_refused_and_nothing_is_written,
         a_writer_with_another_lineage_is_refused,
         restore_puts_back_a_state_and_none_removes_it,
+        a_free_lock_is_taken_and_lock_returns_none,
         a_second_lock_fails_naming_the_holder,
-        a_lock_of_a_dead_process_on_this_host_is_reported_stale,
         unlock_with_another_id_does_nothing_and_with_the_right_id_frees,
+        a_lock_of_a_stack_without_state_can_be_cleared,
         history_records_are_listed_oldest_first,
         the_last_ten_versions_are_kept_and_one_can_be_restored,
         a_removed_state_can_be_restored_from_its_last_version,
         one_run_keeps_one_version_however_often_it_writes,
         a_version_of_another_lineage_is_not_restored_over_the_current_state,
+        a_run_keeps_the_state_it_ends_with_when_it_unlocks,
+        a_rolled_back_run_keeps_no_version_of_a_removed_state,
+        a_stack_name_that_is_not_a_plain_name_is_refused_everywhere,
     ):
         check(make_backend)
     a_corrupt_document_is_refused_on_read_and_write_and_left_unchanged(make_backend, raw)
+    the_newest_good_state_is_restored_after_the_document_is_corrupted(make_backend, raw)
+    a_lock_left_by_a_dead_run_on_this_host_is_taken_over(make_backend, raw)
 
 
 def reading_a_stack_never_written_gives_none(make: Callable[[], StateBackend]) -> None:
@@ -148,6 +184,16 @@ def restore_puts_back_a_state_and_none_removes_it(make: Callable[[], StateBacken
     assert fresh.read("restored") is None
 
 
+def a_free_lock_is_taken_and_lock_returns_none(make: Callable[[], StateBackend]) -> None:
+    backend = make()
+    mine = LockInfo.new("deploy")
+    assert backend.lock("free", mine) is None
+    assert make().lock_holder("free") == mine
+    backend.unlock("free", mine.id)
+    assert make().lock_holder("free") is None
+    assert make().lock("free", LockInfo.new("destroy")) is None
+
+
 def a_second_lock_fails_naming_the_holder(make: Callable[[], StateBackend]) -> None:
     holder = attrs.evolve(LockInfo.new("deploy"), user="alice", created=time.time())
     make().lock("locked", holder)
@@ -165,22 +211,6 @@ def a_second_lock_fails_naming_the_holder(make: Callable[[], StateBackend]) -> N
     assert make().lock_holder("locked") == holder
 
 
-def a_lock_of_a_dead_process_on_this_host_is_reported_stale(
-    make: Callable[[], StateBackend],
-) -> None:
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    holder = attrs.evolve(LockInfo.new("deploy"), pid=int(dead.stdout))
-    make().lock("stale-lock", holder)
-    with pytest.raises(StateLockedError, match=f"infradsl state unlock {holder.id}") as caught:
-        make().lock("stale-lock", LockInfo.new("deploy"))
-    assert caught.value.stale
-
-
 def unlock_with_another_id_does_nothing_and_with_the_right_id_frees(
     make: Callable[[], StateBackend],
 ) -> None:
@@ -194,6 +224,41 @@ def unlock_with_another_id_does_nothing_and_with_the_right_id_frees(
     again = LockInfo.new("destroy")
     make().lock("unlock", again)
     assert backend.lock_holder("unlock") == again
+
+
+def a_lock_of_a_stack_without_state_can_be_cleared(make: Callable[[], StateBackend]) -> None:
+    holder = LockInfo.new("deploy")
+    make().lock("lock-only", holder)
+    assert make().read("lock-only") is None
+    assert make().lock_holder("lock-only") == holder
+    assert "lock-only" in make().locked_stacks()
+    make().unlock("lock-only", holder.id)
+    assert make().lock_holder("lock-only") is None
+    assert "lock-only" not in make().locked_stacks()
+
+
+def a_lock_left_by_a_dead_run_on_this_host_is_taken_over(
+    make: Callable[[], StateBackend], raw: RawDocuments
+) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    holder = attrs.evolve(LockInfo.new("deploy"), pid=int(dead.stdout))
+    assert holder.holder_gone()
+    raw.put_lock("dead-lock", json.dumps(holder.to_json()).encode())
+    assert make().lock_holder("dead-lock") == holder
+    mine = LockInfo.new("deploy")
+    backend = make()
+    assert backend.lock("dead-lock", mine) == holder
+    assert make().lock_holder("dead-lock") == mine
+    with pytest.raises(StateLockedError) as caught:  # taken over, so held again
+        make().lock("dead-lock", LockInfo.new("destroy"))
+    assert caught.value.holder == mine and not caught.value.stale
+    backend.unlock("dead-lock", mine.id)
+    assert make().lock_holder("dead-lock") is None
 
 
 def history_records_are_listed_oldest_first(make: Callable[[], StateBackend]) -> None:
@@ -279,6 +344,71 @@ def a_version_of_another_lineage_is_not_restored_over_the_current_state(
     assert make().read("relineage") == state("relineage", 1, lineage="NEW")
 
 
+def a_run_keeps_the_state_it_ends_with_when_it_unlocks(
+    make: Callable[[], StateBackend],
+) -> None:
+    for run in range(2):  # two runs of three writes each
+        backend = make()
+        lock = LockInfo.new("deploy")
+        backend.lock("final", lock)
+        if run:
+            backend.read("final")
+        for serial in range(3 * run + 1, 3 * run + 4):
+            backend.write(state("final", serial, resources=serial))
+        backend.unlock("final", lock.id)
+    # The state each run ended with (3, 6), and what the first run first replaced (1, its
+    # own first write): the newest kept version is the current state.
+    assert [serial for serial, _ in make().versions("final")] == [6, 3, 1]
+    assert make().read_version("final", 6) == make().read("final")
+    # A lock that is not this run's keeps nothing.
+    backend = make()
+    backend.read("final")
+    backend.write(state("final", 7))
+    backend.unlock("final", "not-the-id")
+    assert [serial for serial, _ in make().versions("final")] == [6, 3, 1]
+
+
+def a_rolled_back_run_keeps_no_version_of_a_removed_state(
+    make: Callable[[], StateBackend],
+) -> None:
+    backend = make()
+    lock = LockInfo.new("deploy")
+    backend.lock("rolledback", lock)
+    backend.write(state("rolledback", 1))
+    backend.write(state("rolledback", 2))  # keeps 1, the document this run first replaced
+    backend.restore("rolledback", None)  # the stack had no state before the run
+    backend.unlock("rolledback", lock.id)
+    assert make().read("rolledback") is None
+    assert [serial for serial, _ in make().versions("rolledback")] == [1]
+
+
+def a_stack_name_that_is_not_a_plain_name_is_refused_everywhere(
+    make: Callable[[], StateBackend],
+) -> None:
+    backend = make()
+    for bad in ("../../x", "a/b", "..", ".hidden", "", "web..json", "a b", "-x"):
+        for name, call in (
+            ("read", partial(backend.read, bad)),
+            ("write", partial(backend.write, attrs.evolve(state("x", 1), stack=bad))),
+            ("restore", partial(backend.restore, bad, None)),
+            ("lock", partial(backend.lock, bad, LockInfo.new("deploy"))),
+            ("unlock", partial(backend.unlock, bad, "id")),
+            ("lock_holder", partial(backend.lock_holder, bad)),
+            ("append_history", partial(backend.append_history, bad, {})),
+            ("history", partial(backend.history, bad)),
+            ("versions", partial(backend.versions, bad)),
+            ("read_version", partial(backend.read_version, bad, 1)),
+            ("restore_version", partial(backend.restore_version, bad, 1)),
+        ):
+            with pytest.raises(StateError) as caught:
+                call()
+            message = str(caught.value)
+            assert message.startswith(f"invalid stack name {bad!r}: "), (name, message)
+            assert "letters, digits" in message
+    for good in ("web", "Web-1", "a.b", "a_b", "9"):
+        assert backend.read(good) is None
+
+
 def a_corrupt_document_is_refused_on_read_and_write_and_left_unchanged(
     make: Callable[[], StateBackend], raw: RawDocuments
 ) -> None:
@@ -302,3 +432,25 @@ def a_corrupt_document_is_refused_on_read_and_write_and_left_unchanged(
     repaired = make().restore_version("corrupt", 1)
     assert repaired == attrs.evolve(state("corrupt", 1), serial=top + 1)
     assert make().read("corrupt") == repaired
+
+
+def the_newest_good_state_is_restored_after_the_document_is_corrupted(
+    make: Callable[[], StateBackend], raw: RawDocuments
+) -> None:
+    for serial in (1, 4):  # two runs; the second ends at serial 5
+        backend = make()
+        lock = LockInfo.new("deploy")
+        backend.lock("goodlast", lock)
+        backend.read("goodlast")
+        backend.write(state("goodlast", serial, resources=serial))
+        backend.write(state("goodlast", serial + 1, resources=serial + 1))
+        backend.unlock("goodlast", lock.id)
+    good = make().read("goodlast")
+    assert good == state("goodlast", 5, resources=5)
+    document = raw.get("goodlast")
+    assert document is not None
+    raw.put("goodlast", document[:10])
+    assert make().versions("goodlast")[0][0] == 5
+    repaired = make().restore_version("goodlast", 5)
+    assert repaired == attrs.evolve(good, serial=6)
+    assert make().read("goodlast") == repaired

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from backend_conformance import check_state_backend, state
+from backend_conformance import check_state_backend, race, state
 
 from infradsl.state.backend import LockInfo, StateBackend, StateError, StateLockedError
 from infradsl.state.factory import open_backend
 from infradsl.state.local import LocalBackend
 from infradsl.state.s3 import S3Backend, S3Clients
 from infradsl.testing.plugin import LocalCloudFixture
-
-T = TypeVar("T")
 
 
 class LocalFiles:
@@ -30,6 +26,11 @@ class LocalFiles:
 
     def put(self, stack: str, data: bytes) -> None:
         (self.folder / f"{stack}.json").write_bytes(data)
+
+    def put_lock(self, stack: str, data: bytes) -> None:
+        # A killed run leaves the file; the kernel released its lock on it.
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{stack}.lock").write_bytes(data)
 
 
 class S3Objects:
@@ -46,6 +47,9 @@ class S3Objects:
 
     def put(self, stack: str, data: bytes) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{stack}.json", Body=data)
+
+    def put_lock(self, stack: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{stack}.lock", Body=data)
 
 
 @pytest.fixture
@@ -94,26 +98,6 @@ def test_the_s3_backend_keeps_its_objects_under_prefix_and_target(
         "team/prod/local/web.versions/1.json",
     ]
     assert backend.location == "s3://infradsl-state/team/prod/local"
-
-
-def race(*calls: Callable[[], T]) -> list[T | BaseException]:
-    """Run the calls at the same moment in threads; their results or errors, in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[T | BaseException] = [RuntimeError("did not run")] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = calls[index]()
-        except BaseException as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_two_s3_processes_racing_for_the_lock_get_exactly_one_lock(
