@@ -26,7 +26,7 @@ GROUP_RULE = "aws.ec2.SecurityGroupRule"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+_ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 _LAST_PORT = 65535
 # Port 0 is reserved and never reachable, so 1-65535 is every port.
 _EVERY_PORT = (1, _LAST_PORT)
@@ -98,7 +98,7 @@ def admin_ports_open(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     for group in _groups(document):
         singles: dict[_Grant, list[int]] = {}
         together: dict[tuple[tuple[_Grant, ...], int], list[int]] = {}
-        for port in ADMIN_PORTS:
+        for port in _ADMIN_PORTS:
             for version in _WORLD:
                 admitting = [g for g in group.grants if g.admits("tcp", port, version)]
                 whole = [g for g in admitting if g.network.prefixlen == 0]
@@ -212,8 +212,8 @@ def _grant(rule: Any, path: str, label: str, *, standalone: bool) -> list[_Grant
     if protocol == "all":
         ports = (0, _LAST_PORT)
     else:
-        low, high = rule.get("from_port"), rule.get("to_port")
-        if not isinstance(low, int) or not isinstance(high, int) or bool in (type(low), type(high)):
+        low, high = _port(rule.get("from_port")), _port(rule.get("to_port"))
+        if low is None or high is None:
             return []
         ports = (max(low, 0), min(high, _LAST_PORT))
         if ports[0] > ports[1]:
@@ -229,6 +229,10 @@ def _grant(rule: Any, path: str, label: str, *, standalone: bool) -> list[_Grant
             network=network,
         )
     ]
+
+
+def _port(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _network(source: Any) -> Network | None:
@@ -298,4 +302,4 @@ def _names(grants: Sequence[_Grant]) -> str:
 
 
 def _ports_text(ports: Sequence[int]) -> str:
-    return " and ".join(f"{ADMIN_PORTS[p]} ({p})" for p in sorted(set(ports)))
+    return " and ".join(f"{_ADMIN_PORTS[p]} ({p})" for p in sorted(set(ports)))

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import infradsl.check
 from infradsl import App, Construct, Stack
 from infradsl.aws import ec2, s3
@@ -147,6 +149,47 @@ def test_run_checks_applies_custom_rules_only_to_their_types() -> None:
          "message": "versioned is false", "acknowledged": None}
     ]
     assert unknown_acknowledgements(synthesize(app), rules=[rule]) == []
+
+
+def test_a_stack_check_reports_on_the_resource_it_names_with_its_acknowledgement() -> None:
+    def two_buckets(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        buckets = sorted(p for p, e in document["resources"].items()
+                         if e["type"] == "aws.s3.Bucket")
+        if len(buckets) > 1:
+            yield buckets[0], f"one of {len(buckets)} buckets"
+            yield "Vpc", "not a bucket: dropped"
+
+    rule = Rule(id="ORG002", title="One bucket per stack", severity=Severity.LOW,
+                description="Keep it simple.", fix="Merge them.", types=("aws.s3.Bucket",),
+                check_stack=two_buckets)
+    app = App()
+    stack = Stack(app, "demo")
+    logs = s3.Bucket(stack, "Logs")
+    s3.Bucket(stack, "Site")
+    ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
+    logs.node.acknowledge("ORG002", reason="logs are kept apart on purpose")
+    assert [f.to_json() for f in run_checks(synthesize(app), rules=[rule])] == [
+        {"rule_id": "ORG002", "severity": "low", "stack": "demo", "path": "Logs",
+         "message": "one of 2 buckets", "acknowledged": "logs are kept apart on purpose"}
+    ]
+
+
+def test_a_rule_without_a_check_or_a_stack_check_is_refused() -> None:
+    with pytest.raises(TypeError, match="rule 'ORG003' needs a 'check' or a 'check_stack'"):
+        Rule(id="ORG003", title="Nothing", severity=Severity.LOW, description="Nothing.",
+             fix="Nothing.")
+
+
+def test_a_combined_security_group_finding_is_acknowledged_on_the_group() -> None:
+    app = App()
+    stack = Stack(app, "demo", region="us-east-1")
+    vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
+    sg = ec2.SecurityGroup(stack, "Sg", vpc=vpc, ingress=[ec2.Rule.tcp(22, source="0.0.0.0/1")])
+    ec2.SecurityGroupRule(stack, "Half", group=sg, rule=ec2.Rule.tcp(22, source="128.0.0.0/1"))
+    sg.node.acknowledge("SG001", reason="the bastion exists to accept SSH")
+    assert summary(run_checks(synthesize(app))) == [
+        ("Sg", "SG001", "the bastion exists to accept SSH"),
+    ]
 
 
 def test_the_shipped_example_app_passes_every_rule() -> None:
