@@ -206,6 +206,11 @@ class ProgressView:
                     (event.detail, "red"),
                 )
             )
+        elif event.kind == "note" and event.path:
+            # Retries and waits inside one operation (eventual consistency, lost answers).
+            self.console.print(
+                Text.assemble(("  … ", "yellow"), f"{event.stack}/{event.path}: ", event.detail)
+            )
         elif event.kind == "rollback-start" and not event.path:
             self.console.print(
                 Text("  rolling back: undoing completed work in reverse order", style="yellow bold")

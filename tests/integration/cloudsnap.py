@@ -84,7 +84,7 @@ def recording() -> Iterator[Recorder]:
 
 
 class _FakeHttp:
-    status_code = 500
+    status_code = 400
     headers: dict[str, str] = {}
     content = b""
     text = ""
@@ -92,7 +92,8 @@ class _FakeHttp:
 
 @contextmanager
 def failing(service: str, operation: str, occurrence: int = 1) -> Iterator[list[int]]:
-    """Make the ``occurrence``-th call of ``service.operation`` fail with InternalError."""
+    """Make the ``occurrence``-th call of ``service.operation`` fail with a definite error
+    (HTTP 400: the cloud did not act; a 5xx would be retried, see ``faults.py``)."""
     seen = [0]
     lock = threading.Lock()
 
@@ -102,8 +103,8 @@ def failing(service: str, operation: str, occurrence: int = 1) -> Iterator[list[
             hit = seen[0] == occurrence
         if hit:
             return _FakeHttp(), {
-                "Error": {"Code": "InternalError", "Message": f"injected failure of {operation}"},
-                "ResponseMetadata": {"HTTPStatusCode": 500},
+                "Error": {"Code": "InjectedFailure", "Message": f"injected failure of {operation}"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
             }
         return None
 
@@ -208,51 +209,26 @@ def state_bytes(state_dir: Path) -> dict[str, bytes]:
     }
 
 
-def owned(cloud: Any, stack: str) -> list[tuple[str, str, str]]:
-    """(kind, physical id, infradsl:path) of every live resource tagged with ``stack``."""
-    ec2 = cloud.client("ec2")
-    tag = [{"Name": "tag:infradsl:stack", "Values": [stack]}]
+def owned(cloud: Any, stack: str, region: str = "us-east-1") -> list[tuple[str, str, str]]:
+    """(type, physical id, infradsl:path) of every live resource tagged with ``stack``.
+
+    Listed through every handler's ``list_stack`` (the same listing ``state reconcile``
+    uses), so it sees every type the handlers know: buckets, volumes, key pairs and
+    standalone rules included.
+    """
+    from infradsl.providers.aws import handler_for
+    from infradsl.providers.aws.clients import Clients
+    from infradsl.providers.aws.registry import handlers
+    from infradsl.providers.handler import HandlerContext
+
+    ctx = HandlerContext(
+        stack=stack, path="", region=region, clients=Clients(region, cloud.endpoint)
+    )
     found: list[tuple[str, str, str]] = []
-
-    def path(tags: Any) -> str:
-        return next((t["Value"] for t in tags or [] if t["Key"] == "infradsl:path"), "?")
-
-    for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]:
-        found.append(("vpc", v["VpcId"], path(v.get("Tags"))))
-    for s in ec2.describe_subnets(Filters=tag)["Subnets"]:
-        found.append(("subnet", s["SubnetId"], path(s.get("Tags"))))
-    for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]:
-        found.append(("igw", g["InternetGatewayId"], path(g.get("Tags"))))
-    for n in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]:
-        if n["State"] not in ("deleted", "deleting", "failed"):
-            found.append(("nat", n["NatGatewayId"], path(n.get("Tags"))))
-    for a in ec2.describe_addresses(Filters=tag)["Addresses"]:
-        found.append(("eip", a["AllocationId"], path(a.get("Tags"))))
-    for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]:
-        found.append(("rtb", t["RouteTableId"], path(t.get("Tags"))))
-    for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]:
-        found.append(("sg", g["GroupId"], path(g.get("Tags"))))
-    for r in ec2.describe_instances(Filters=tag)["Reservations"]:
-        for i in r["Instances"]:
-            if i["State"]["Name"] not in ("terminated", "shutting-down"):
-                found.append(("instance", i["InstanceId"], path(i.get("Tags"))))
-    iam = cloud.client("iam")
-    prefix = f"{stack}-"
-    for role in iam.list_roles()["Roles"]:
-        if role["RoleName"].startswith(prefix):
-            tags = iam.list_role_tags(RoleName=role["RoleName"])["Tags"]
-            found.append(("role", role["RoleName"], path(tags)))
-    for policy in iam.list_policies(Scope="Local")["Policies"]:
-        if policy["PolicyName"].startswith(prefix):
-            tags = iam.list_policy_tags(PolicyArn=policy["Arn"])["Tags"]
-            found.append(("policy", policy["Arn"], path(tags)))
-    for profile in iam.list_instance_profiles()["InstanceProfiles"]:
-        if profile["InstanceProfileName"].startswith(prefix):
-            found.append(("profile", profile["InstanceProfileName"], path(profile.get("Tags"))))
-    for secret in cloud.client("secretsmanager").list_secrets()["SecretList"]:
-        if secret["Name"].startswith(prefix) and not secret.get("DeletedDate"):
-            found.append(("secret", secret["ARN"], path(secret.get("Tags"))))
-    return found
+    for type_name in handlers():
+        for physical_id, path in handler_for(type_name).list_stack(ctx).items():
+            found.append((type_name, physical_id, path))
+    return sorted(found)
 
 
 @contextmanager
@@ -273,8 +249,8 @@ def failing_nth_mutating(n: int | None) -> Iterator[None]:
             hit = seen[0] == n
         if hit:
             return _FakeHttp(), {
-                "Error": {"Code": "InternalError", "Message": f"injected failure of {operation}"},
-                "ResponseMetadata": {"HTTPStatusCode": 500},
+                "Error": {"Code": "InjectedFailure", "Message": f"injected failure of {operation}"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
             }
         return None
 

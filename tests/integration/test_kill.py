@@ -131,7 +131,7 @@ def test_deploys_killed_at_many_points_converge_without_orphans_or_duplicates(
         for when in ("before", "after"):
             folder = replaced(f"replace{kill_at}{when}")
             _kill_and_converge(folder, local_cloud, capsys, kill_at, when)
-            images = {i for kind, i, _ in owned(local_cloud, "webapp") if kind == "instance"}
+            images = {i for kind, i, _ in owned(local_cloud, "webapp") if kind == "aws.ec2.Instance"}
             assert len(images) == 2
 
     assert run_cli(["destroy", "app.py", "--yes"], capsys)[0] == 0
