@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from infradsl.state.backend import StateError
+from infradsl.state.backend import LockInfo, StateError, check_stack_name
 
-__all__ = ["register"]
+__all__ = ["register", "stack_name"]
 
 
 def _backend(obj: Any) -> Any:
@@ -25,6 +25,35 @@ def _backend(obj: Any) -> Any:
     return open_backend(obj.state, obj.target, endpoint_url=endpoint)
 
 
+def stack_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback refusing a stack name that is not a plain name (a path would
+    reach files outside the state folder)."""
+    if value is None:
+        return None
+    try:
+        return check_stack_name(value)
+    except StateError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _lock_note(stack: str, holder: LockInfo) -> str:
+    """How `state list` shows a stack's lock."""
+    if holder == LockInfo.unreadable():
+        return (
+            "unreadable lock (a run died while taking it): clear it with "
+            f"`infradsl state unlock {holder.id} --stack {stack}`"
+        )
+    if holder.holder_gone():
+        return f"lock left by a dead run ({holder.id}): the next run takes it over"
+    return f"locked by {holder.user}@{holder.host} ({holder.id})"
+
+
+def took_over(stack: str, taken: LockInfo | None) -> None:
+    """Say so when taking the lock took over a dead run's."""
+    if taken is not None:
+        click.echo(f"note: {taken.takeover_note(stack)}", err=True)
+
+
 @click.group()
 def state() -> None:
     """Inspect state, restore earlier versions and clear stale locks."""
@@ -33,21 +62,33 @@ def state() -> None:
 @state.command("list")
 @click.pass_obj
 def state_list(obj: Any) -> None:
-    """List the stacks that have a state on this target."""
+    """List the stacks that have a state or a lock on this target."""
     backend = _backend(obj)
-    names = backend.stacks()
+    with_state = set(backend.stacks())
+    names = sorted(with_state | set(backend.locked_stacks()))
     if not names:
         click.echo(f"no state for target {obj.target!r} in {backend.location}")
         return
     for name in names:
-        st = backend.read(name)
+        parts = [name]
+        if name not in with_state:
+            parts.append("(no state yet)")
+        else:
+            try:
+                st = backend.read(name)
+            except StateError:
+                parts.append(f"CORRUPT: see `infradsl state history {name}`")
+            else:
+                if st is not None:
+                    parts += [st.region, _count(st), f"serial {st.serial}"]
         holder = backend.lock_holder(name)
-        lock = f"  locked by {holder.user}@{holder.host} ({holder.id})" if holder else ""
-        click.echo(f"{name}  {st.region}  {len(st.resources)} resources  serial {st.serial}{lock}")
+        if holder is not None:
+            parts.append(_lock_note(name, holder))
+        click.echo("  ".join(parts))
 
 
 @state.command("show")
-@click.argument("stack")
+@click.argument("stack", callback=stack_name)
 @click.pass_obj
 def state_show(obj: Any, stack: str) -> None:
     """Show the resources of a stack's state."""
@@ -80,38 +121,49 @@ def state_show(obj: Any, stack: str) -> None:
 
 @state.command("unlock")
 @click.argument("lock_id")
-@click.option("--stack", default=None, help="The locked stack (found by lock id otherwise).")
+@click.option(
+    "--stack",
+    default=None,
+    callback=stack_name,
+    help="The locked stack (found by lock id otherwise).",
+)
 @click.pass_obj
 def state_unlock(obj: Any, lock_id: str, stack: str | None) -> None:
     """Clear a lock left by a run that died (LOCK_ID is shown in the lock error)."""
+    import socket
+
     backend = _backend(obj)
-    names = [stack] if stack else backend.stacks()
+    # Stacks being deployed for the first time have a lock and no state yet.
+    names = [stack] if stack else sorted(set(backend.stacks()) | set(backend.locked_stacks()))
     for name in names:
         holder = backend.lock_holder(name)
-        if holder is not None and holder.id == lock_id:
-            if not holder.holder_gone() and holder.host == __import__("socket").gethostname():
-                click.echo(
-                    f"warning: process {holder.pid} holding the lock is still running", err=True
-                )
-            backend.unlock(name, lock_id)
-            click.echo(
-                f"unlocked {name} (was held by {holder.user}@{holder.host}, "
-                f"pid {holder.pid}, {holder.operation})"
-            )
-            return
-    raise click.UsageError(f"no lock with id {lock_id!r} on target {obj.target!r}")
+        if holder is None or holder.id != lock_id:
+            continue
+        if holder.host == socket.gethostname() and not holder.holder_gone():
+            click.echo(f"warning: process {holder.pid} holding the lock is still running", err=True)
+        backend.unlock(name, lock_id)
+        click.echo(
+            f"unlocked {name} (was held by {holder.user}@{holder.host}, "
+            f"pid {holder.pid}, {holder.operation})"
+        )
+        return
+    raise click.UsageError(
+        f"no lock with id {lock_id!r} on target {obj.target!r} in {backend.location}"
+    )
 
 
 @state.command("history")
-@click.argument("stack")
+@click.argument("stack", callback=stack_name)
 @click.pass_obj
 def state_history(obj: Any, stack: str) -> None:
     """List the kept previous versions of a stack's state (newest first)."""
     backend = _backend(obj)
     versions = backend.versions(stack)
+    corrupt = False
     try:
         current = backend.read(stack)
     except StateError as exc:
+        corrupt = True
         click.echo(f"current state: CORRUPT ({exc})")
     else:
         if current is None and not versions:
@@ -124,12 +176,18 @@ def state_history(obj: Any, stack: str) -> None:
         except StateError as exc:
             count = f"unreadable ({exc})"
         click.echo(f"serial {serial:>5}  {_time(written)}  {count}")
-    if versions:
+    if versions and corrupt:
+        # The newest kept version is the state the last run ended with.
+        click.echo(
+            f"restore the newest with `infradsl state restore {stack} {versions[0][0]}`, "
+            "then run `infradsl plan`"
+        )
+    elif versions:
         click.echo(f"restore one with `infradsl state restore {stack} SERIAL`")
 
 
 @state.command("restore")
-@click.argument("stack")
+@click.argument("stack", callback=stack_name)
 @click.argument("serial", type=int)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
@@ -139,8 +197,6 @@ def state_restore(obj: Any, stack: str, serial: int, yes: bool) -> None:
     This changes only what infradsl believes is deployed, not the cloud: run
     ``infradsl plan`` afterwards to see how the cloud differs.
     """
-    from infradsl.state.backend import LockInfo
-
     backend = _backend(obj)
     version = backend.read_version(stack, serial)
     try:
@@ -166,7 +222,7 @@ def state_restore(obj: Any, stack: str, serial: int, yes: bool) -> None:
             click.echo("state not changed")
             return
     lock = LockInfo.new("restore")
-    backend.lock(stack, lock)
+    took_over(stack, backend.lock(stack, lock))
     try:
         written = backend.restore_version(stack, serial)
     finally:
@@ -188,7 +244,7 @@ def _time(epoch: float) -> str:
 
 
 @click.command()
-@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--stack", default=None, callback=stack_name, help="Only this stack.")
 @click.pass_obj
 def history(obj: Any, stack: str | None) -> None:
     """Show the deployment history: time, user, git commit, summary, result."""

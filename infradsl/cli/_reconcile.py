@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from infradsl.cli._admin import state
+from infradsl.cli._admin import stack_name, state, took_over
 
 __all__ = ["reconcile"]
 
 
 @state.command("reconcile")
-@click.argument("stack")
+@click.argument("stack", callback=stack_name)
 @click.option("--region", default=None, help="Region of the stack (default: from its state).")
 @click.option("--adopt", "action", flag_value="adopt", help="Adopt untracked resources.")
 @click.option("--delete", "action", flag_value="delete", help="Delete untracked resources.")
@@ -29,7 +29,7 @@ def reconcile(obj: Any, stack: str, region: str | None, action: str | None, yes:
     session = make_session(obj.target, obj.state, None)
     backend = session.backend
     lock = LockInfo.new("reconcile")
-    backend.lock(stack, lock)
+    took_over(stack, backend.lock(stack, lock))
     try:
         current = backend.read(stack)
         where = region or (current.region if current else "us-east-1")
