@@ -149,33 +149,40 @@ def run_apply(
 
 
 def _install_interrupt_handler(session: Session, console: Any, operation: str) -> Any:
-    """First Ctrl-C: stop scheduling, finish the calls in flight, save state. Second: exit
-    at once; the journal lets the next run recover what was in flight."""
+    """First Ctrl-C, SIGTERM (a cancelled CI job) or SIGHUP (a closed terminal): stop
+    scheduling, finish the calls in flight, save state. A second one: exit at once; the
+    journal lets the next run recover what was in flight, and the kernel releases the lock."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     presses = [0]
+    names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
-    def on_interrupt(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         presses[0] += 1
+        what = names.get(signal.Signals(signum), "signal")
         if presses[0] == 1:
             session.stop.set()
             console.print(
-                f"[yellow]stopping the {operation}: no new operation starts; the calls in "
-                "flight finish and state is saved. Press Ctrl-C again to exit at once.[/]"
+                f"[yellow]{what}: stopping the {operation}: no new operation starts; the calls "
+                "in flight finish and state is saved. Press Ctrl-C again to exit at once.[/]"
             )
             return
         console.print(
-            "[red]exiting now. What was in flight is in the state's journal: the next "
-            f"`infradsl plan` or `infradsl {operation}` recovers it (clear the lock first with "
-            "`infradsl state unlock LOCK_ID`, shown by the next run).[/]"
+            f"[red]{what} again: exiting now. What was in flight is in the state's journal: "
+            f"the next `infradsl plan` or `infradsl {operation}` recovers it.[/]"
         )
         os._exit(130)
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    return lambda: signal.signal(signal.SIGINT, previous)
+    previous = {sig: signal.signal(sig, on_signal) for sig in names}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:

@@ -167,11 +167,12 @@ class Executor:
             deps[path] = {d for d in desired[path]["depends_on"] if d in main}
         result = walk(deps, lambda p: self._apply(main[p]), concurrency=concurrency, stop=self.stop)
         errors = [(p, _message(e)) for p, e in sorted(result.errors.items())]
+        finished = result.ok
         if result.ok:
-            cleanup_errors = self._cleanup(changes, concurrency)
+            cleanup_errors, finished = self._cleanup(changes, concurrency)
             errors.extend(cleanup_errors)
         if not errors:
-            if self.stop is not None and self.stop.is_set() and not result.ok:
+            if not finished:
                 return self._interrupted()
             try:
                 self._finish()
@@ -494,7 +495,10 @@ class Executor:
 
     def _cleanup(
         self, changes: Mapping[str, ResourceChange], concurrency: int
-    ) -> list[tuple[str, str]]:
+    ) -> tuple[list[tuple[str, str]], bool]:
+        """Forget and delete what the plan removes, and the old halves of replacements.
+
+        Returns the errors, and whether every delete ran (not when a stop came first)."""
         doomed: dict[str, ResourceState] = {}
         for path, change in changes.items():
             if change.action is Action.FORGET:
@@ -508,7 +512,7 @@ class Executor:
             for path, old in self.retired.items():
                 doomed[f"{path}#old"] = old
         if not doomed:
-            return []
+            return [], True
         by_path = {k.removesuffix("#old"): k for k in doomed}
         # X waits for every doomed resource that depended on X.
         deps: dict[str, set[str]] = {k: set() for k in doomed}
@@ -517,8 +521,11 @@ class Executor:
                 target = by_path.get(dep)
                 if target is not None and target != key:
                     deps[target].add(key)
-        result = walk(deps, lambda k: self._delete(k, doomed[k]), concurrency=concurrency)
-        return [(k.removesuffix("#old"), _message(e)) for k, e in sorted(result.errors.items())]
+        result = walk(
+            deps, lambda k: self._delete(k, doomed[k]), concurrency=concurrency, stop=self.stop
+        )
+        errors = [(k.removesuffix("#old"), _message(e)) for k, e in sorted(result.errors.items())]
+        return errors, result.ok
 
     def _delete(self, key: str, res: ResourceState) -> None:
         path = key.removesuffix("#old")

@@ -174,13 +174,16 @@ class Session:
         """Plan one stack (``document=None`` plans its destruction)."""
         if state is None:
             state = self.backend.read(name)
+            self.check_state(name, state, document)
             if state is not None and state.pending:
                 lock = LockInfo.new("recover")
-                self.backend.lock(name, lock)
+                self._lock(name, lock)
                 try:
                     state = self._recovered(name, self.backend.read(name))
                 finally:
                     self.backend.unlock(name, lock.id)
+        else:
+            self.check_state(name, state, document)
         notes: list[str] = list(self._notes.pop(name, []))
         if (
             self.target == "local"
@@ -226,9 +229,13 @@ class Session:
         runs: list[StackRun] = []
         try:
             for name in names:
-                self.backend.lock(name, lock)
+                self._lock(name, lock)
                 locked.append(name)
-            states = {name: self._recovered(name, self.backend.read(name)) for name in names}
+            states = {}
+            for name in names:
+                state = self.backend.read(name)
+                self.check_state(name, state, documents[name])
+                states[name] = self._recovered(name, state)
             self._check_producers(documents)
             plans = []
             for name in names:
@@ -263,7 +270,7 @@ class Session:
                 others = {
                     n: s
                     for n in self.backend.stacks()
-                    if n != name and (s := self.backend.read(n)) is not None
+                    if n != name and (s := self.backend.read(n)) is not None and s.stack == n
                 }
                 executor = Executor(
                     plan,
@@ -288,6 +295,76 @@ class Session:
             for name in locked:
                 self.backend.unlock(name, lock.id)
 
+    def check_state(
+        self, name: str, state: StackState | None, document: Mapping[str, Any] | None
+    ) -> None:
+        """Refuse, before any call, a state that is not this stack's own.
+
+        A renamed or copied state file (another stack's, another region's, another
+        target's) would make the plan delete that stack's resources and create duplicates
+        of these.
+
+        Raises:
+            PlanError: the state belongs to another stack, region or target, or tracks a
+                resource type this version of infradsl does not know.
+        """
+        if state is None:
+            return
+        where = getattr(self.backend, "location", "the state backend")
+        wrong: list[str] = []
+        if state.stack != name:
+            wrong.append(
+                f"it is the state of stack {state.stack!r}, not {name!r} (a renamed or copied "
+                f"file?): put it back as {state.stack!r}'s state, or move it aside if "
+                f"{name!r} was never deployed"
+            )
+        if state.target != self.target:
+            wrong.append(
+                f"it was written for target {state.target!r}, not {self.target!r}: use "
+                f"--target {state.target} or the state of the {self.target!r} target"
+            )
+        if document is not None and document.get("region") != state.region:
+            wrong.append(
+                f"its resources are in {state.region}, but the code deploys {name!r} to "
+                f"{document.get('region')}: a stack does not move regions. Set the region "
+                f"back, or destroy it in {state.region} and deploy it under a new name"
+            )
+        unknown = sorted(
+            f"{path} ({res.type})"
+            for path, res in state.resources.items()
+            if not self._knows(res.type)
+        )
+        if unknown:
+            wrong.append(
+                "it tracks resources of types this version of infradsl does not know: "
+                f"{', '.join(unknown)} (written by a newer version?): upgrade infradsl"
+            )
+        if wrong:
+            raise PlanError(
+                f"refusing the state of stack {name!r} in {where}; nothing was changed: "
+                + "; ".join(wrong)
+            )
+
+    def _knows(self, type_name: str) -> bool:
+        try:
+            self.handler_for(type_name)
+        except KeyError:
+            return False
+        return True
+
+    def _lock(self, name: str, lock: LockInfo) -> None:
+        """Take a stack's lock; say so when it was taken over from a run that died."""
+        dead = self.backend.lock(name, lock)
+        if dead is not None:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dead.created))
+            note = (
+                f"took over the lock of a run that is no longer running ({dead.operation} by "
+                f"{dead.user}@{dead.host}, pid {dead.pid}, since {since}); its unfinished "
+                "work is recovered from the journal"
+            )
+            self._notes.setdefault(name, []).append(note)
+            self.listener(Event("note", name, detail=note))
+
     def _recovered(self, name: str, state: StackState | None) -> StackState | None:
         """Resolve a dead run's unfinished intents (the caller holds the lock)."""
         if state is None or not state.pending:
@@ -308,7 +385,9 @@ class Session:
         to write them)."""
         if document is None or state is None:
             return state
-        others = {n: s for n in self.backend.stacks() if (s := self.backend.read(n))}
+        others = {
+            n: s for n in self.backend.stacks() if (s := self.backend.read(n)) and s.stack == n
+        }
         lookup = state_lookup(state.stack, state.resources, others)
         outputs = resolve_outputs(document["outputs"], lookup)
         if outputs == dict(state.outputs):

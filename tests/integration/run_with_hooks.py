@@ -2,8 +2,9 @@
 
 Environment:
     HOOK_LATENCY_MS: sleep this long before every API call.
-    HOOK_KILL_AT: SIGKILL this process at the N-th mutating call of the deploy...
-    HOOK_KILL_WHEN: ...``before`` the call is sent or ``after`` its answer arrived.
+    HOOK_KILL_AT: signal this process at the N-th mutating call of the deploy...
+    HOOK_KILL_WHEN: ...``before`` the call is sent or ``after`` its answer arrived...
+    HOOK_SIGNAL: ...with ``KILL`` (default) or ``TERM``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _kill_hook(event_name: str, **_: Any) -> None:
         _count += 1
         hit = _count == int(os.environ["HOOK_KILL_AT"])
     if hit:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, "SIG" + os.environ.get("HOOK_SIGNAL", "KILL")))
 
 
 def _latency_hook(**_: Any) -> None:

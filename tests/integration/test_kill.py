@@ -1,18 +1,20 @@
-"""Kill -9 at many points of a deploy: the next run converges, nothing is lost or doubled.
+"""Kill -9 and SIGTERM at many points of a deploy, a destroy and a replacement: the next
+plain run converges, nothing is lost or doubled, no manual step.
 
-A separate process runs ``infradsl deploy`` of the webapp example and SIGKILLs itself at
-the N-th mutating API call, before the call is sent or after its answer arrived (the
-cloud changed but the journal has no result yet). Then, as a user would: the next deploy
-reports the stale lock (exit 5), ``infradsl state unlock`` clears it, and deploy again
-converges: exactly one resource per path, and every resource carrying the stack's tags is
-in state.
+A separate process runs ``infradsl deploy`` (or ``destroy``) of the webapp example and
+signals itself at the N-th mutating API call, before the call is sent or after its answer
+arrived (the cloud changed but the journal has no result yet). SIGKILL leaves its lock
+file behind, but the kernel released the lock: the next run takes it over, says so, and
+recovers from the journal. SIGTERM (a cancelled CI job) behaves like a first Ctrl-C: the
+calls in flight finish, state is saved, the run exits 130. Then, as a user would, the same
+command again must converge: exactly one resource per path, and every resource carrying
+the stack's tag (listed through every handler) is in state; or, for destroy, none is left.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -27,7 +29,7 @@ from cloudsnap import owned, recording, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("run_with_hooks.py")
-REPORT: list[str] = []
+REPORT: Counter[str] = Counter()
 
 
 def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path:
@@ -39,7 +41,7 @@ def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path
     return folder
 
 
-def _spawn(folder: Path, cloud: Any, **hooks: str) -> subprocess.Popen[str]:
+def _spawn(folder: Path, cloud: Any, command: str = "deploy", **hooks: str) -> Any:
     env = {
         **os.environ,
         "INFRADSL_LOCAL_ENDPOINT": cloud.endpoint,
@@ -49,7 +51,7 @@ def _spawn(folder: Path, cloud: Any, **hooks: str) -> subprocess.Popen[str]:
         **hooks,
     }
     return subprocess.Popen(
-        [sys.executable, str(RUNNER), "deploy", "app.py", "--yes"],
+        [sys.executable, str(RUNNER), command, "app.py", "--yes"],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
@@ -75,29 +77,50 @@ def _check_converged(folder: Path, cloud: Any) -> tuple[int, int]:
     return len(orphaned), len(duplicated)
 
 
-def _kill_and_converge(folder: Path, cloud: Any, capsys: Any, kill_at: int, when: str) -> None:
-    proc = _spawn(folder, cloud, HOOK_KILL_AT=str(kill_at), HOOK_KILL_WHEN=when)
-    _out, err = proc.communicate(timeout=180)
-    assert proc.returncode == -signal.SIGKILL, f"not killed at {when} {kill_at}: {err[-2000:]}"
-    code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
-    assert code == 5, out + err
-    assert "no longer running on this host, so the lock is stale" in err
-    lock_id = re.search(r"infradsl state unlock (\w+)", err)
-    assert lock_id is not None, err
-    assert run_cli(["state", "unlock", lock_id.group(1)], capsys)[0] == 0
-    code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
-    assert code == 0, f"kill {when} call {kill_at}: no convergence\n{out}{err}"
-    _check_converged(folder, cloud)
-    REPORT.append(f"{when}#{kill_at}")
+def _signal_and_converge(
+    folder: Path,
+    cloud: Any,
+    capsys: Any,
+    at: int,
+    when: str,
+    sig: str = "KILL",
+    command: str = "deploy",
+) -> None:
+    proc = _spawn(
+        folder, cloud, command, HOOK_KILL_AT=str(at), HOOK_KILL_WHEN=when, HOOK_SIGNAL=sig
+    )
+    out, err = proc.communicate(timeout=180)
+    label = f"SIG{sig} {when} call {at} of {command}"
+    if sig == "KILL":
+        assert proc.returncode == -signal.SIGKILL, f"{label}: not killed: {err[-2000:]}"
+    else:
+        assert proc.returncode == 130, f"{label}: exited {proc.returncode}\n{out}{err[-2000:]}"
+        assert "SIGTERM: stopping the" in out, out
+    code, out, err = run_cli([command, "app.py", "--yes"], capsys)
+    assert code == 0, f"{label}: the next {command} did not converge\n{out}{err}"
+    if sig == "KILL":
+        assert "took over the lock of a run that is no longer running" in out + err, out + err
+    if command == "deploy":
+        _check_converged(folder, cloud)
+    else:
+        assert owned(cloud, "webapp") == [], f"{label}: destroy left resources"
+    REPORT[f"{command} SIG{sig}"] += 1
 
 
-def _mutating_count(capsys: Any) -> int:
+def _mutating_count(capsys: Any, command: str = "deploy") -> int:
     with recording() as calls:
-        code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
+        code, out, err = run_cli([command, "app.py", "--yes"], capsys)
     assert code == 0, out + err
     return len(calls.mutating())
 
 
+def _points(total: int, count: int) -> list[int]:
+    """``count`` call numbers spread over 1..total."""
+    step = max(1, total // count)
+    return list(range(1, total + 1, step))[:count]
+
+
+@pytest.mark.slow
 def test_deploys_killed_at_many_points_converge_without_orphans_or_duplicates(
     tmp_path: Path,
     local_cloud: Any,
@@ -106,16 +129,51 @@ def test_deploys_killed_at_many_points_converge_without_orphans_or_duplicates(
 ) -> None:
     _project(tmp_path, monkeypatch, "count")
     total = _mutating_count(capsys)
-    step = max(1, total // 12)
-    points = [(n, "after") for n in range(1, total + 1, step)]
-    points += [(n, "before") for n in range(1 + step // 2, total + 1, step)]
-    assert len(points) >= 20, points
-    for index, (kill_at, when) in enumerate(points):
+    points = [(n, "after", "KILL") for n in _points(total, 10)]
+    points += [(n + 1, "before", "KILL") for n in _points(total - 1, 8)]
+    points += [(n + 2, "after", "TERM") for n in _points(total - 2, 5)]
+    for index, (at, when, sig) in enumerate(points):
         local_cloud.reset()
         folder = _project(tmp_path, monkeypatch, f"fresh{index}")
-        _kill_and_converge(folder, local_cloud, capsys, kill_at, when)
+        _signal_and_converge(folder, local_cloud, capsys, at, when, sig)
+    assert run_cli(["destroy", "app.py", "--yes"], capsys)[0] == 0
+    assert owned(local_cloud, "webapp") == []
+    assert REPORT["deploy SIGKILL"] >= 18 and REPORT["deploy SIGTERM"] >= 5
+    print(f"\nkill points: {dict(REPORT)}; orphaned: 0; duplicated: 0")
 
-    # An update that replaces an instance, killed at each of its mutating calls.
+
+@pytest.mark.slow
+def test_destroys_killed_at_many_points_leave_nothing_after_a_plain_rerun(
+    tmp_path: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
+    def deployed(name: str) -> Path:
+        local_cloud.reset()
+        folder = _project(tmp_path, monkeypatch, name)
+        assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
+        return folder
+
+    deployed("count")
+    total = _mutating_count(capsys, "destroy")
+    points = [(n, "after", "KILL") for n in _points(total, 4)]
+    points += [(n + 1, "before", "KILL") for n in _points(total - 1, 2)]
+    points += [(n + 1, "after", "TERM") for n in _points(total - 1, 2)]
+    for index, (at, when, sig) in enumerate(points):
+        folder = deployed(f"destroy{index}")
+        _signal_and_converge(folder, local_cloud, capsys, at, when, sig, "destroy")
+    assert REPORT["destroy SIGKILL"] >= 6 and REPORT["destroy SIGTERM"] >= 2
+    print(f"\nkill points: {dict(REPORT)}")
+
+
+@pytest.mark.slow
+def test_replacements_killed_at_each_call_converge_keeping_one_instance(
+    tmp_path: Path,
+    local_cloud: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
     def replaced(name: str) -> Path:
         local_cloud.reset()
         folder = _project(tmp_path, monkeypatch, name)
@@ -125,21 +183,19 @@ def test_deploys_killed_at_many_points_converge_without_orphans_or_duplicates(
         return folder
 
     replaced("count-replace")
-    replace_total = _mutating_count(capsys)
-    assert replace_total >= 2
-    for kill_at in range(1, replace_total + 1):
-        for when in ("before", "after"):
-            folder = replaced(f"replace{kill_at}{when}")
-            _kill_and_converge(folder, local_cloud, capsys, kill_at, when)
-            images = {i for kind, i, _ in owned(local_cloud, "webapp") if kind == "aws.ec2.Instance"}
-            assert len(images) == 2
-
-    assert run_cli(["destroy", "app.py", "--yes"], capsys)[0] == 0
-    assert owned(local_cloud, "webapp") == []
-    print(f"\nkill points covered: {len(REPORT)}; orphaned: 0; duplicated: 0")
-    assert len(REPORT) >= 20
+    total = _mutating_count(capsys)
+    assert total >= 2
+    points = [(n, when, "KILL") for n in range(1, total + 1) for when in ("before", "after")]
+    points.append((1, "after", "TERM"))
+    for at, when, sig in points:
+        folder = replaced(f"replace{at}{when}{sig}")
+        _signal_and_converge(folder, local_cloud, capsys, at, when, sig)
+        images = {i for kind, i, _ in owned(local_cloud, "webapp") if kind == "aws.ec2.Instance"}
+        assert len(images) == 2, "the old instances are retired once the new ones are in place"
+    print(f"\nkill points: {dict(REPORT)}")
 
 
+@pytest.mark.slow
 def test_a_first_interrupt_finishes_the_calls_in_flight_and_saves_state(
     tmp_path: Path,
     local_cloud: Any,
