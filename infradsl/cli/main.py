@@ -264,6 +264,20 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("botocore", "boto3", "urllib3")):
+            raise
+        # Errors the engine handles per operation never get here: this one came while
+        # reading or planning, before any change.
+        if debug:
+            traceback.print_exc()
+        click.echo(
+            click.style("error: ", fg="red", bold=True)
+            + f"the cloud API failed: {exc}. Nothing was changed; run again, or with --debug "
+            "for a traceback",
+            err=True,
+        )
+        sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_OK)
 
 
@@ -284,6 +298,7 @@ def _print_error(exc: InfraDslError) -> None:
 def _is_expected(exc: InfraDslError) -> bool:
     from infradsl.cli._deploy import RefusedError
     from infradsl.plan.change import PlanError
+    from infradsl.providers.handler import CloudUnreachableError
     from infradsl.state.backend import StateError
 
-    return isinstance(exc, (PlanError, StateError, RefusedError))
+    return isinstance(exc, (PlanError, StateError, RefusedError, CloudUnreachableError))

@@ -97,8 +97,12 @@ class Session:
         listener: Listener | None = None,
         local_instance: str | None = None,
         app_folder: Path | None = None,
+        preflight: Callable[[str], None] | None = None,
     ) -> None:
         self.backend = backend
+        # region -> raises when the cloud cannot be reached there (checked once per region).
+        self.preflight = preflight
+        self._reached: set[str] = set()
         self.target = target
         self.clients_for = clients_for
         self.handler_for = handler_for
@@ -124,7 +128,7 @@ class Session:
             endpoint_url: the local cloud's URL, or ``None`` for real AWS.
         """
         from infradsl.providers.aws import handler_for
-        from infradsl.providers.aws.clients import Clients
+        from infradsl.providers.aws.clients import Clients, check_reachable
 
         cache: dict[str, Clients] = {}
 
@@ -140,7 +144,14 @@ class Session:
             handler_for=handler_for,
             listener=listener,
             app_folder=app_folder,
+            preflight=lambda region: check_reachable(clients_for(region)),
         )
+
+    def reach(self, region: str) -> None:
+        """Make sure the cloud answers in ``region`` before anything is read or changed."""
+        if self.preflight is not None and region not in self._reached:
+            self.preflight(region)
+            self._reached.add(region)
 
     # -- planning ------------------------------------------------------------------------
 
@@ -199,6 +210,10 @@ class Session:
                 f"the local cloud was restarted since the last deploy, so {what} in state no "
                 "longer exist there: they are shown as missing and will be created again"
             )
+        if state is not None:
+            self.reach(state.region)
+        elif document is not None:
+            self.reach(str(document["region"]))
         live = self.refresh(state) if refresh else None
         return plan_stack(document, state, live, stack=name, region=region, notes=tuple(notes))
 
@@ -369,6 +384,7 @@ class Session:
         """Resolve a dead run's unfinished intents (the caller holds the lock)."""
         if state is None or not state.pending:
             return state
+        self.reach(state.region)
         recovered, notes = recover(state, self.clients_for(state.region), self.handler_for)
         self.backend.write(recovered)
         self._notes.setdefault(name, []).extend(

@@ -21,6 +21,7 @@ from infradsl.errors import InfraDslError
 __all__ = [
     "TOKEN_TAG",
     "ClientProvider",
+    "CloudUnreachableError",
     "CreateResult",
     "HandlerContext",
     "OutcomeUnknownError",
@@ -61,6 +62,10 @@ class OutcomeUnknownError(InfraDslError):
         self.cause = cause
         first = (str(cause) or type(cause).__name__).splitlines()[0]
         super().__init__(f"{operation} failed and may or may not have taken effect: {first}")
+
+
+class CloudUnreachableError(InfraDslError):
+    """The cloud could not be reached or refused the credentials, before any change."""
 
 
 # Where the clients report what they retry (eventual consistency, throttling): set by the

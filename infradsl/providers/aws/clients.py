@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from infradsl.providers.handler import OutcomeUnknownError, notify
+from infradsl.providers.handler import CloudUnreachableError, OutcomeUnknownError, notify
 
 __all__ = [
     "CONSISTENCY_TIMEOUT",
     "Clients",
     "add_event_hook",
+    "check_reachable",
     "is_consistency_error",
     "is_read_only",
 ]
@@ -91,6 +92,36 @@ def add_event_hook(event: str, handler: Callable[..., Any]) -> Callable[[], None
     entry = (event, handler)
     _process_hooks.append(entry)
     return lambda: _process_hooks.remove(entry) if entry in _process_hooks else None
+
+
+def check_reachable(clients: Clients) -> None:
+    """One cheap read (STS GetCallerIdentity), so that a dead endpoint or missing credentials
+    are reported before anything changes rather than as failed creates.
+
+    Raises:
+        CloudUnreachableError: the endpoint does not answer, or the credentials are missing
+            or refused.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    where = clients.endpoint_url or f"AWS ({clients.region})"
+    try:
+        clients.client("sts").get_caller_identity()
+    except NoCredentialsError:
+        raise CloudUnreachableError(
+            f"no AWS credentials found for {where}; nothing was changed. Configure them as "
+            "for the AWS CLI (AWS_PROFILE, `aws configure`, or an assumed role)"
+        ) from None
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        raise CloudUnreachableError(
+            f"{where} refused the credentials ({code}: {error}); nothing was changed"
+        ) from None
+    except BotoCoreError as error:
+        raise CloudUnreachableError(
+            f"cannot reach {where}: {error}; nothing was changed. Check the network, or "
+            "the endpoint in INFRADSL_LOCAL_ENDPOINT / AWS_ENDPOINT_URL"
+        ) from None
 
 
 def is_read_only(operation: str) -> bool:
