@@ -51,7 +51,7 @@ def _lock_note(stack: str, holder: LockInfo) -> str:
 def took_over(stack: str, taken: LockInfo | None) -> None:
     """Say so when taking the lock took over a dead run's."""
     if taken is not None:
-        click.echo(f"note: {taken.takeover_note(stack)}", err=True)
+        click.echo(f"note: {stack}: {taken.takeover_note()}", err=True)
 
 
 @click.group()
@@ -160,6 +160,7 @@ def state_history(obj: Any, stack: str) -> None:
     backend = _backend(obj)
     versions = backend.versions(stack)
     corrupt = False
+    current = None
     try:
         current = backend.read(stack)
     except StateError as exc:
@@ -175,7 +176,8 @@ def state_history(obj: Any, stack: str) -> None:
             count = _count(backend.read_version(stack, serial))
         except StateError as exc:
             count = f"unreadable ({exc})"
-        click.echo(f"serial {serial:>5}  {_time(written)}  {count}")
+        same = "  (as current)" if current is not None and serial == current.serial else ""
+        click.echo(f"serial {serial:>5}  {_time(written)}  {count}{same}")
     if versions and corrupt:
         # The newest kept version is the state the last run ended with.
         click.echo(
@@ -199,9 +201,12 @@ def state_restore(obj: Any, stack: str, serial: int, yes: bool) -> None:
     """
     backend = _backend(obj)
     version = backend.read_version(stack, serial)
+    damaged = False
+    current = None
     try:
         current = backend.read(stack)
     except StateError:
+        damaged = True
         now = "the CORRUPT current state (it is set aside next to the versions)"
     else:
         now = (
@@ -227,10 +232,14 @@ def state_restore(obj: Any, stack: str, serial: int, yes: bool) -> None:
         written = backend.restore_version(stack, serial)
     finally:
         backend.unlock(stack, lock.id)
+    replaced = (
+        "the corrupt state is set aside next to the versions"
+        if damaged
+        else "the replaced state is kept as a version too"
+    )
     click.echo(
         f"restored {stack}: serial {written.serial} is version {serial} "
-        f"({_count(written)}); the replaced state is kept as a version too. "
-        "Run `infradsl plan` to compare it with the cloud"
+        f"({_count(written)}); {replaced}. Run `infradsl plan` to compare it with the cloud"
     )
 
 

@@ -159,16 +159,17 @@ class LockInfo:
         taking it). Its id is ``unreadable``, which `infradsl state unlock` accepts."""
         return cls(id=UNREADABLE, user="?", host="?", pid=0, operation="?", created=0.0)
 
-    def takeover_note(self, stack: str) -> str:
+    def takeover_note(self) -> str:
         """What to tell the user when a run took over this (dead) holder's lock."""
         if self.id == UNREADABLE:
             return (
-                f"took over the lock of stack {stack!r} from a run that died while taking it "
-                "(the lock file was empty or unreadable)"
+                "took over a lock that could not be read (empty or damaged: a run died while "
+                "taking it)"
             )
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))
         return (
-            f"took over the lock of stack {stack!r} from a dead run (pid {self.pid}, "
-            f"{self.operation} by {self.user}@{self.host}, lock id {self.id})"
+            f"took over the lock of a run that is no longer running ({self.operation} by "
+            f"{self.user}@{self.host}, pid {self.pid}, since {since})"
         )
 
     def holder_gone(self) -> bool:

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,10 @@ def test_the_lock_of_a_killed_process_is_released_by_the_kernel_and_taken_over(
     mine = LockInfo.new("deploy")
     assert backend.lock("web", mine) == holder
     assert backend.lock_holder("web") == mine
-    assert holder.takeover_note("web") == (
-        f"took over the lock of stack 'web' from a dead run (pid {holder.pid}, deploy by "
-        f"{holder.user}@{holder.host}, lock id {holder.id})"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.created))
+    assert holder.takeover_note() == (
+        f"took over the lock of a run that is no longer running (deploy by "
+        f"{holder.user}@{holder.host}, pid {holder.pid}, since {since})"
     )
     with pytest.raises(StateLockedError):
         LocalBackend(tmp_path, "local").lock("web", LockInfo.new("destroy"))
@@ -99,9 +101,8 @@ def test_an_empty_or_garbage_lock_file_nobody_holds_is_taken_over(
     mine = LockInfo.new("deploy")
     taken = backend.lock("web", mine)
     assert taken == LockInfo.unreadable()
-    assert taken.takeover_note("web") == (
-        "took over the lock of stack 'web' from a run that died while taking it "
-        "(the lock file was empty or unreadable)"
+    assert taken.takeover_note() == (
+        "took over a lock that could not be read (empty or damaged: a run died while taking it)"
     )
     assert backend.lock_holder("web") == mine
 

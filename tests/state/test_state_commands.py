@@ -278,3 +278,19 @@ def test_a_corrupt_state_is_repaired_from_the_state_the_last_deploy_ended_with(
     code, out, err = run([*base, "plan", "app.py", "--detailed-exitcode"], capsys)
     assert code == 0, out + err
     assert "No changes. The cloud matches the code." in out
+
+
+def test_state_restore_takes_over_the_lock_of_a_dead_run_and_says_so(
+    tmp_path: Path, deployed: LocalBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = attrs.evolve(LockInfo.new("deploy"), pid=2**22 + 7)  # above any pid_max
+    (tmp_path / "aws" / "web.lock").write_text(json.dumps(dead.to_json()))
+    code, out, err = run(
+        ["--target", "aws", "--state", str(tmp_path), "state", "restore", "web", "2", "--yes"],
+        capsys,
+    )
+    assert code == 0, err
+    assert "note: web: took over the lock of a run that is no longer running (deploy by " in err
+    assert f"pid {dead.pid}, since " in err
+    assert "restored web: serial 5 is version 2" in out
+    assert LocalBackend(tmp_path, "aws").lock_holder("web") is None
