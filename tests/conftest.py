@@ -17,3 +17,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+_CLOUD_FIXTURES = {"local_cloud", "local_cloud_server", "deploy_stack"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the local cloud are the slow tier: ``pytest -m "not slow"`` runs the
+    rest (core, synth, check, plan, engine on the fake cloud) in seconds."""
+    for item in items:
+        if _CLOUD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
