@@ -7,7 +7,7 @@ import attrs
 from infradsl.state.backend import StateError
 from infradsl.state.model import StackState
 
-__all__ = ["check_successor", "missing_version", "restored"]
+__all__ = ["check_successor", "corrupt", "missing_version", "restored"]
 
 
 def check_successor(stored_serial: int, stored_lineage: str, state: StackState, where: str) -> None:
@@ -69,3 +69,21 @@ def missing_version(stack: str, serial: int, serials: list[int]) -> StateError:
     """The error for a version that is not kept."""
     kept = ", ".join(str(s) for s in serials) or "none"
     return StateError(f"stack {stack!r} has no state version {serial} (kept versions: {kept})")
+
+
+def corrupt(what: str, reason: Exception, stack: str | None) -> StateError:
+    """The error for a document that cannot be parsed.
+
+    Args:
+        what: the document (``state file PATH``, ``state object URL``).
+        reason: why it cannot be parsed.
+        stack: the stack, when ``what`` is its current state: the message then says how
+            to put back the newest good version.
+    """
+    text = f"{what} is corrupt ({reason}); nothing was changed"
+    if stack is not None:
+        text += (
+            f". Find the newest good version with `infradsl state history {stack}` and put it "
+            f"back with `infradsl state restore {stack} SERIAL`"
+        )
+    return StateError(text)

@@ -18,7 +18,7 @@ from infradsl.state._files import (
     make_private_dirs,
     write_atomic,
 )
-from infradsl.state._versions import check_successor, missing_version, restored
+from infradsl.state._versions import check_successor, corrupt, missing_version, restored
 from infradsl.state.backend import (
     MAX_VERSIONS,
     LockInfo,
@@ -106,7 +106,7 @@ class LocalBackend:
             except FileNotFoundError:
                 self._known[stack] = (None, _ABSENT)
                 return None
-        state = _parse(data, path)
+        state = _parse(data, path, stack)
         self._known[stack] = ((state.serial, state.lineage), ident)
         return state
 
@@ -137,7 +137,7 @@ class LocalBackend:
         if known[1] == self._stat(stack):
             return known[0]
         path = self._path(stack, ".json")
-        now = _load(path)
+        now = _load(path, stack)
         what = (
             f"another run wrote state serial {now.serial} (lineage {now.lineage}) to {path}"
             if now is not None
@@ -337,22 +337,20 @@ def _file_id(info: os.stat_result) -> _FileId:
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
-def _load(path: Path) -> StackState | None:
+def _load(path: Path, stack: str | None = None) -> StackState | None:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    return _parse(data, path)
+    return _parse(data, path, stack)
 
 
-def _parse(data: bytes, path: Path) -> StackState:
+def _parse(data: bytes, path: Path, stack: str | None = None) -> StackState:
+    """Parse a document; ``stack`` when it is that stack's current state (for the advice)."""
     try:
         return StackState.from_json(json.loads(data))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StateError(
-            f"state file {path} is corrupt ({exc}); nothing was changed. Restore it from "
-            "a backup or version control, or list kept versions with `infradsl state history`"
-        ) from exc
+        raise corrupt(f"state file {path}", exc, stack) from exc
 
 
 def _dump(state: StackState) -> bytes:

@@ -31,7 +31,7 @@ import attrs
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infradsl.state._s3clients import ClientProvider, S3Clients
-from infradsl.state._versions import check_successor, missing_version, restored
+from infradsl.state._versions import check_successor, corrupt, missing_version, restored
 from infradsl.state.backend import (
     MAX_VERSIONS,
     LockInfo,
@@ -121,12 +121,13 @@ class S3Backend:
     # -- documents ---------------------------------------------------------------------
 
     def read(self, stack: str) -> StackState | None:
-        found = self._fetch(self._key(stack, ".json"))
+        found = self._fetch(self._key(stack, ".json"), stack)
         self._known[stack] = found[1] if found else None
         return found[0] if found else None
 
-    def _fetch(self, key: str) -> tuple[StackState, _Stored] | None:
-        """The document at ``key`` (raises `StateError` when it is corrupt)."""
+    def _fetch(self, key: str, stack: str | None = None) -> tuple[StackState, _Stored] | None:
+        """The document at ``key`` (raises `StateError` when it is corrupt); ``stack`` when
+        it is that stack's current state (for the advice)."""
         got = self._get(key, "read state")
         if got is None:
             return None
@@ -134,11 +135,7 @@ class S3Backend:
         try:
             state = StackState.from_json(json.loads(body))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise StateError(
-                f"state object {self._url(key)} is corrupt ({exc}); nothing was changed. "
-                "Restore an earlier version with `infradsl state history` and "
-                "`infradsl state restore`"
-            ) from exc
+            raise corrupt(f"state object {self._url(key)}", exc, stack) from exc
         return state, _Stored(etag, state.serial, state.lineage, body, written)
 
     def write(self, state: StackState) -> None:
@@ -188,7 +185,7 @@ class S3Backend:
 
     def _conflict(self, stack: str, base: _Stored | None) -> StateError:
         key = self._key(stack, ".json")
-        found = self._fetch(key)  # not remembered: this writer stays stale
+        found = self._fetch(key, stack)  # not remembered: this writer stays stale
         what = (
             f"another run wrote state serial {found[0].serial} (lineage {found[0].lineage}) "
             f"to {self._url(key)}"
