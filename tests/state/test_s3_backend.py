@@ -11,6 +11,7 @@ import attrs
 import pytest
 from backend_conformance import race, state
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.httpsession import URLLib3Session
 
 from infradsl.state.backend import LockInfo, StateLockedError
@@ -47,7 +48,7 @@ class LoseAnswers:
             return None
         real = self.session.send(request)
         self.delivered.append((request.url.split("?")[0].rsplit("/", 1)[-1], real.status_code))
-        return AWSResponse(request.url, 500, {}, _Body(INTERNAL_ERROR))
+        return AWSResponse(request.url, 500, HTTPHeaders(), _Body(INTERNAL_ERROR))
 
 
 @pytest.fixture
