@@ -375,8 +375,8 @@ class SecurityGroup(Taggable):
         group_name: a fixed name; generated from the path when omitted.
         tags: extra tags.
 
-    Groups that admit each other would form a cycle; create the rules with
-    `SecurityGroupRule` instead.
+    Groups may admit each other: a rule whose source is another group is applied once
+    both groups exist, so neither group waits for the other's rules.
 
     Example:
         >>> from infradsl import App, Stack
@@ -384,6 +384,8 @@ class SecurityGroup(Taggable):
         >>> vpc = Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
         >>> sg = SecurityGroup(stack, "Web", vpc=vpc, ingress=[Rule.tcp(443, source="0.0.0.0/0")])
     """
+
+    __infradsl_deferrable__ = ("ingress", "egress")
 
     vpc: Vpc = prop(Vpc, replace=True)
     description: str = prop(str, default="Managed by infradsl", replace=True)

@@ -166,6 +166,11 @@ class Resource(Construct):
     """
 
     __infradsl_type__: ClassVar[str] = "aws.Resource"
+    # List properties whose elements can be applied by an update after the resource exists
+    # (a group's rules): a reference found only there is a *deferred* dependency, so
+    # resources that reference each other through them form no cycle (the engine creates
+    # both, then applies those elements).
+    __infradsl_deferrable__: ClassVar[tuple[str, ...]] = ()
     _props: ClassVar[dict[str, attrs.Attribute[Any]]] = {}
     _attributes: ClassVar[tuple[str, ...]] = ()
 

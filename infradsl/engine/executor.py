@@ -23,7 +23,7 @@ from infradsl.engine.events import Event, Listener
 from infradsl.engine.walker import walk
 from infradsl.errors import InfraDslError
 from infradsl.plan.change import Action, Plan, ResourceChange
-from infradsl.plan.values import resolve, resolve_outputs, state_lookup
+from infradsl.plan.values import references, resolve, resolve_outputs, state_lookup
 from infradsl.providers.handler import (
     ClientProvider,
     HandlerContext,
@@ -38,6 +38,9 @@ from infradsl.state.model import ResourceState, StackState
 __all__ = ["MAX_ATTEMPTS", "DeployResult", "Executor", "Status", "UnresolvedError"]
 
 HandlerFor = Callable[[str], ResourceHandler]
+
+_DEFERRED = "#deferred"  # the walk node that applies what a create had to leave out
+_FINISH = "finish"  # its journal record
 _T = TypeVar("_T")
 
 MAX_ATTEMPTS = 4
@@ -140,6 +143,8 @@ class Executor:
         # The write-ahead journal on disk: intent id -> intent, saved with the state before
         # each mutating call and removed (in the same write as the result) after it.
         self.pending: dict[str, dict[str, Any]] = {}
+        # path -> the deferred dependencies created in this run (see `_schedule`).
+        self._late: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._rolling_back = False
         self._save_failures: list[str] = []
@@ -161,12 +166,12 @@ class Executor:
             for p, c in changes.items()
             if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
         }
-        deps: dict[str, set[str]] = {}
         desired = self.document["resources"] if self.document else {}
-        for path in main:
-            deps[path] = {d for d in desired[path]["depends_on"] if d in main}
-        result = walk(deps, lambda p: self._apply(main[p]), concurrency=concurrency, stop=self.stop)
-        errors = [(p, _message(e)) for p, e in sorted(result.errors.items())]
+        deps = self._schedule(main, desired)
+        result = walk(deps, self._run_node(main), concurrency=concurrency, stop=self.stop)
+        errors = [
+            (p.removesuffix(_DEFERRED), _message(e)) for p, e in sorted(result.errors.items())
+        ]
         finished = result.ok
         if result.ok:
             cleanup_errors, finished = self._cleanup(changes, concurrency)
@@ -207,6 +212,74 @@ class Executor:
                 operations=len(self.journal),
             )
         return DeployResult(Status.ROLLED_BACK, tuple(errors), operations=len(self.journal))
+
+    def _schedule(
+        self, main: Mapping[str, ResourceChange], desired: Mapping[str, Any]
+    ) -> dict[str, set[str]]:
+        """The walk's graph: each change waits for the changes it depends on.
+
+        A deferred dependency (a group named only in another group's rules) does not hold
+        back a create: when it is created in this run too, the create goes ahead without
+        those elements, and a ``path#deferred`` node applies them once both exist. So a
+        group never waits for another group's rules, and groups may admit each other.
+        """
+        fresh = {p for p, c in main.items() if c.action in (Action.CREATE, Action.REPLACE)}
+        deps: dict[str, set[str]] = {}
+        for path, change in main.items():
+            entry = desired[path]
+            deferred = set(entry.get("deferred", ()))
+            deps[path] = (set(entry["depends_on"]) - deferred) & set(main)
+            late = deferred & fresh
+            if late and change.action in (Action.CREATE, Action.REPLACE):
+                self._late[path] = late
+                deps[path + _DEFERRED] = {path} | late
+            else:
+                deps[path] |= late
+        return deps
+
+    def _run_node(self, main: Mapping[str, ResourceChange]) -> Callable[[str], None]:
+        def run(node: str) -> None:
+            if node.endswith(_DEFERRED):
+                self._apply_deferred(main[node.removesuffix(_DEFERRED)])
+            else:
+                self._apply(main[node])
+
+        return run
+
+    def _apply_deferred(self, change: ResourceChange) -> None:
+        """Apply the elements a create left out (rules naming groups created in this run)."""
+        assert self.document is not None
+        entry = self.document["resources"][change.path]
+        handler = self.handler_for(change.type)
+        with self._lock:
+            created = self.resources[change.path]
+        props = resolve(entry["properties"], self._lookup)
+        ctx = self._context(change.path, created.attempt)
+        intent = self._intend(
+            {
+                "op": "update",
+                "path": change.path,
+                "type": change.type,
+                "physical_id": created.physical_id,
+            }
+        )
+        try:
+            with reporting_to(self._reporter(change.path, change.action.verb, change.type)):
+                updated = self._idempotent(
+                    lambda: handler.update(ctx, created.physical_id, created.properties, props)
+                )
+        except BaseException as exc:
+            self._settle(intent)
+            self._emit("failed", change.path, "apply rules of", change.type, _message(exc))
+            raise
+        new = attrs.evolve(
+            created,
+            inputs=entry["properties"],
+            properties=props,
+            attributes={**created.attributes, **updated.attributes},
+        )
+        # Undone by undoing the create (or replace) journaled before it.
+        self._record(_FINISH, change.path, created, new, change.path, intent)
 
     def _interrupted(self) -> DeployResult:
         self._save()
@@ -261,6 +334,10 @@ class Executor:
         old_path = change.previous_path or change.path
         with self._lock:
             old = self.resources.get(old_path)
+        late = self._late.get(change.path)
+        if late and change.action is not Action.UPDATE:
+            # Created without what names resources not created yet; `_apply_deferred` adds it.
+            entry = {**entry, "properties": _without_references(entry["properties"], late)}
         props = resolve(entry["properties"], self._lookup)
         spec = _Spec(
             change.type,
@@ -521,6 +598,7 @@ class Executor:
                 target = by_path.get(dep)
                 if target is not None and target != key:
                     deps[target].add(key)
+        _break_cycles(deps)
         result = walk(
             deps, lambda k: self._delete(k, doomed[k]), concurrency=concurrency, stop=self.stop
         )
@@ -628,6 +706,12 @@ class Executor:
     def _undo(self, entry: _Entry) -> None:
         if entry.op == "delete":
             return  # irreversible; reported by _rollback
+        if entry.op == _FINISH:
+            # The create it finished is undone next (it is earlier in the journal).
+            with self._lock:
+                if entry.before is not None:
+                    self.resources[entry.path] = entry.before
+            return
         res = entry.after or entry.before
         assert res is not None
         self._emit("rollback-start", entry.path, f"undo {entry.op}", res.type)
@@ -737,6 +821,35 @@ class _Spec:
             self.options,
             attempt,
         )
+
+
+def _break_cycles(deps: dict[str, set[str]]) -> None:
+    """Drop the edges inside each cycle of ``deps`` (groups that admit each other): their
+    deletes then run side by side, each group revoking its rules that name the other."""
+    import networkx as nx
+
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_nodes_from(deps)
+    graph.add_edges_from((node, dep) for node, ds in deps.items() for dep in ds)
+    for component in nx.strongly_connected_components(graph):
+        if len(component) > 1:
+            for node in component:
+                deps[node] -= component
+
+
+def _without_references(properties: Mapping[str, Any], paths: set[str]) -> dict[str, Any]:
+    """``properties`` without the list elements that refer to any of ``paths``.
+
+    Only deferrable properties (lists whose elements an update can add later) refer to a
+    deferred dependency, so only such elements are left out."""
+    out: dict[str, Any] = {}
+    for name, value in properties.items():
+        if isinstance(value, list):
+            value = [
+                item for item in value if not any(d in paths for _s, d, _a in references(item))
+            ]
+        out[name] = value
+    return out
 
 
 def _backoff(tries: int) -> float:

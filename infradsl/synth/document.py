@@ -65,23 +65,36 @@ class StackDocument:
     def _resource(self, res: Resource) -> dict[str, Any]:
         self._current = res
         self._deps = set()
+        soft: set[str] = set()
         properties: dict[str, Any] = {}
         for name, value in res.property_values().items():
             if value is None:
                 continue
             if name == "tags" and self.stack.tags:
                 value = merge_tags(self.stack.tags, value)
-            properties[name] = self._value(value, name)
+            if name in res.__infradsl_deferrable__:
+                hard, self._deps = self._deps, set()
+                properties[name] = self._value(value, name)
+                soft |= self._deps
+                self._deps = hard
+            else:
+                properties[name] = self._value(value, name)
         for dep in res.options.depends_on:
             self._explicit_dependency(dep)
         self._deps.discard(res.logical_id)
-        self.dependencies[res.logical_id] = self._deps
-        return {
+        soft.discard(res.logical_id)
+        deferred = soft - self._deps
+        # Cycles are looked for over the edges that order creates: not the deferred ones.
+        self.dependencies[res.logical_id] = set(self._deps)
+        entry: dict[str, Any] = {
             "type": res.__infradsl_type__,
             "properties": properties,
-            "depends_on": sorted(self._deps),
+            "depends_on": sorted(self._deps | deferred),
             "options": _options(res.options, res.node.acknowledgements()),
         }
+        if deferred:
+            entry["deferred"] = sorted(deferred)
+        return entry
 
     def _explicit_dependency(self, dep: Construct) -> None:
         for construct in dep.node.walk():

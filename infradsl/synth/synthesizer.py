@@ -95,18 +95,13 @@ def _run(
         by_path = {r.logical_id: r for r in stack.resources()}
         for cycle in find_cycles(builder.dependencies):
             first = by_path[cycle[0]]
-            add(first, _cycle_message(cycle, by_path))
+            add(first, _cycle_message(cycle))
     for cycle in find_cycles(stack_edges):
         first_stack = next(s for s in stacks if s.name == cycle[0])
         add(first_stack, "stacks depend on each other: " + " -> ".join(cycle))
     return documents, problems
 
 
-def _cycle_message(cycle: list[str], by_path: dict[str, Resource]) -> str:
-    text = "dependency cycle: " + " -> ".join(cycle)
-    types = {by_path[p].__infradsl_type__ for p in cycle}
-    if types == {"aws.ec2.SecurityGroup"}:
-        return (
-            text + "; groups that admit each other must use ec2.SecurityGroupRule for one direction"
-        )
-    return text + "; remove one of these references or depends_on"
+def _cycle_message(cycle: list[str]) -> str:
+    path = " -> ".join(cycle)
+    return f"dependency cycle: {path}; remove one of these references or depends_on"

@@ -114,13 +114,12 @@ CASES = [
     ),
     (
         "dependency cycle",
-        'b = ec2.SecurityGroup(s, "B", vpc=vpc)\n'
-        'a = ec2.SecurityGroup(s, "A", vpc=vpc, ingress=[ec2.Rule.tcp(22, source=b)])\n'
-        "b.ingress.append(ec2.Rule.tcp(22, source=a))",
-        2,
+        'a = ec2.Subnet(s, "A", vpc=vpc, cidr_block="10.0.1.0/24")\n'
+        'b = ec2.Subnet(s, "B", vpc=vpc, cidr_block="10.0.2.0/24", depends_on=[a])\n'
+        "a.options = type(a.options)(depends_on=(b,))",
+        1,
         "demo/A",
-        "dependency cycle: A -> B -> A; groups that admit each other must use "
-        "ec2.SecurityGroupRule for one direction",
+        "dependency cycle: A -> B -> A; remove one of these references or depends_on",
     ),
     (
         "dependency cycle through depends_on",

@@ -306,6 +306,23 @@ class SecurityGroupHandler:
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
+        for direction in ("ingress", "egress"):
+            # AWS refuses to delete a group another group's rule names: groups that admit
+            # each other first drop those rules, then either can go.
+            peers = [
+                rule
+                for rule in props.get(direction) or ()
+                if str(rule.get("source", "")).startswith("sg-")
+                and rule.get("source") != physical_id
+            ]
+            if peers:
+                revoke = (
+                    ec2.revoke_security_group_egress
+                    if direction == "egress"
+                    else ec2.revoke_security_group_ingress
+                )
+                with ignore_not_found():
+                    revoke(GroupId=physical_id, IpPermissions=[to_permission(r) for r in peers])
         with ignore_not_found():
             # An instance being terminated may still hold the group for a while.
             retry_while_in_use(lambda: ec2.delete_security_group(GroupId=physical_id))
