@@ -7,6 +7,7 @@ from typing import Any
 
 from infradsl.aws import resource_type
 from infradsl.plan.change import Action, Plan, PlanError, PropertyDiff, ResourceChange
+from infradsl.plan.crossstack import Upstream
 from infradsl.plan.values import references
 from infradsl.providers.handler import ReadResult
 from infradsl.state.model import ResourceState, StackState
@@ -61,6 +62,7 @@ def plan_stack(
     stack: str | None = None,
     region: str | None = None,
     notes: tuple[str, ...] = (),
+    upstream: Upstream | None = None,
 ) -> Plan:
     """Plan one stack.
 
@@ -72,6 +74,8 @@ def plan_stack(
         stack: the stack name (when ``document`` is ``None``).
         region: the region (when ``document`` is ``None``).
         notes: notes to show with the plan.
+        upstream: the stacks this one reads from (their state, and their plans in this
+            run): a property that reads a replaced or changed producer resource changes.
 
     Raises:
         PlanError: a protected resource would be deleted or replaced.
@@ -94,7 +98,9 @@ def plan_stack(
     for path in topological_order({p: e["depends_on"] for p, e in desired.items()}):
         entry = desired[path]
         old_path = renamed.get(path, path)
-        changes[path] = _plan_one(path, entry, current.get(old_path), live, changes, old_path)
+        changes[path] = _plan_one(
+            path, entry, current.get(old_path), live, changes, old_path, upstream
+        )
 
     claimed = set(desired) | set(renamed.values())
     deletes = []
@@ -173,6 +179,7 @@ def _plan_one(
     live: Mapping[str, ReadResult | None] | None,
     planned: Mapping[str, ResourceChange],
     old_path: str,
+    upstream: Upstream | None = None,
 ) -> ResourceChange:
     type_name = entry["type"]
     previous = old_path if old_path != path else None
@@ -217,6 +224,11 @@ def _plan_one(
                     name, old.inputs.get(name), value, name in forcing, known_after_deploy=True
                 )
                 break
+    cross: dict[str, str] = {}  # property -> why it changes with a producer in another stack
+    if upstream is not None:
+        skip = set(diffs) | ignored
+        for diff, why in upstream.diffs(props, old, skip=skip, forcing=forcing):
+            diffs[diff.name], cross[diff.name] = diff, why
     reasons: list[str] = []
     if previous is not None:
         reasons.append(f"renamed from {previous}")
@@ -238,7 +250,9 @@ def _plan_one(
     for diff in diffs.values():
         if diff.drift:
             reasons.append(f"'{diff.name}' was changed outside infradsl")
-        if diff.known_after_deploy:
+        if diff.name in cross:
+            reasons.append(cross[diff.name])
+        elif diff.known_after_deploy:
             deps = sorted(
                 {
                     d
