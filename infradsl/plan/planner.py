@@ -179,7 +179,7 @@ def _plan_one(
     live: Mapping[str, ReadResult | None] | None,
     planned: Mapping[str, ResourceChange],
     old_path: str,
-    upstream: Upstream | None = None,
+    producers: Upstream | None = None,
 ) -> ResourceChange:
     type_name = entry["type"]
     previous = old_path if old_path != path else None
@@ -225,9 +225,9 @@ def _plan_one(
                 )
                 break
     cross: dict[str, str] = {}  # property -> why it changes with a producer in another stack
-    if upstream is not None:
+    if producers is not None:
         skip = set(diffs) | ignored
-        for diff, why in upstream.diffs(props, old, skip=skip, forcing=forcing):
+        for diff, why in producers.diffs(props, old, skip=skip, forcing=forcing):
             diffs[diff.name], cross[diff.name] = diff, why
     reasons: list[str] = []
     if previous is not None:
