@@ -10,15 +10,17 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from infradsl.aws import _lookup as lk
 from infradsl.aws import _validators as v
 from infradsl.aws._common import Taggable
 from infradsl.aws.iam import InstanceProfile, Role
 from infradsl.core.construct import Construct
+from infradsl.core.lookup import make_lookup
 from infradsl.core.reference import Reference, attribute
 from infradsl.core.resource import Resource, is_literal, prop, resource
 
@@ -69,6 +71,46 @@ class Vpc(Taggable):
 
     arn = attribute("The VPC's ARN.")
 
+    @classmethod
+    def lookup(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        /,
+        *,
+        id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        cidr_block: str | None = None,
+        default: bool | None = None,
+    ) -> Vpc:
+        """An existing VPC that infradsl does not manage, found when planning.
+
+        Exactly one VPC of the stack's region must match every criterion given. The
+        result is used like a managed VPC; infradsl never changes or deletes it.
+
+        Args:
+            scope: the stack or component it belongs to.
+            construct_id: its id there; names it in plans and errors.
+            id: the VPC id, ``vpc-...``.
+            tags: tags it carries, e.g. ``{"Name": "shared"}``; ``*`` matches any text.
+            cidr_block: its primary IPv4 range.
+            default: ``True`` for the region's default VPC.
+
+        Example:
+            >>> from infradsl import App, Stack
+            >>> stack = Stack(App(), "demo")
+            >>> shared = Vpc.lookup(stack, "Shared", tags={"Name": "shared"})
+            >>> Subnet(stack, "App", vpc=shared, cidr_block="10.0.9.0/24").vpc is shared
+            True
+        """
+        return make_lookup(
+            cls,
+            scope,
+            construct_id,
+            {"id": id, "tags": tags, "cidr_block": cidr_block, "default": default},
+            checks={"id": lk.resource_id("vpc"), "cidr_block": v.cidr(), "default": lk.flag},
+        )
+
 
 @resource("aws.ec2.Subnet")
 class Subnet(Taggable):
@@ -96,6 +138,61 @@ class Subnet(Taggable):
 
     arn = attribute("The subnet's ARN.")
     availability_zone_id = attribute("The zone id, e.g. use1-az1.")
+
+    @classmethod
+    def lookup(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        /,
+        *,
+        id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        vpc: Vpc | str | None = None,
+        cidr_block: str | None = None,
+        availability_zone: str | None = None,
+    ) -> Subnet:
+        """An existing subnet that infradsl does not manage, found when planning.
+
+        Exactly one subnet of the stack's region must match every criterion given. Its
+        ``vpc`` is a looked-up `Vpc` too: the one passed, or the subnet's own.
+
+        Args:
+            scope: the stack or component it belongs to.
+            construct_id: its id there; names it in plans and errors.
+            id: the subnet id, ``subnet-...``.
+            tags: tags it carries, e.g. ``{"Name": "private-a"}``; ``*`` matches any text.
+            vpc: a looked-up VPC (or a VPC id) it must be in.
+            cidr_block: its IPv4 range.
+            availability_zone: its zone, e.g. ``"us-east-1a"``.
+
+        Example:
+            >>> from infradsl import App, Stack
+            >>> stack = Stack(App(), "demo")
+            >>> private = Subnet.lookup(stack, "Private", tags={"tier": "private"})
+            >>> private.vpc.id
+            Reference(Private/Vpc.id)
+        """
+        found = make_lookup(
+            cls,
+            scope,
+            construct_id,
+            {
+                "id": id,
+                "tags": tags,
+                "vpc": vpc,
+                "cidr_block": cidr_block,
+                "availability_zone": availability_zone,
+            },
+            checks={
+                "id": lk.resource_id("subnet"),
+                "vpc": lk.resource_id("vpc"),
+                "cidr_block": v.cidr(),
+                "availability_zone": _AZ,
+            },
+        )
+        found.vpc = lk.vpc_of(found, vpc, Vpc)
+        return found
 
     def validate(self) -> Iterable[str]:
         yield from _zone_in_region(self, self.availability_zone)
@@ -394,6 +491,53 @@ class SecurityGroup(Taggable):
     group_name: str | None = prop(str, default=None, replace=True)
 
     arn = attribute("The group's ARN.")
+
+    @classmethod
+    def lookup(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        /,
+        *,
+        id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        vpc: Vpc | str | None = None,
+        name: str | None = None,
+    ) -> SecurityGroup:
+        """An existing security group that infradsl does not manage, found when planning.
+
+        Exactly one group of the stack's region must match every criterion given. Use it
+        in an instance's ``security_groups`` or as a rule's ``source``; infradsl never
+        changes its rules or deletes it.
+
+        Args:
+            scope: the stack or component it belongs to.
+            construct_id: its id there; names it in plans and errors.
+            id: the group id, ``sg-...``.
+            tags: tags it carries; ``*`` matches any text.
+            vpc: a looked-up VPC (or a VPC id) it must be in.
+            name: the group name.
+
+        Example:
+            >>> from infradsl import App, Stack
+            >>> stack = Stack(App(), "demo")
+            >>> bastion = SecurityGroup.lookup(stack, "Bastion", name="bastion")
+            >>> Rule.tcp(22, source=bastion).source is bastion
+            True
+        """
+        found = make_lookup(
+            cls,
+            scope,
+            construct_id,
+            {"id": id, "tags": tags, "vpc": vpc, "name": name},
+            checks={
+                "id": lk.resource_id("sg"),
+                "vpc": lk.resource_id("vpc"),
+                "name": lk.text(r"^.{1,255}$", "bastion"),
+            },
+        )
+        found.vpc = lk.vpc_of(found, vpc, Vpc)
+        return found
 
     def validate(self) -> Iterable[str]:
         yield from _rule_problems("ingress", self.ingress)

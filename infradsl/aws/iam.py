@@ -17,8 +17,11 @@ from typing import Any
 
 import attrs
 
+from infradsl.aws import _lookup as lk
 from infradsl.aws import _validators as v
 from infradsl.aws._common import Taggable
+from infradsl.core.construct import Construct
+from infradsl.core.lookup import make_lookup
 from infradsl.core.reference import attribute, known_text
 from infradsl.core.resource import is_literal, prop, resource
 
@@ -142,6 +145,43 @@ class Role(Taggable):
 
     arn = attribute("The role's ARN.")
     name = attribute("The role's name.")
+
+    @classmethod
+    def lookup(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        /,
+        *,
+        name: str | None = None,
+        arn: str | None = None,
+    ) -> Role:
+        """An existing role that infradsl does not manage, found when planning.
+
+        Give its name or its ARN. The result is used like a managed role: an instance
+        can assume it (its instance profile is created as ``<path>/Profile``) and
+        `add_to_policy` attaches a new policy to it; the role itself is never changed
+        or deleted.
+
+        Args:
+            scope: the stack or component it belongs to.
+            construct_id: its id there; names it in plans and errors.
+            name: the role name.
+            arn: the role ARN.
+
+        Example:
+            >>> from infradsl import App, Stack
+            >>> ops = Role.lookup(Stack(App(), "demo"), "Ops", name="ops-role")
+            >>> ops.arn
+            Reference(Ops.arn)
+        """
+        return make_lookup(
+            cls,
+            scope,
+            construct_id,
+            {"name": name, "arn": arn},
+            checks={"name": lk.ROLE_NAME, "arn": lk.ROLE_ARN},
+        )
 
     def validate(self) -> Iterable[str]:
         if self.assumed_by is None:

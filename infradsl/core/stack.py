@@ -105,10 +105,11 @@ class Stack(Construct):
         return self.node.id
 
     def resources(self) -> list[Resource]:
-        """Every resource of this stack, in creation order."""
+        """Every resource of this stack, in creation order (lookups are not its resources)."""
+        from infradsl.core.lookup import is_lookup
         from infradsl.core.resource import Resource
 
-        return [c for c in self.node.walk() if isinstance(c, Resource)]
+        return [c for c in self.node.walk() if isinstance(c, Resource) and not is_lookup(c)]
 
     def outputs(self) -> list[Output]:
         """Every output of this stack, in creation order."""

@@ -38,6 +38,9 @@ from infradsl.state.model import ResourceState, StackState
 __all__ = ["MAX_ATTEMPTS", "DeployResult", "Executor", "Status", "UnresolvedError"]
 
 HandlerFor = Callable[[str], ResourceHandler]
+Hold = Callable[[str, ResourceState], bool]
+"""``(state key, resource) -> True`` to keep a doomed resource for now (another stack
+still uses it); the key is a logical id, or ``path#old`` for the old half of a replacement."""
 
 _DEFERRED = "#deferred"  # the walk node that applies what a create had to leave out
 _FINISH = "finish"  # its journal record
@@ -59,6 +62,7 @@ class Status(enum.Enum):
     ROLLED_BACK = 3
     ROLLBACK_INCOMPLETE = 4
     FAILED_NO_ROLLBACK = 6  # exits 4 as well: what succeeded is kept and tracked
+    CLEANUP_FAILED = 7  # exits 4 as well: all was deployed; old resources stay tracked
     INTERRUPTED = 130
 
 
@@ -72,6 +76,8 @@ class DeployResult:
         leftovers: what a failed rollback left behind, one line each, with how to finish.
         outputs: the stack's outputs (after a successful deploy).
         operations: how many operations ran.
+        kept: resources whose delete was held back because other stacks still use them,
+            one line each, with how to finish.
     """
 
     status: Status
@@ -79,6 +85,7 @@ class DeployResult:
     leftovers: tuple[str, ...] = ()
     outputs: Mapping[str, Any] = attrs.Factory(dict)
     operations: int = 0
+    kept: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -137,6 +144,10 @@ class Executor:
         self.region = plan.region
         self.resources: dict[str, ResourceState] = dict(state.resources) if state else {}
         self.retired: dict[str, ResourceState] = {}
+        # Doomed resources whose delete waits until the stacks that use them are deployed
+        # (see `finish_held`); they stay tracked in state meanwhile.
+        self.held: dict[str, ResourceState] = {}
+        self._hold: Hold | None = None
         # Reads ``resources`` as it grows: a single dict lookup needs no lock.
         self._lookup = state_lookup(self.stack, self.resources, self.other_states)
         self.journal: list[_Entry] = []
@@ -158,8 +169,19 @@ class Executor:
 
     # -- running ---------------------------------------------------------------------
 
-    def run(self, *, concurrency: int = 10, rollback: bool = True) -> DeployResult:
-        """Apply the plan; on the first failure roll back (unless ``rollback`` is False)."""
+    def run(
+        self, *, concurrency: int = 10, rollback: bool = True, hold: Hold | None = None
+    ) -> DeployResult:
+        """Apply the plan; on the first failure roll back (unless ``rollback`` is False).
+
+        Args:
+            concurrency: operations in flight at once.
+            rollback: undo what was done on the first failure.
+            hold: says which doomed resources other stacks still use: their deletes (and
+                the deletes of what they depend on) are held back in `held`, tracked in
+                state, for `finish_held` once those stacks are deployed.
+        """
+        self._hold = hold
         changes = {c.path: c for c in self.plan.changes}
         main = {
             p: c
@@ -588,6 +610,8 @@ class Executor:
         with self._lock:
             for path, old in self.retired.items():
                 doomed[f"{path}#old"] = old
+        doomed.update(self.held)  # what an earlier pass held back
+        self.held = self._hold_back(doomed)
         if not doomed:
             return [], True
         by_path = {k.removesuffix("#old"): k for k in doomed}
@@ -604,6 +628,57 @@ class Executor:
         )
         errors = [(k.removesuffix("#old"), _message(e)) for k, e in sorted(result.errors.items())]
         return errors, result.ok
+
+    def _hold_back(self, doomed: dict[str, ResourceState]) -> dict[str, ResourceState]:
+        """Take out of ``doomed`` what `hold` says other stacks still use, and what those
+        depend on (it can only be deleted after them)."""
+        if self._hold is None:
+            return {}
+        held = {key for key, res in doomed.items() if self._hold(key, res)}
+        by_path = {key.removesuffix("#old"): key for key in doomed}
+        todo = list(held)
+        while todo:
+            for dep in doomed[todo.pop()].depends_on:
+                key = by_path.get(dep)
+                if key is not None and key not in held:
+                    held.add(key)
+                    todo.append(key)
+        return {key: doomed.pop(key) for key in sorted(held)}
+
+    def finish_held(self, *, concurrency: int = 10, hold: Hold | None = None) -> DeployResult:
+        """Delete what `run` held back, now that the stacks that used it are deployed.
+
+        What ``hold`` says is still used stays held (and tracked in state). Nothing is
+        rolled back when a delete fails: the new resources are in use by then; what could
+        not be deleted stays tracked, and the next deploy deletes it.
+
+        Returns:
+            the result of the whole run (`operations` counts both passes).
+        """
+        self._hold = hold
+        errors, finished = self._cleanup({}, concurrency)
+        if errors:
+            self._save()
+            return DeployResult(
+                Status.CLEANUP_FAILED,
+                tuple(errors),
+                tuple(self._state_leftovers()),
+                outputs=self._outputs,
+                operations=len(self.journal),
+            )
+        if not finished:
+            return self._interrupted()
+        try:
+            self._finish()
+        except (StateError, OSError) as exc:
+            self._save_failures.append(_message(exc))
+            return DeployResult(
+                Status.CLEANUP_FAILED,
+                (("", f"saving the final state failed: {_message(exc)}"),),
+                tuple(self._state_leftovers()),
+                operations=len(self.journal),
+            )
+        return DeployResult(Status.OK, outputs=self._outputs, operations=len(self.journal))
 
     def _delete(self, key: str, res: ResourceState) -> None:
         path = key.removesuffix("#old")

@@ -9,6 +9,7 @@ import attrs
 
 from infradsl.core._tags import merge_tags
 from infradsl.core.construct import Construct
+from infradsl.core.lookup import is_lookup, lookup_of
 from infradsl.core.output import Output
 from infradsl.core.reference import Reference, split_tokens
 from infradsl.core.resource import Resource, ResourceOptions
@@ -30,6 +31,7 @@ class StackDocument:
     Attributes:
         dependencies: per logical id, the logical ids it depends on in this stack.
         stack_dependencies: names of other stacks this stack reads from.
+        lookups_used: lookups this stack declares or refers to, in order of first use.
         problems: ``(construct, message)`` pairs found while serializing.
     """
 
@@ -39,6 +41,7 @@ class StackDocument:
         self.dependencies: dict[str, set[str]] = {}
         self.stack_dependencies: set[str] = set()
         self.problems: list[tuple[Construct, str]] = []
+        self.lookups_used: list[Resource] = []
         self._current: Construct = stack
         self._deps: set[str] = set()
 
@@ -49,18 +52,70 @@ class StackDocument:
         outputs: dict[str, Any] = {}
         for construct in stack.node.walk():
             if isinstance(construct, Resource):
-                resources[construct.logical_id] = self._resource(construct)
+                found = lookup_of(construct)
+                if found is None:
+                    resources[construct.logical_id] = self._resource(construct)
+                elif not found.implicit:
+                    self._use_lookup(construct)
             elif isinstance(construct, Output):
                 self._current = construct
                 self._deps = set()
                 outputs[construct.logical_id] = self._value(construct.value, "value")
-        return {
+        document = {
             "infradsl": FORMAT_VERSION,
             "stack": stack.name,
             "region": stack.region,
             "resources": resources,
             "outputs": outputs,
         }
+        lookups = self._lookups(resources)
+        if lookups:
+            # Only stacks with lookups have the key: other documents stay as they were.
+            document["lookups"] = lookups
+        return document
+
+    def _use_lookup(self, target: Resource) -> None:
+        if target not in self.lookups_used:
+            self.lookups_used.append(target)
+
+    def _lookups(self, resources: dict[str, Any]) -> dict[str, Any]:
+        """The ``lookups`` section: every lookup declared here or referred to.
+
+        A lookup of another stack that this stack refers to is written here too (with
+        ``stack``, and ``region`` when it differs): it is resolved when this stack is
+        planned, from the query, so no state of the other stack is needed. Serializing a
+        query can refer to further lookups (a subnet's VPC), hence the growing list.
+        """
+        entries: dict[str, Any] = {}
+        index = 0
+        while index < len(self.lookups_used):
+            target = self.lookups_used[index]
+            index += 1
+            found = lookup_of(target)
+            assert found is not None
+            self._current = target
+            self._deps = set()
+            entry: dict[str, Any] = {
+                "type": target.__infradsl_type__,
+                "query": {k: self._value(v, k) for k, v in found.query.items()},
+            }
+            other = target.node.stack
+            if other is not None and other is not self.stack:
+                entry["stack"] = other.name
+                if other.region != self.stack.region:
+                    entry["region"] = other.region
+            key = target.logical_id
+            if key in resources or key in entries:
+                self.problems.append(
+                    (
+                        target,
+                        f"stack {self.stack.name!r} refers to this lookup, whose path {key!r} "
+                        f"is also the path of another resource or lookup it uses; rename one",
+                    )
+                )
+                continue
+            entries[key] = entry
+        return entries
 
     def _resource(self, res: Resource) -> dict[str, Any]:
         self._current = res
@@ -98,7 +153,8 @@ class StackDocument:
 
     def _explicit_dependency(self, dep: Construct) -> None:
         for construct in dep.node.walk():
-            if isinstance(construct, Resource):
+            # A lookup is resolved before anything deploys: nothing to wait for.
+            if isinstance(construct, Resource) and not is_lookup(construct):
                 self._target(construct, "depends_on")
 
     def _target(self, target: Resource, where: str) -> str | None:
@@ -113,6 +169,10 @@ class StackDocument:
             )
             return None
         other = target.node.stack
+        if is_lookup(target):
+            # Resolved when planning: no deploy order, and no state of another stack.
+            self._use_lookup(target)
+            return other.name if other is not None and other is not self.stack else None
         if other is self.stack:
             self._deps.add(target.logical_id)
             return None

@@ -9,6 +9,7 @@ from infradsl.core._source import format_location
 from infradsl.core._tags import resource_tag_problems
 from infradsl.core.app import App
 from infradsl.core.construct import Construct
+from infradsl.core.lookup import is_lookup
 from infradsl.core.resource import Resource
 from infradsl.core.stack import Stack
 from infradsl.errors import Problem, SynthError, ValidationError
@@ -74,7 +75,7 @@ def _run(
         problems.append(Problem("", "the app defines no Stack: create one with Stack(app, 'name')"))
     by_type: dict[type[Resource], list[Resource]] = {}
     for construct in root.node.walk():
-        if isinstance(construct, Resource):
+        if isinstance(construct, Resource) and not is_lookup(construct):
             by_type.setdefault(type(construct), []).append(construct)
             for message in construct.validate():
                 add(construct, message)
