@@ -29,6 +29,7 @@ EXIT_FOR = {
     Status.ROLLED_BACK: 3,
     Status.ROLLBACK_INCOMPLETE: 4,
     Status.FAILED_NO_ROLLBACK: 4,
+    Status.CLEANUP_FAILED: 4,
     Status.INTERRUPTED: 130,
 }
 
@@ -72,12 +73,9 @@ def run_plan(
     refresh: bool,
 ) -> int:
     from infradsl.cli.render import render_plans
-    from infradsl.engine.session import stack_order
 
     session = make_session(target, state, app_path)
-    plans = [
-        session.plan(name, documents[name], refresh=refresh) for name in stack_order(documents)
-    ]
+    plans = session.plan_all(documents, refresh=refresh)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in plans], indent=2, sort_keys=True))
     else:
@@ -202,6 +200,8 @@ def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
                     f"[green]✓[/] {run.plan.stack}: {operation} complete "
                     f"({result.operations} operations)"
                 )
+            for line in result.kept:
+                console.print(f"[yellow]  ! {line}[/]")
             if operation == "deploy":
                 render_outputs(console, run.plan.stack, result.outputs)
             continue
@@ -220,6 +220,14 @@ def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
                 f"[yellow]{operation} of {run.plan.stack} failed and was rolled back: "
                 "the cloud and the state are as before[/]"
             )
+        elif result.status is Status.CLEANUP_FAILED:
+            console.print(
+                f"[red]{operation} of {run.plan.stack} is done, but deleting the old resources "
+                "failed: they stay tracked in state, and the next "
+                f"`infradsl {operation}` deletes them.[/]"
+            )
+            for line in result.leftovers:
+                console.print(f"  - {line}")
         elif result.status is Status.ROLLBACK_INCOMPLETE:
             console.print(
                 f"[red]{operation} of {run.plan.stack} failed and the rollback is "

@@ -17,14 +17,21 @@ from typing import Any
 import attrs
 
 from infradsl.engine.events import Event, Listener
-from infradsl.engine.executor import DeployResult, Executor, Status
+from infradsl.engine.executor import DeployResult, Executor, Hold, Status
 from infradsl.engine.recovery import recover
-from infradsl.plan.change import Plan, PlanError
+from infradsl.plan.change import Action, Plan, PlanError
+from infradsl.plan.crossstack import (
+    OLD_SUFFIX,
+    Reader,
+    Upstream,
+    readers,
+    stack_dependencies,
+)
 from infradsl.plan.planner import plan_stack, topological_order
 from infradsl.plan.values import references, resolve_outputs, state_lookup
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
 from infradsl.state.backend import LockInfo, StateBackend, current_user
-from infradsl.state.model import StackState
+from infradsl.state.model import ResourceState, StackState
 
 __all__ = ["Session", "StackRun", "git_info", "stack_order"]
 
@@ -40,14 +47,18 @@ class StackRun:
     result: DeployResult | None = None
 
 
-def stack_order(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Stack names so that producers come before the stacks that read from them."""
-    return topological_order(
-        {
-            name: {s for s, _p, _a in references([doc["resources"], doc["outputs"]]) if s} - {name}
-            for name, doc in documents.items()
-        }
-    )
+def stack_order(
+    documents: Mapping[str, Mapping[str, Any] | None],
+    states: Mapping[str, StackState | None] | None = None,
+) -> list[str]:
+    """Stack names so that producers come before the stacks that read from them.
+
+    Args:
+        documents: stack -> its document, or ``None`` when it is destroyed: such a stack
+            is ordered by the references its deployed resources recorded in ``states``.
+        states: the stacks' states.
+    """
+    return topological_order(stack_dependencies(documents, states or {}))
 
 
 def git_info(folder: Path) -> dict[str, Any]:
@@ -181,8 +192,15 @@ class Session:
         refresh: bool = True,
         state: StackState | None = None,
         region: str | None = None,
+        upstream: Upstream | None = None,
     ) -> Plan:
-        """Plan one stack (``document=None`` plans its destruction)."""
+        """Plan one stack (``document=None`` plans its destruction).
+
+        ``upstream`` gives the states of the other stacks and the plans of its producers
+        in this run; without it, the states are read from the backend.
+        """
+        if upstream is None:
+            upstream = Upstream(name, self.states())
         if state is None:
             state = self.backend.read(name)
             self.check_state(name, state, document)
@@ -215,7 +233,34 @@ class Session:
         elif document is not None:
             self.reach(str(document["region"]))
         live = self.refresh(state) if refresh else None
-        return plan_stack(document, state, live, stack=name, region=region, notes=tuple(notes))
+        return plan_stack(
+            document,
+            state,
+            live,
+            stack=name,
+            region=region,
+            notes=tuple(notes),
+            upstream=attrs.evolve(
+                upstream, states={**upstream.states, **({name: state} if state else {})}
+            ),
+        )
+
+    def plan_all(
+        self, documents: Mapping[str, Mapping[str, Any]], *, refresh: bool = True
+    ) -> list[Plan]:
+        """Plan stacks in dependency order, each consumer with its producers' plans: what
+        reads a producer resource that is replaced is planned as changing too."""
+        states = self.states()
+        self._check_producers(documents)
+        plans: list[Plan] = []
+        for name in stack_order(documents, states):
+            upstream = Upstream(name, states, tuple(plans))
+            plans.append(self.plan(name, documents[name], refresh=refresh, upstream=upstream))
+        return plans
+
+    def states(self) -> dict[str, StackState]:
+        """The state of every stack in the backend (skipping another stack's state file)."""
+        return {n: s for n in self.backend.stacks() if (s := self.backend.read(n)) and s.stack == n}
 
     # -- applying ------------------------------------------------------------------------
 
@@ -233,38 +278,52 @@ class Session:
         """Lock, plan, confirm and apply each stack in dependency order.
 
         ``documents`` maps stack name -> document, or ``None`` to destroy that stack.
-        Destroys run in reverse order. Stops at the first stack that fails.
+        Producers deploy before their consumers; destroys run consumers first (the order
+        of a stack being destroyed comes from the references its state recorded). Stops
+        at the first stack that fails.
+
+        A producer's deletes that a consumer still uses (the old half of a replacement, a
+        resource removed from the code) wait until the consumers are deployed, and are
+        kept while a consumer still uses them (its deploy failed, or it is not part of
+        this run).
+
+        Raises:
+            PlanError: refused before any change: a stack reads a resource that is not
+                deployed, or the run would delete what a stack outside it still uses.
         """
-        names = stack_order({n: d for n, d in documents.items() if d is not None})
-        names += sorted(n for n, d in documents.items() if d is None)
-        if operation == "destroy":
-            names.reverse()
         lock = LockInfo.new(operation)
         locked: list[str] = []
         runs: list[StackRun] = []
         try:
-            for name in names:
+            # Locks are taken in name order, so two runs never wait on each other.
+            for name in sorted(documents):
                 self._lock(name, lock)
                 locked.append(name)
-            states = {}
-            for name in names:
+            states: dict[str, StackState | None] = {}
+            for name in sorted(documents):
                 state = self.backend.read(name)
                 self.check_state(name, state, documents[name])
                 states[name] = self._recovered(name, state)
+            names = stack_order(documents, states)
+            if operation == "destroy":
+                names.reverse()
             self._check_producers(documents)
-            plans = []
+            known = {**self.states(), **{n: s for n, s in states.items() if s is not None}}
+            plans: list[Plan] = []
             for name in names:
-                doc = documents[name]
                 state = states[name]
+                upstream = Upstream(name, known, tuple(plans))
                 plans.append(
                     self.plan(
                         name,
-                        doc,
+                        documents[name],
                         refresh=refresh,
                         state=state,
                         region=state.region if state else None,
+                        upstream=upstream,
                     )
                 )
+            self._check_readers(plans, documents, known)
             if on_plan is not None:
                 on_plan(plans)
             if not any(p.has_changes for p in plans):
@@ -277,16 +336,13 @@ class Session:
                 return runs
             if not confirm(plans):
                 return [StackRun(p) for p in plans]
+            holding: dict[int, Executor] = {}
             for plan in plans:
                 name = plan.stack
                 if not plan.has_changes:
                     runs.append(StackRun(plan, DeployResult(Status.OK)))
                     continue
-                others = {
-                    n: s
-                    for n in self.backend.stacks()
-                    if n != name and (s := self.backend.read(n)) is not None and s.stack == n
-                }
+                others = {n: s for n, s in self.states().items() if n != name}
                 executor = Executor(
                     plan,
                     documents[name],
@@ -300,15 +356,118 @@ class Session:
                     local_instance=self.local_instance,
                     stop=self.stop,
                 )
-                result = executor.run(concurrency=concurrency, rollback=rollback)
-                self._record(plan, result, operation)
+                hold = self._holder(name, others)
+                result = executor.run(concurrency=concurrency, rollback=rollback, hold=hold)
+                if executor.held and result.status is Status.OK:
+                    holding[len(runs)] = executor  # recorded after its held deletes
+                else:
+                    self._record(plan, result, operation)
                 runs.append(StackRun(plan, result))
                 if result.status is not Status.OK:
                     break
+            # Consumers are deployed: delete what they no longer use, consumers first.
+            for index in sorted(holding, reverse=True):
+                executor, plan = holding[index], runs[index].plan
+                others = {n: s for n, s in self.states().items() if n != plan.stack}
+                result = executor.finish_held(
+                    concurrency=concurrency, hold=self._holder(plan.stack, others)
+                )
+                kept = self._kept(plan.stack, executor.held, others)
+                for line in kept:
+                    self.listener(Event("note", plan.stack, detail=line))
+                result = attrs.evolve(result, kept=kept)
+                self._record(plan, result, operation)
+                runs[index] = StackRun(plan, result)
             return runs
         finally:
             for name in locked:
                 self.backend.unlock(name, lock.id)
+
+    def _holder(self, producer: str, others: Mapping[str, StackState]) -> Hold:
+        """Holds back the delete of a producer's resource while another stack uses it."""
+
+        def hold(key: str, resource: ResourceState) -> bool:
+            return bool(readers(producer, key, resource, others))
+
+        return hold
+
+    def _kept(
+        self, producer: str, held: Mapping[str, ResourceState], others: Mapping[str, StackState]
+    ) -> tuple[str, ...]:
+        """One line per resource whose delete is still held back: why, and how to finish."""
+        lines: list[str] = []
+        for key, resource in sorted(held.items()):
+            what = f"{producer}/{key} ({resource.physical_id})"
+            users = readers(producer, key, resource, others)
+            if not users:
+                lines.append(f"{what} is kept until what depends on it is deleted")
+                continue
+            stacks = _quoted(sorted({u.stack for u in users}))
+            lines.append(
+                f"{what} is kept: {_listed(users)} still uses it. Deploy {stacks} (its plan "
+                f"re-points it), then deploy {producer!r} again to delete it"
+            )
+        return tuple(lines)
+
+    def _check_readers(
+        self,
+        plans: Sequence[Plan],
+        documents: Mapping[str, Mapping[str, Any] | None],
+        states: Mapping[str, StackState],
+    ) -> None:
+        """Refuse a run that would delete what a stack outside it still uses.
+
+        Stacks destroyed in the same run go first, and stacks deployed in the same run are
+        re-pointed before the producer's deletes; any other stack (one left out with
+        ``--stack``, or no longer in the code) would be left pointing at nothing. The old
+        half of a replacement is kept instead of refused: the deploy may go on.
+
+        Raises:
+            PlanError: naming every such resource, its users, and how to proceed.
+        """
+        outside = {n: s for n, s in states.items() if n not in documents}
+        found: list[tuple[str, str, ResourceState, list[Reader]]] = []
+        for plan in plans:
+            state = states.get(plan.stack)
+            if state is None:
+                continue
+            for change in plan.changes:
+                resource = state.resources.get(change.path)
+                if change.action is not Action.DELETE or resource is None:
+                    continue
+                if not plan.destroy and change.path.endswith(OLD_SUFFIX):
+                    continue
+                users = readers(plan.stack, change.path, resource, outside)
+                if users:
+                    found.append((plan.stack, change.path, resource, users))
+        if not found:
+            return
+        producers = sorted({stack for stack, _p, _r, _u in found})
+        consumers = sorted({u.stack for _s, _p, _r, users in found for u in users})
+        lines = [
+            f"{stack}/{path} ({resource.physical_id}) is used by {_listed(users)}"
+            for stack, path, resource, users in found
+        ]
+        destroy = all(documents.get(p) is None for p in producers)
+        if destroy:
+            how = (
+                f"destroy {_quoted(consumers)} first ("
+                + ", ".join(f"`infradsl destroy APP --stack {c}`" for c in consumers)
+                + f"), or together with {_quoted(producers)} (`infradsl destroy APP` "
+                "destroys every stack of the app, consumers first)"
+            )
+            verb = "destroying"
+        else:
+            how = (
+                f"deploy {_quoted(consumers)} without those references first, or deploy "
+                "them in the same run (`infradsl deploy APP` without --stack)"
+            )
+            verb = "deploying"
+        raise PlanError(
+            f"refused, nothing was changed: {verb} {_quoted(producers)} would delete "
+            f"resources that {_quoted(consumers)} still "
+            f"{'use' if len(consumers) > 1 else 'uses'}: {'; '.join(lines)}. To proceed, {how}"
+        )
 
     def check_state(
         self, name: str, state: StackState | None, document: Mapping[str, Any] | None
@@ -421,7 +580,21 @@ class Session:
             refs = {r for r in references([doc["resources"], doc["outputs"]]) if r[0]}
             for stack, path, attribute in sorted(refs, key=str):
                 assert stack is not None
-                if stack == name or documents.get(stack) is not None:
+                if stack == name:
+                    continue
+                if stack in documents:
+                    producer_doc = documents[stack]
+                    if producer_doc is None:
+                        missing.append(
+                            f"stack {name!r} reads {stack}/{path}.{attribute}, but {stack!r} "
+                            "is destroyed in this run"
+                        )
+                    elif path not in producer_doc["resources"]:
+                        missing.append(
+                            f"stack {name!r} reads {stack}/{path}.{attribute}, but the code of "
+                            f"{stack!r} no longer defines {path}: remove the reference from "
+                            f"{name!r}, or keep {path} in {stack!r}"
+                        )
                     continue  # deployed earlier in this run
                 producer = self.backend.read(stack)
                 if producer is None or path not in producer.resources:
@@ -447,3 +620,13 @@ class Session:
         }
         self.backend.append_history(plan.stack, record)
         self.listener(Event("note", plan.stack, detail=f"recorded {operation} in history"))
+
+
+def _quoted(names: Sequence[str]) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _listed(users: Sequence[Reader]) -> str:
+    return ", ".join(str(u) for u in users)

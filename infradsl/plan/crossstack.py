@@ -10,6 +10,7 @@ A consumer records its references unresolved in state (``inputs``) and resolved
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -129,8 +130,9 @@ def _holds(tree: Any, value: Any) -> bool:
         return any(_holds(v, value) for v in tree.values())
     if isinstance(tree, list | tuple):
         return any(_holds(v, value) for v in tree)
-    if isinstance(tree, str) and isinstance(value, str) and value:
-        return value in tree
+    if isinstance(tree, str) and isinstance(value, str) and value in tree:
+        # As a whole word: subnet-1 is not inside subnet-12, 10.0.1.5 not inside 10.0.1.50.
+        return re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", tree) is not None
     return False
 
 
