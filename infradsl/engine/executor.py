@@ -276,7 +276,7 @@ class Executor:
         with self._lock:
             created = self.resources[change.path]
         props = resolve(entry["properties"], self._lookup)
-        ctx = self._context(change.path, created.attempt)
+        ctx = self._context(change.path, created.attempt, fresh=True)
         intent = self._intend(
             {
                 "op": "update",
@@ -309,7 +309,9 @@ class Executor:
             Status.INTERRUPTED, (("", "interrupted"),), operations=len(self.journal)
         )
 
-    def _context(self, path: str, attempt: int, *, rollback: bool = False) -> HandlerContext:
+    def _context(
+        self, path: str, attempt: int, *, rollback: bool = False, fresh: bool = False
+    ) -> HandlerContext:
         return HandlerContext(
             stack=self.stack,
             path=path,
@@ -318,6 +320,7 @@ class Executor:
             rollback=rollback,
             attempt=attempt,
             lineage=self._lineage,
+            fresh=fresh,
         )
 
     def _emit(
@@ -913,18 +916,16 @@ def _break_cycles(deps: dict[str, set[str]]) -> None:
 
 
 def _without_references(properties: Mapping[str, Any], paths: set[str]) -> dict[str, Any]:
-    """``properties`` without the list elements that refer to any of ``paths``.
+    """``properties`` without those that refer to any of ``paths``.
 
-    Only deferrable properties (lists whose elements an update can add later) refer to a
-    deferred dependency, so only such elements are left out."""
-    out: dict[str, Any] = {}
-    for name, value in properties.items():
-        if isinstance(value, list):
-            value = [
-                item for item in value if not any(d in paths for _s, d, _a in references(item))
-            ]
-        out[name] = value
-    return out
+    Only deferrable properties (lists an update can apply later: a group's rules) refer to
+    a deferred dependency. Such a list is left out whole, so the update that applies it
+    later makes one call for all its elements, as a create would have."""
+    return {
+        name: value
+        for name, value in properties.items()
+        if not any(d in paths for _s, d, _a in references(value))
+    }
 
 
 def _backoff(tries: int) -> float:

@@ -113,6 +113,9 @@ class HandlerContext:
             two states (another ``--state`` directory, a stack deployed again after a
             destroy) never produce the same names and never adopt each other's resources,
             while a retried call within one state produces the same ones.
+        fresh: set on an `ResourceHandler.update` right after this run created the resource
+            with exactly ``old`` (the rules a create left for later): the update may apply
+            the difference without reading what is live.
     """
 
     stack: str
@@ -122,6 +125,7 @@ class HandlerContext:
     rollback: bool = False
     attempt: int = 0
     lineage: str = ""
+    fresh: bool = False
 
     @property
     def tags(self) -> dict[str, str]:

@@ -14,12 +14,15 @@ Properties left at ``None`` are absent from the mapping.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
+from infradsl.providers.aws._batch import Coalescer
 from infradsl.providers.aws._ec2util import (
     WAIT_DELAY,
     WAIT_MAX_ATTEMPTS,
@@ -64,8 +67,20 @@ def _chunks(ids: Sequence[str]) -> list[list[str]]:
 
 
 # (endpoint, region, image) -> root device name; an image's root device never changes, and
-# fifty instances of one image need one DescribeImages, not fifty.
+# fifty instances of one image need one DescribeImages, not fifty (nor fifty at once: the
+# first asks, the others wait for its answer).
 _ROOT_DEVICES: dict[tuple[str, str, str], str] = {}
+_ROOT_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
+_ROOT_LOCKS_LOCK = threading.Lock()
+
+# (endpoint, region) -> the describe that concurrent launches share (see `Coalescer`).
+_DESCRIBERS: dict[tuple[str, str], Coalescer[str, tuple[str, InstanceTypeDef]]] = {}
+
+
+def _describer(ec2: EC2Client) -> Coalescer[str, tuple[str, InstanceTypeDef]]:
+    key = (str(ec2.meta.endpoint_url), str(ec2.meta.region_name))
+    with _ROOT_LOCKS_LOCK:
+        return _DESCRIBERS.setdefault(key, Coalescer())
 
 
 def _root_device(ec2: EC2Client, image: str) -> str:
@@ -73,6 +88,16 @@ def _root_device(ec2: EC2Client, image: str) -> str:
     cached = _ROOT_DEVICES.get(key)
     if cached is not None:
         return cached
+    with _ROOT_LOCKS_LOCK:
+        lock = _ROOT_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        cached = _ROOT_DEVICES.get(key)
+        if cached is not None:
+            return cached
+        return _ask_root_device(ec2, image, key)
+
+
+def _ask_root_device(ec2: EC2Client, image: str, key: tuple[str, str, str]) -> str:
     try:
         images = ec2.describe_images(ImageIds=[image]).get("Images", [])
     except ClientError as error:
@@ -230,13 +255,15 @@ class InstanceHandler:
     @classmethod
     def _wait_running(cls, ec2: EC2Client, instance_id: str) -> tuple[str, InstanceTypeDef]:
         """Poll until running (bounded); the last describe gives the attributes too, so a
-        new instance costs one describe where a waiter and a describe would cost two."""
+        new instance costs one describe where a waiter and a describe would cost two, and
+        instances launched side by side share their describes."""
         state = "unknown"
+        describer = _describer(ec2)
         for attempt in range(WAIT_MAX_ATTEMPTS):
-            described = cls._describe(ec2, [instance_id])
-            if instance_id not in described:
+            described = describer.get(instance_id, partial(cls._describe, ec2))
+            if described is None:
                 raise RuntimeError(f"instance {instance_id} vanished right after it started")
-            owner, instance = described[instance_id]
+            owner, instance = described
             state = instance.get("State", {}).get("Name", "unknown")
             if state == "running":
                 return owner, instance

@@ -229,6 +229,26 @@ def _converge_rules(
         _authorize(ec2, group_id, egress, [rule for rule in wanted if rule not in have])
 
 
+def _apply_difference(
+    ec2: EC2Client, group_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> None:
+    """Revoke the rules of ``old`` that ``new`` drops, authorize those it adds: one call per
+    direction and kind, for a group known to hold exactly ``old``."""
+    for direction in ("ingress", "egress"):
+        egress = direction == "egress"
+        before, after = _wanted(old, direction), _wanted(new, direction)
+        gone = [rule for key, rule in before.items() if after.get(key) != rule]
+        if gone:
+            revoke = (
+                ec2.revoke_security_group_egress if egress else ec2.revoke_security_group_ingress
+            )
+            with ignore_not_found():
+                revoke(GroupId=group_id, IpPermissions=[to_permission(r) for r in gone])
+        _authorize(
+            ec2, group_id, egress, [rule for key, rule in after.items() if before.get(key) != rule]
+        )
+
+
 def _initial_rules(ec2: EC2Client, group_id: str, props: Mapping[str, Any]) -> None:
     """Rules of a group just created: nothing to read, it has only AWS's default egress."""
     _authorize(ec2, group_id, False, list(_wanted(props, "ingress").values()))
@@ -296,6 +316,11 @@ class SecurityGroupHandler:
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
     ) -> UpdateResult:
         ec2 = ec2_client(ctx)
+        if ctx.fresh:
+            # Created by this run with exactly ``old``: apply the difference, no reads.
+            _apply_difference(ec2, physical_id, old, new)
+            sync_tags(ec2, physical_id, ctx, old, new)
+            return UpdateResult({})
         group = ec2.describe_security_groups(GroupIds=[physical_id])["SecurityGroups"][0]
         _converge_rules(ec2, physical_id, tags_of(group.get("Tags")).get("infradsl:path"), new)
         sync_tags(ec2, physical_id, ctx, old, new)
