@@ -121,6 +121,8 @@ class Session:
         self.local_instance = local_instance
         self.app_folder = app_folder or Path.cwd()
         self.stop = threading.Event()
+        # How many calls run at once: the deploy's bound, used by refresh reads as well.
+        self.concurrency = 10
         self._notes: dict[str, list[str]] = {}
 
     @classmethod
@@ -175,10 +177,22 @@ class Session:
             by_type.setdefault(res.type, {})[res.physical_id] = path
         live: dict[str, ReadResult | None] = {p: None for p in state.resources}
         clients = self.clients_for(state.region)
-        for type_name in sorted(by_type):
+        ctx = HandlerContext(stack=state.stack, path="", region=state.region, clients=clients)
+
+        def read(type_name: str) -> Mapping[str, ReadResult]:
+            return self.handler_for(type_name).read(ctx, sorted(by_type[type_name]))
+
+        # One batched read per type; the types are read side by side.
+        types = sorted(by_type)
+        if len(types) > 1 and self.concurrency > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(self.concurrency, len(types))) as pool:
+                results = list(pool.map(read, types))
+        else:
+            results = [read(t) for t in types]
+        for type_name, found in zip(types, results):
             ids = by_type[type_name]
-            ctx = HandlerContext(stack=state.stack, path="", region=state.region, clients=clients)
-            found = self.handler_for(type_name).read(ctx, sorted(ids))
             for physical_id, result in found.items():
                 if physical_id in ids:
                     live[ids[physical_id]] = result
@@ -291,6 +305,7 @@ class Session:
             PlanError: refused before any change: a stack reads a resource that is not
                 deployed, or the run would delete what a stack outside it still uses.
         """
+        self.concurrency = concurrency
         lock = LockInfo.new(operation)
         locked: list[str] = []
         runs: list[StackRun] = []
