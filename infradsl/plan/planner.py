@@ -95,12 +95,22 @@ def plan_stack(
                 break
 
     changes: dict[str, ResourceChange] = {}
-    for path in topological_order({p: e["depends_on"] for p, e in desired.items()}):
+    hard = {p: set(e["depends_on"]) - set(e.get("deferred", ())) for p, e in desired.items()}
+    for path in topological_order(hard):
         entry = desired[path]
         old_path = renamed.get(path, path)
         changes[path] = _plan_one(
             path, entry, current.get(old_path), live, changes, old_path, upstream
         )
+    # A deferred dependency (a group named in another group's rules) may come later in that
+    # order: plan its holders again, now that every change they read is known. Only
+    # in-place properties hold deferred references, so this cannot turn into a replacement.
+    for path, entry in desired.items():
+        if entry.get("deferred"):
+            old_path = renamed.get(path, path)
+            changes[path] = _plan_one(
+                path, entry, current.get(old_path), live, changes, old_path, upstream
+            )
 
     claimed = set(desired) | set(renamed.values())
     deletes = []
