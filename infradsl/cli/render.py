@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from infradsl.cli._lookup import lookup_lines
 from infradsl.engine.events import Event
 from infradsl.plan.change import Action, Plan, PropertyDiff
 
@@ -77,6 +78,8 @@ def render_plan(console: Console, plan: Plan, *, target: str, show_noop: bool = 
     )
     for note in plan.notes:
         console.print(Text(f"  ! {note}", style="yellow"))
+    for line in lookup_lines(plan):
+        console.print(line)
     width = max((len(c.path) for c in plan.changes), default=10) + 2
     for change in plan.changes:
         if change.action is Action.NOOP and not show_noop:

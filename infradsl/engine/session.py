@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
 from infradsl.engine.events import Event, Listener
 from infradsl.engine.executor import DeployResult, Executor, Hold, Status
+from infradsl.engine.lookup import resolve_lookups
 from infradsl.engine.recovery import recover
 from infradsl.plan.change import Action, Plan, PlanError
 from infradsl.plan.crossstack import (
@@ -27,6 +28,7 @@ from infradsl.plan.crossstack import (
     readers,
     stack_dependencies,
 )
+from infradsl.plan.lookup import with_lookups
 from infradsl.plan.planner import plan_stack, topological_order
 from infradsl.plan.values import references, resolve_outputs, state_lookup
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
@@ -198,6 +200,29 @@ class Session:
                     live[ids[physical_id]] = result
         return live
 
+    @overload
+    def resolve_lookups(self, document: None) -> None: ...
+
+    @overload
+    def resolve_lookups(self, document: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+    def resolve_lookups(self, document: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """``document`` with its lookups resolved, looked up in the cloud now.
+
+        Raises:
+            LookupFailedError: a lookup found nothing or several resources; nothing was
+                changed.
+        """
+        if document is None:
+            return None
+        return resolve_lookups(
+            document,
+            clients_for=self.clients_for,
+            handler_for=self.handler_for,
+            reach=self.reach,
+            target=self.target,
+        )
+
     def plan(
         self,
         name: str,
@@ -213,6 +238,7 @@ class Session:
         ``upstream`` gives the states of the other stacks and the plans of its producers
         in this run; without it, the states are read from the backend.
         """
+        document = self.resolve_lookups(document)
         if upstream is None:
             upstream = Upstream(name, self.states())
         if state is None:
@@ -247,7 +273,7 @@ class Session:
         elif document is not None:
             self.reach(str(document["region"]))
         live = self.refresh(state) if refresh else None
-        return plan_stack(
+        planned = plan_stack(
             document,
             state,
             live,
@@ -258,12 +284,14 @@ class Session:
                 upstream, states={**upstream.states, **({name: state} if state else {})}
             ),
         )
+        return with_lookups(planned, document)
 
     def plan_all(
         self, documents: Mapping[str, Mapping[str, Any]], *, refresh: bool = True
     ) -> list[Plan]:
         """Plan stacks in dependency order, each consumer with its producers' plans: what
         reads a producer resource that is replaced is planned as changing too."""
+        documents = {n: self.resolve_lookups(d) for n, d in documents.items()}
         states = self.states()
         self._check_producers(documents)
         plans: list[Plan] = []
@@ -306,6 +334,8 @@ class Session:
                 deployed, or the run would delete what a stack outside it still uses.
         """
         self.concurrency = concurrency
+        # Before any lock or change: a lookup that fails refuses the run.
+        documents = {n: self.resolve_lookups(d) for n, d in documents.items()}
         lock = LockInfo.new(operation)
         locked: list[str] = []
         runs: list[StackRun] = []

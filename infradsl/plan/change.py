@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from infradsl.errors import InfraDslError
+
+if TYPE_CHECKING:
+    from infradsl.plan.lookup import LookedUp
 
 __all__ = ["Action", "Plan", "PlanError", "PropertyDiff", "ResourceChange"]
 
@@ -103,6 +106,7 @@ class Plan:
         changes: one change per resource, in dependency order (deletes last).
         notes: things to say before the changes (e.g. the local cloud was restarted).
         destroy: this plan destroys the stack.
+        lookups: the existing resources looked up for it (never changed by it).
     """
 
     stack: str
@@ -110,6 +114,7 @@ class Plan:
     changes: tuple[ResourceChange, ...]
     notes: tuple[str, ...] = ()
     destroy: bool = False
+    lookups: tuple[LookedUp, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -142,6 +147,7 @@ class Plan:
             "stack": self.stack,
             "region": self.region,
             "destroy": self.destroy,
+            **({"lookups": [f.to_json() for f in self.lookups]} if self.lookups else {}),
             "notes": list(self.notes),
             "summary": self.summary(),
             "changes": [c.to_json() for c in self.changes if c.action is not Action.NOOP],

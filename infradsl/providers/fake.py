@@ -68,6 +68,17 @@ class FakeCloud:
         with self._lock:
             return f"{type_name.rsplit('.', 1)[-1].lower()}-{next(self._ids)}"
 
+    def add_existing(
+        self, type_name: str, props: Mapping[str, Any], tags: Mapping[str, str] | None = None
+    ) -> str:
+        """Add a resource made outside infradsl (for lookups); returns its physical id."""
+        physical_id = self._new_id(type_name)
+        with self._lock:
+            self.resources[physical_id] = dict(props)
+            self.owners[physical_id] = (type_name, "")
+            self.tags[physical_id] = dict(tags or {})
+        return physical_id
+
 
 class FakeHandler:
     """A `ResourceHandler` over a `FakeCloud`; every attribute is ``<id>.<name>``."""
@@ -142,3 +153,31 @@ class FakeHandler:
                 if self.cloud.owners[physical_id][0] == self.type_name
                 and tags.get("infradsl:stack") == ctx.stack
             }
+
+    def lookup(self, ctx: HandlerContext, query: Mapping[str, Any]) -> Mapping[str, ReadResult]:
+        """Resources of this type matching every criterion: ``id`` the physical id, ``tags``
+        a subset of the tags (``*`` matches any text), anything else a property value."""
+        import fnmatch
+
+        self.cloud._call("lookup", ctx.path)
+        wanted_tags: Mapping[str, str] = query.get("tags") or {}
+        found: dict[str, ReadResult] = {}
+        with self.cloud._lock:
+            for physical_id, props in self.cloud.resources.items():
+                tags = self.cloud.tags.get(physical_id, {})
+                if self.cloud.owners[physical_id][0] != self.type_name:
+                    continue
+                if any(
+                    (name == "id" and physical_id != value)
+                    or (name not in ("id", "tags") and props.get(name) != value)
+                    for name, value in query.items()
+                ) or not all(
+                    fnmatch.fnmatchcase(tags.get(k, "\0"), v) for k, v in wanted_tags.items()
+                ):
+                    continue
+                found[physical_id] = ReadResult(
+                    {k: v for k, v in props.items() if k != "tags"},
+                    self._attributes(physical_id),
+                    dict(tags),
+                )
+        return found

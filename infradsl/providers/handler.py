@@ -24,6 +24,7 @@ __all__ = [
     "CloudUnreachableError",
     "CreateResult",
     "HandlerContext",
+    "LookupHandler",
     "OutcomeUnknownError",
     "ReadResult",
     "ResourceHandler",
@@ -253,4 +254,25 @@ class ResourceHandler(Protocol):
     def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
         """Every resource of this type tagged ``infradsl:stack = ctx.stack``: physical id ->
         its ``infradsl:path`` tag. Used by ``infradsl state reconcile``."""
+        ...
+
+
+@runtime_checkable
+class LookupHandler(Protocol):
+    """A handler that also finds existing resources infradsl does not manage.
+
+    The handlers of the types with a ``lookup`` classmethod (``ec2.Vpc.lookup``...)
+    implement it; the engine resolves a document's ``lookups`` through it when planning.
+    """
+
+    type_name: ClassVar[str]
+
+    def lookup(self, ctx: HandlerContext, query: Mapping[str, Any]) -> Mapping[str, ReadResult]:
+        """Every resource matching all criteria of ``query``, by physical id.
+
+        ``query`` is resolved like properties (a VPC is its id). Each result carries what
+        `ResourceHandler.read` returns, plus whatever else a reference to a looked-up
+        resource may read (a VPC's DNS settings). Nothing found is an empty mapping; the
+        engine, not the handler, refuses zero or several matches.
+        """
         ...

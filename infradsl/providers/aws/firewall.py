@@ -30,6 +30,7 @@ from infradsl.providers.aws._ec2util import (
     token_filter,
     undo_on_failure,
 )
+from infradsl.providers.aws._lookup import SecurityGroupLookup
 from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ def _initial_rules(ec2: EC2Client, group_id: str, props: Mapping[str, Any]) -> N
         _authorize(ec2, group_id, True, list(_wanted(props, "egress").values()))
 
 
-class SecurityGroupHandler:
+class SecurityGroupHandler(SecurityGroupLookup):
     """``aws.ec2.SecurityGroup``: the group with its inline ``ingress`` and ``egress`` rules.
 
     ``egress`` absent keeps AWS's default allow-all egress rule; a list replaces it.

@@ -42,6 +42,7 @@ from infradsl.providers.aws._iamutil import (
     tag_dict,
     tag_list,
 )
+from infradsl.providers.aws._lookup import RoleLookup
 from infradsl.providers.aws.iam_policy import PolicyHandler, policy_document
 from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
 
@@ -86,7 +87,7 @@ def _principal_of(document: Mapping[str, Any]) -> str | None:
     return None
 
 
-class RoleHandler:
+class RoleHandler(RoleLookup):
     """An IAM role with its trust policy and managed policies; the role name is its id."""
 
     type_name: ClassVar[str] = "aws.iam.Role"

@@ -27,6 +27,7 @@ from infradsl.providers.aws._ec2util import (
     undo_on_failure,
     wait_for,
 )
+from infradsl.providers.aws._lookup import SubnetLookup, VpcLookup
 from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 
-class VpcHandler:
+class VpcHandler(VpcLookup):
     """``aws.ec2.Vpc``: CreateVpc, then the two DNS attributes (one call each)."""
 
     type_name: ClassVar[str] = "aws.ec2.Vpc"
@@ -141,7 +142,7 @@ def _set_dns(ec2: EC2Client, vpc_id: str, new: Mapping[str, Any], *, fresh: bool
         ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": False})
 
 
-class SubnetHandler:
+class SubnetHandler(SubnetLookup):
     """``aws.ec2.Subnet``: CreateSubnet, then ``map_public_ip_on_launch`` if set."""
 
     type_name: ClassVar[str] = "aws.ec2.Subnet"
