@@ -196,7 +196,9 @@ def test_replacements_killed_at_each_call_converge_keeping_one_instance(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
 def test_a_first_interrupt_finishes_the_calls_in_flight_and_saves_state(
+    sig: signal.Signals,
     tmp_path: Path,
     local_cloud: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -209,7 +211,7 @@ def test_a_first_interrupt_finishes_the_calls_in_flight_and_saves_state(
         assert time.monotonic() < deadline, "the deploy never started"
         time.sleep(0.05)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
     assert "stopping the deploy: no new operation starts" in out
