@@ -20,7 +20,7 @@ from infradsl.aws import _validators as v
 from infradsl.aws._common import Taggable
 from infradsl.aws.iam import InstanceProfile, Role
 from infradsl.core.construct import Construct
-from infradsl.core.lookup import make_lookup
+from infradsl.core.lookup import is_lookup, make_lookup
 from infradsl.core.reference import Reference, attribute
 from infradsl.core.resource import Resource, is_literal, prop, resource
 
@@ -313,6 +313,7 @@ class RouteTable(Taggable):
 
     def validate(self) -> Iterable[str]:
         seen: dict[str, int] = {}
+        table_vpc = _vpc_of(_resource_of(self.vpc))
         for index, route in enumerate(self.routes or ()):
             if not isinstance(route, Route):
                 continue
@@ -332,6 +333,27 @@ class RouteTable(Taggable):
                         f"routes[{seen[route.destination]}]"
                     )
                 seen[route.destination] = index
+            gateway = _resource_of(route.gateway)
+            kind = "NAT gateway" if isinstance(gateway, NatGateway) else "internet gateway"
+            yield from _vpc_mismatch(
+                self,
+                f"routes[{index}].gateway",
+                f"{kind} {{}}",
+                gateway,
+                "this table",
+                table_vpc,
+                "a route can only lead to a gateway of its table's VPC",
+            )
+        for index, subnet in enumerate(self.subnets or ()):
+            yield from _vpc_mismatch(
+                self,
+                f"subnets[{index}]",
+                "subnet {}",
+                _resource_of(subnet),
+                "this table",
+                table_vpc,
+                "a route table can only be associated with subnets of its own VPC",
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -660,6 +682,17 @@ class Instance(Taggable):
             profile = self.instance_profile
             if isinstance(profile, InstanceProfile) and profile.role is not self.role:
                 yield "'role' and 'instance_profile' disagree: pass one of them"
+        subnet = _resource_of(self.subnet)
+        for index, group in enumerate(self.security_groups or ()):
+            yield from _vpc_mismatch(
+                self,
+                f"security_groups[{index}]",
+                "group {}",
+                _resource_of(group),
+                f"its subnet {_name(self, subnet)}" if subnet is not None else "",
+                _vpc_of(subnet),
+                "an instance's security groups must belong to the VPC of its subnet",
+            )
 
 
 @resource("aws.ec2.Volume")
@@ -691,6 +724,87 @@ class Volume(Taggable):
 
     def validate(self) -> Iterable[str]:
         yield from _zone_in_region(self, self.availability_zone)
+        instance = _resource_of(self.instance)
+        if not isinstance(instance, Instance):
+            return
+        subnet = _resource_of(instance.subnet)
+        if not isinstance(subnet, Subnet) or is_lookup(subnet) or _region(self) != _region(subnet):
+            return
+        zone, theirs = self.availability_zone, subnet.availability_zone
+        if (
+            isinstance(zone, str)
+            and isinstance(theirs, str)
+            and is_literal(zone)
+            and is_literal(theirs)
+            and zone != theirs
+        ):
+            yield (
+                f"'availability_zone' {zone!r} is not the zone of instance "
+                f"{_name(self, instance)} ({theirs}, from its subnet {_name(self, subnet)}): "
+                "a volume can only be attached to an instance in its own zone"
+            )
+
+
+def _resource_of(value: Any) -> Resource | None:
+    """The resource a property value stands for: itself, or a whole reference to its id."""
+    if isinstance(value, Resource):
+        return value
+    if isinstance(value, Reference) and value.attribute == "id":
+        return value.target
+    return None
+
+
+def _vpc_of(res: Resource | None) -> Vpc | None:
+    """The VPC a VPC, subnet, group, gateway, route table or instance is in, if known."""
+    for _ in range(3):  # an instance -> its subnet -> its VPC
+        if res is None or isinstance(res, Vpc):
+            return res
+        if isinstance(res, (Subnet, SecurityGroup, InternetGateway, RouteTable)):
+            res = _resource_of(res.vpc)
+        elif isinstance(res, (Instance, NatGateway)):
+            res = _resource_of(res.subnet)
+        else:
+            return None
+    return None
+
+
+def _region(res: Resource) -> str | None:
+    stack = res.node.stack
+    return stack.region if stack is not None else None
+
+
+def _name(here: Resource, res: Resource) -> str:
+    """``'Path'``, followed by ``of stack 'name'`` when not in the stack of ``here``."""
+    stack = res.node.stack
+    if stack is here.node.stack or stack is None:
+        return repr(res.logical_id)
+    return f"{res.logical_id!r} of stack {stack.name!r}"
+
+
+def _vpc_mismatch(
+    here: Resource,
+    where: str,
+    what: str,
+    res: Resource | None,
+    owner: str,
+    owner_vpc: Vpc | None,
+    rule: str,
+) -> Iterable[str]:
+    """A message when ``res``, the value of ``where``, is in another VPC than ``owner_vpc``.
+
+    ``what`` describes ``res`` with ``{}`` for its name (``"group {}"``). Only VPCs known
+    at synth and managed by infradsl are compared: two lookups may find the same VPC (the
+    plan checks those). A VPC of another region is reported as such, not here.
+    """
+    theirs = _vpc_of(res)
+    if res is None or theirs is None or owner_vpc is None or theirs is owner_vpc:
+        return
+    if is_lookup(theirs) or is_lookup(owner_vpc) or _region(theirs) != _region(owner_vpc):
+        return
+    yield (
+        f"{where!r} is {what.format(_name(here, res))} of VPC {_name(here, theirs)}, but "
+        f"{owner or 'this resource'} is in VPC {_name(here, owner_vpc)}: {rule}"
+    )
 
 
 def _zone_in_region(res: Resource, zone: Any) -> Iterable[str]:

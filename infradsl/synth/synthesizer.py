@@ -13,6 +13,7 @@ from infradsl.core.lookup import is_lookup
 from infradsl.core.resource import Resource
 from infradsl.core.stack import Stack
 from infradsl.errors import Problem, SynthError, ValidationError
+from infradsl.synth._region import region_problems
 from infradsl.synth.document import StackDocument
 from infradsl.synth.graph import find_cycles
 
@@ -80,6 +81,8 @@ def _run(
             for message in construct.validate():
                 add(construct, message)
             for message in resource_tag_problems(construct):
+                add(construct, message)
+            for message in region_problems(construct):
                 add(construct, message)
     for cls, members in by_type.items():
         for res, message in cls.validate_all(members):
