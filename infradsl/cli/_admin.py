@@ -258,7 +258,8 @@ def _time(epoch: float) -> str:
 def history(obj: Any, stack: str | None) -> None:
     """Show the deployment history: time, user, git commit, summary, result."""
     backend = _backend(obj)
-    names = [stack] if stack else backend.stacks()
+    # Destroyed stacks and failed first deploys have a history but no state.
+    names = [stack] if stack else sorted(set(backend.stacks()) | set(backend.history_stacks()))
     for name in names:
         for rec in backend.history(name):
             commit = (rec.get("commit") or "no git")[:10]

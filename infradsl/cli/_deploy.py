@@ -55,6 +55,8 @@ def make_session(
         listener=listener,
         app_folder=Path(app_path).resolve().parent if app_path else None,
     )
+    if app_path:
+        session.app_path = app_path
     if target == "local":
         from infradsl.local.server import instance_id
 

@@ -28,7 +28,47 @@ class Context:
         self.state = state
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_GLOBAL_FLAGS = frozenset({"--debug"})
+_GLOBAL_VALUES = frozenset({"--target", "--state"})
+
+
+def _hoist_global_options(args: list[str]) -> list[str]:
+    """Move the global options given after the command in front of it, so that
+    ``infradsl deploy app.py --target aws`` means ``infradsl --target aws deploy app.py``.
+
+    No command has options of these names; everything after ``--`` is left alone.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    command_seen = False
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _GLOBAL_FLAGS or name in _GLOBAL_VALUES:
+            takes_value = arg in _GLOBAL_VALUES and index + 1 < len(args)
+            taken = args[index : index + (2 if takes_value else 1)]
+            (front if command_seen else rest).extend(taken)
+            index += len(taken)
+            continue
+        if not arg.startswith("-"):
+            command_seen = True
+        rest.append(arg)
+        index += 1
+    return front + rest
+
+
+class _Cli(click.Group):
+    """The root group: global options are accepted after the command too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _hoist_global_options(args))
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option(
     "--target",
@@ -257,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     except InfraDslError as exc:
         if debug:
             traceback.print_exc()
-        _print_error(exc)
+        _print_error(exc, debug)
         from infradsl.state.backend import StateLockedError
 
         sys.exit(EXIT_LOCKED if isinstance(exc, StateLockedError) else EXIT_BAD_INPUT)
@@ -273,8 +313,8 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(
             click.style("error: ", fg="red", bold=True)
-            + f"the cloud API failed: {exc}. Nothing was changed; run again, or with --debug "
-            "for a traceback",
+            + f"the cloud API failed: {exc}. Nothing was changed; run again"
+            + ("" if debug else ", or with --debug for a traceback"),
             err=True,
         )
         sys.exit(EXIT_BAD_INPUT)
@@ -286,12 +326,12 @@ from infradsl.cli import _admin, _reconcile  # noqa: E402, F401  - register thei
 _admin.register(cli)
 
 
-def _print_error(exc: InfraDslError) -> None:
+def _print_error(exc: InfraDslError, debug: bool = False) -> None:
     if isinstance(exc, ValidationError):
         click.echo(click.style("error: ", fg="red", bold=True) + exc.render(), err=True)
     else:
         click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
-    if not isinstance(exc, ValidationError) and not _is_expected(exc):
+    if not debug and not isinstance(exc, ValidationError) and not _is_expected(exc):
         click.echo("(run with --debug for a traceback)", err=True)
 
 

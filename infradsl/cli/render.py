@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -13,9 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from infradsl.cli._diff import diff_lines, output_line
 from infradsl.cli._lookup import lookup_lines
 from infradsl.engine.events import Event
-from infradsl.plan.change import Action, Plan, PropertyDiff
+from infradsl.plan.change import Action, Plan
 
 __all__ = ["ProgressView", "make_console", "render_outputs", "render_plan", "render_plans"]
 
@@ -27,7 +27,6 @@ _STYLE = {
     Action.FORGET: "red",
     Action.NOOP: "dim",
 }
-_WIDTH = 60
 
 
 def make_console(err: bool = False) -> Console:
@@ -39,35 +38,6 @@ def make_console(err: bool = False) -> Console:
     return Console(
         stderr=err, highlight=False, emoji=False, soft_wrap=not tty, width=None if tty else 200
     )
-
-
-def _short(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, dict) and set(value) <= {"ref", "stack"} and "ref" in value:
-        prefix = f"{value['stack']}:" if "stack" in value else ""
-        return f"${{{prefix}{value['ref']}}}"
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= _WIDTH else text[: _WIDTH - 3] + "..."
-
-
-def _diff_line(diff: PropertyDiff) -> Text:
-    line = Text("      ")
-    line.append(f"{diff.name}: ", style="bold")
-    line.append(_short(diff.old), style="red")
-    line.append(" -> ")
-    if diff.known_after_deploy:
-        line.append("(known after deploy)", style="cyan")
-    else:
-        line.append(_short(diff.new), style="green")
-    notes = []
-    if diff.forces_replacement:
-        notes.append("forces replacement")
-    if diff.drift:
-        notes.append("changed outside infradsl")
-    if notes:
-        line.append(f"  ({', '.join(notes)})", style="magenta")
-    return line
 
 
 def render_plan(console: Console, plan: Plan, *, target: str, show_noop: bool = False) -> None:
@@ -93,7 +63,13 @@ def render_plan(console: Console, plan: Plan, *, target: str, show_noop: bool = 
             line.append(f"  ({'; '.join(change.reasons)})", style="italic")
         console.print(line)
         for diff in change.diffs:
-            console.print(_diff_line(diff))
+            for diff_line in diff_lines(diff):
+                console.print(diff_line)
+    outputs = [o for o in plan.outputs if show_noop or o.action is not Action.NOOP]
+    if outputs:
+        console.print(Text("  Outputs:", style="bold"))
+        for output in outputs:
+            console.print(output_line(output))
     summary = plan.summary()
     if not plan.has_changes:
         console.print(Text("  No changes. The cloud matches the code.", style="green"))
@@ -104,7 +80,16 @@ def render_plan(console: Console, plan: Plan, *, target: str, show_noop: bool = 
         f"{summary['replace']} to replace",
         f"{summary['delete'] + summary['forget']} to delete",
     ]
-    console.print(Text(f"  Plan: {', '.join(parts)}.", style="bold"))
+    text = f"  Plan: {', '.join(parts)}."
+    counts = plan.output_summary()
+    changed = [
+        f"{counts[verb]} {word}"
+        for verb, word in (("create", "added"), ("update", "changed"), ("delete", "removed"))
+        if counts[verb]
+    ]
+    if changed:
+        text += f" Outputs: {', '.join(changed)}."
+    console.print(Text(text, style="bold"))
 
 
 def render_plans(console: Console, plans: Sequence[Plan], *, target: str) -> None:
@@ -115,10 +100,16 @@ def render_plans(console: Console, plans: Sequence[Plan], *, target: str) -> Non
         render_plan(console, plan, target=target)
 
 
-def render_outputs(console: Console, stack: str, outputs: Mapping[str, Any]) -> None:
-    """The outputs of a stack as a table."""
+def render_outputs(
+    console: Console,
+    stack: str,
+    outputs: Mapping[str, Any],
+    descriptions: Mapping[str, str | None] | None = None,
+) -> None:
+    """The outputs of a stack as a table (with a description column when any has one)."""
     if not outputs:
         return
+    described = {n: d for n, d in (descriptions or {}).items() if d and n in outputs}
     table = Table(
         title=f"Outputs of {stack}",
         title_justify="left",
@@ -128,9 +119,14 @@ def render_outputs(console: Console, stack: str, outputs: Mapping[str, Any]) -> 
     )
     table.add_column("output")
     table.add_column("value")
+    if described:
+        table.add_column("description")
     for name in sorted(outputs):
         value = outputs[name]
-        table.add_row(name, escape("" if value is None else str(value)))
+        row = [name, escape("" if value is None else str(value))]
+        if described:
+            row.append(escape(described.get(name, "")))
+        table.add_row(*row)
     console.print(table)
 
 
@@ -184,6 +180,11 @@ class ProgressView:
 
     def _handle(self, event: Event) -> None:
         if event.kind == "start":
+            if event.verb == "delete old":
+                # The old half of a replacement: the plan counted the replacement once.
+                self.total += 1
+                if self._progress is not None:
+                    self._progress.update(self._task, total=self.total)
             if self._progress is not None:
                 self._progress.update(self._task, description=f"{event.verb} {event.path}")
             return

@@ -32,7 +32,17 @@ class Node:
         'demo'
     """
 
-    __slots__ = ("_acks", "_children", "_problems", "construct", "id", "location", "path", "scope")
+    __slots__ = (
+        "_acks",
+        "_aliases",
+        "_children",
+        "_problems",
+        "construct",
+        "id",
+        "location",
+        "path",
+        "scope",
+    )
 
     def __init__(self, construct: Construct, scope: Construct | None, id: str) -> None:
         self.construct = construct
@@ -41,6 +51,7 @@ class Node:
         self.location = user_location(2, construct)
         self._children: dict[str, Construct] = {}
         self._acks: dict[str, str] = {}
+        self._aliases: list[str] = []
         # Only the root collects problems; every other node forwards to it.
         self._problems: list[Problem] = []
         if scope is None:
@@ -113,6 +124,56 @@ class Node:
                 return node.construct
             node = node.scope.node if node.scope is not None else None
         return None
+
+    # renames ------------------------------------------------------------------------
+
+    def add_alias(self, old_path: str) -> None:
+        """Declare a former path of this construct, so a rename is not a replacement.
+
+        Every resource below it is then also known by its path under ``old_path``: renaming
+        or moving a whole component keeps its resources (like a resource's ``aliases``
+        option, for a subtree).
+
+        Args:
+            old_path: the former path relative to the stack, ids joined by ``/``.
+
+        Example:
+            >>> from infradsl import App, Construct, Stack
+            >>> from infradsl.aws import ec2
+            >>> stack = Stack(App(), "demo")
+            >>> net = Construct(stack, "Network")   # was Construct(stack, "Net")
+            >>> net.node.add_alias("Net")
+            >>> vpc = ec2.Vpc(net, "Vpc", cidr_block="10.0.0.0/16")
+            >>> net.node.aliases
+            ('Net',)
+        """
+        from infradsl.core.stack import Stack
+
+        location = user_location(1)
+        stack = self.stack
+        if stack is None or stack is self.construct or isinstance(self.construct, Stack):
+            self.add_problem(
+                "add_alias is for constructs inside a stack (a stack cannot be renamed: "
+                "destroy it and deploy it under the new name)",
+                location,
+            )
+            return
+        parts = old_path.split("/") if isinstance(old_path, str) else [repr(old_path)]
+        bad = [p for p in parts if not _ID_RE.match(p)]
+        if bad:
+            self.add_problem(
+                f"alias {old_path!r} is not a path of ids joined by '/' (bad part "
+                f"{bad[0]!r}): give the former path relative to the stack, e.g. 'Net/Vpc'",
+                location,
+            )
+            return
+        if old_path not in self._aliases:
+            self._aliases.append(old_path)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """The former paths given with `add_alias`, relative to the stack."""
+        return tuple(self._aliases)
 
     # problems and acknowledgements ------------------------------------------------
 

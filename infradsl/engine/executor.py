@@ -23,6 +23,7 @@ from infradsl.engine.events import Event, Listener
 from infradsl.engine.walker import walk
 from infradsl.errors import InfraDslError
 from infradsl.plan.change import Action, Plan, ResourceChange
+from infradsl.plan.compare import renamed_references
 from infradsl.plan.values import references, resolve, resolve_outputs, state_lookup
 from infradsl.providers.handler import (
     ClientProvider,
@@ -381,7 +382,13 @@ class Executor:
             attributes: Mapping[str, Any] = old.attributes
             update_intent: str | None = None
             finishing = bool(old.options.get("recovered"))
-            if props != old.properties or finishing or any(d.drift for d in change.diffs):
+            live_tags = _live_tags(change)
+            if (
+                props != old.properties
+                or finishing
+                or live_tags is not None
+                or any(d.drift for d in change.diffs)
+            ):
                 update_intent = self._intend(
                     {
                         "op": "update",
@@ -390,7 +397,7 @@ class Executor:
                         "physical_id": old.physical_id,
                     }
                 )
-                ctx = self._context(change.path, old.attempt)
+                ctx = attrs.evolve(self._context(change.path, old.attempt), live_tags=live_tags)
                 before = {} if finishing else old.properties
                 try:
                     updated = self._idempotent(
@@ -821,13 +828,16 @@ class Executor:
     def _finish(self) -> None:
         if self.document is not None:
             self._outputs = resolve_outputs(self.document["outputs"], self._lookup)
-            # Options and dependencies of unchanged resources follow the document too.
+            # Options and dependencies of unchanged resources follow the document too, and
+            # so do their references to resources renamed through an alias.
+            moved = {c.previous_path: c.path for c in self.plan.changes if c.previous_path}
             with self._lock:
                 for path, entry in self.document["resources"].items():
                     res = self.resources.get(path)
                     if res is not None:
                         self.resources[path] = attrs.evolve(
                             res,
+                            inputs=renamed_references(dict(res.inputs), moved),
                             options=entry.get("options", {}),
                             depends_on=tuple(entry["depends_on"]),
                         )
@@ -926,6 +936,15 @@ def _without_references(properties: Mapping[str, Any], paths: set[str]) -> dict[
         for name, value in properties.items()
         if not any(d in paths for _s, d, _a in references(value))
     }
+
+
+def _live_tags(change: ResourceChange) -> dict[str, str] | None:
+    """The tags the resource has, when the plan changes its tag set (drift, a rename):
+    the planner's ``tags`` diff of an update holds the whole set, system tags included."""
+    for diff in change.diffs:
+        if diff.name == "tags" and not diff.known_after_deploy and isinstance(diff.old, dict):
+            return {str(k): str(v) for k, v in diff.old.items()}
+    return None
 
 
 def _backoff(tries: int) -> float:

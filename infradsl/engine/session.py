@@ -122,6 +122,8 @@ class Session:
         self.listener = listener or (lambda event: None)
         self.local_instance = local_instance
         self.app_folder = app_folder or Path.cwd()
+        # How the user named the app file, for the commands suggested in messages.
+        self.app_path = "APP"
         self.stop = threading.Event()
         # How many calls run at once: the deploy's bound, used by refresh reads as well.
         self.concurrency = 10
@@ -494,18 +496,19 @@ class Session:
             for stack, path, resource, users in found
         ]
         destroy = all(documents.get(p) is None for p in producers)
+        app = self.app_path
         if destroy:
             how = (
                 f"destroy {_quoted(consumers)} first ("
-                + ", ".join(f"`infradsl destroy APP --stack {c}`" for c in consumers)
-                + f"), or together with {_quoted(producers)} (`infradsl destroy APP` "
+                + ", ".join(f"`infradsl destroy {app} --stack {c}`" for c in consumers)
+                + f"), or together with {_quoted(producers)} (`infradsl destroy {app}` "
                 "destroys every stack of the app, consumers first)"
             )
             verb = "destroying"
         else:
             how = (
                 f"deploy {_quoted(consumers)} without those references first, or deploy "
-                "them in the same run (`infradsl deploy APP` without --stack)"
+                f"them in the same run (`infradsl deploy {app}` without --stack)"
             )
             verb = "deploying"
         raise PlanError(

@@ -13,7 +13,7 @@ from infradsl.errors import InfraDslError
 if TYPE_CHECKING:
     from infradsl.plan.lookup import LookedUp
 
-__all__ = ["Action", "Plan", "PlanError", "PropertyDiff", "ResourceChange"]
+__all__ = ["Action", "OutputChange", "Plan", "PlanError", "PropertyDiff", "ResourceChange"]
 
 
 class PlanError(InfraDslError):
@@ -46,7 +46,10 @@ class PropertyDiff:
         new: the desired value (``None`` when removed).
         forces_replacement: this change replaces the resource.
         known_after_deploy: the new value depends on a resource being (re)created.
-        drift: the value was changed outside infradsl (old is what the cloud has).
+        drift: the value was changed outside infradsl (old is what the cloud has; new is
+            the value the deploy puts back).
+        option: a resource option (``protect``, ``retain_on_delete``...) rather than a
+            property: recorded in state, no cloud call.
     """
 
     name: str
@@ -55,6 +58,7 @@ class PropertyDiff:
     forces_replacement: bool = False
     known_after_deploy: bool = False
     drift: bool = False
+    option: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Plain data."""
@@ -97,6 +101,40 @@ class ResourceChange:
 
 
 @attrs.frozen
+class OutputChange:
+    """The planned change of one stack output.
+
+    Attributes:
+        name: the output's id in the stack.
+        action: `Action.CREATE`, `Action.UPDATE`, `Action.DELETE` or `Action.NOOP`.
+        old: the value recorded by the last deploy (``None`` when new).
+        new: the value after the deploy, as far as known now (``None`` when removed or
+            not known yet).
+        known_after_deploy: the new value depends on a resource this deploy creates or
+            replaces.
+        description: the output's description, when it has one.
+    """
+
+    name: str
+    action: Action
+    old: Any = None
+    new: Any = None
+    known_after_deploy: bool = False
+    description: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data."""
+        return {
+            "name": self.name,
+            "action": self.action.verb,
+            "old": self.old,
+            "new": self.new,
+            "known_after_deploy": self.known_after_deploy,
+            "description": self.description,
+        }
+
+
+@attrs.frozen
 class Plan:
     """The plan of one stack.
 
@@ -107,6 +145,7 @@ class Plan:
         notes: things to say before the changes (e.g. the local cloud was restarted).
         destroy: this plan destroys the stack.
         lookups: the existing resources looked up for it (never changed by it).
+        outputs: one change per output, unchanged ones included (sorted by name).
     """
 
     stack: str
@@ -115,16 +154,28 @@ class Plan:
     notes: tuple[str, ...] = ()
     destroy: bool = False
     lookups: tuple[LookedUp, ...] = ()
+    outputs: tuple[OutputChange, ...] = ()
 
     @property
     def has_changes(self) -> bool:
-        """True when any resource changes."""
+        """True when any resource or output changes."""
+        return self.has_resource_changes or any(o.action is not Action.NOOP for o in self.outputs)
+
+    @property
+    def has_resource_changes(self) -> bool:
+        """True when any resource changes (output changes alone need no cloud call)."""
         return any(c.action is not Action.NOOP for c in self.changes)
 
     def summary(self) -> dict[str, int]:
         """Counts per action verb (``create``, ``update``...), zeros included."""
         counts = Counter(c.action.verb for c in self.changes)
         return {a.verb: counts.get(a.verb, 0) for a in Action}
+
+    def output_summary(self) -> dict[str, int]:
+        """Counts of outputs added (``create``), changed (``update``) and removed
+        (``delete``), zeros included."""
+        counts = Counter(o.action.verb for o in self.outputs)
+        return {verb: counts.get(verb, 0) for verb in ("create", "update", "delete")}
 
     def confirmation_reasons(self) -> list[str]:
         """Why a human should confirm: destructive or permission-widening changes."""
@@ -134,9 +185,13 @@ class Plan:
                 reasons.append(
                     f"{c.path} will be {'deleted' if c.action is Action.DELETE else 'replaced'}"
                 )
-            elif c.action in (Action.CREATE, Action.UPDATE) and (
-                c.type.startswith("aws.iam.")
-                or c.type in ("aws.ec2.SecurityGroup", "aws.ec2.SecurityGroupRule")
+            elif (
+                c.action in (Action.CREATE, Action.UPDATE)
+                and (
+                    c.type.startswith("aws.iam.")
+                    or c.type in ("aws.ec2.SecurityGroup", "aws.ec2.SecurityGroupRule")
+                )
+                and not _bookkeeping_only(c)
             ):
                 reasons.append(f"{c.path} ({c.type}) widens permissions or network access")
         return reasons
@@ -151,4 +206,16 @@ class Plan:
             "notes": list(self.notes),
             "summary": self.summary(),
             "changes": [c.to_json() for c in self.changes if c.action is not Action.NOOP],
+            "outputs": [o.to_json() for o in self.outputs if o.action is not Action.NOOP],
+            "output_summary": self.output_summary(),
         }
+
+
+def _bookkeeping_only(change: ResourceChange) -> bool:
+    """An update that only changes options or tags, or records a rename: no permission
+    can widen through it."""
+    return (
+        change.action is Action.UPDATE
+        and bool(change.diffs or change.previous_path)
+        and all(d.option or d.name == "tags" for d in change.diffs)
+    )

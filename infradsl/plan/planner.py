@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from infradsl.aws import resource_type
 from infradsl.plan.change import Action, Plan, PlanError, PropertyDiff, ResourceChange
+from infradsl.plan.compare import amend_change, plan_outputs, renamed_references
 from infradsl.plan.crossstack import Upstream
 from infradsl.plan.values import references
 from infradsl.providers.handler import ReadResult
@@ -93,6 +96,13 @@ def plan_stack(
             if alias in current and alias not in desired and alias not in renamed.values():
                 renamed[path] = alias
                 break
+    if renamed:
+        # References are recorded by path: after a rename they point at the new path.
+        moved = {old: new for new, old in renamed.items()}
+        current = {
+            p: attrs.evolve(r, inputs=renamed_references(dict(r.inputs), moved))
+            for p, r in current.items()
+        }
 
     changes: dict[str, ResourceChange] = {}
     hard = {p: set(e["depends_on"]) - set(e.get("deferred", ())) for p, e in desired.items()}
@@ -111,6 +121,16 @@ def plan_stack(
             changes[path] = _plan_one(
                 path, entry, current.get(old_path), live, changes, old_path, upstream
             )
+    for path, change in changes.items():
+        old_path = renamed.get(path, path)
+        changes[path] = amend_change(
+            change,
+            stack=name,
+            entry=desired[path],
+            old=current.get(old_path),
+            old_path=old_path,
+            observed=live.get(old_path) if live is not None else None,
+        )
 
     claimed = set(desired) | set(renamed.values())
     deletes = []
@@ -143,7 +163,12 @@ def plan_stack(
             "resource (and deploy) first if this is intended"
         )
     return Plan(
-        stack=name, region=where, changes=plan_changes, notes=notes, destroy=document is None
+        stack=name,
+        region=where,
+        changes=plan_changes,
+        notes=notes,
+        destroy=document is None,
+        outputs=plan_outputs(document, state, changes, renamed, upstream),
     )
 
 

@@ -111,9 +111,12 @@ class FakeHandler:
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
         self.cloud._call("read", ctx.path)
         with self.cloud._lock:
+            # Like the real handlers: tags come back as tags, not as a property.
             return {
                 i: ReadResult(
-                    dict(self.cloud.resources[i]), self._attributes(i), dict(self.cloud.tags[i])
+                    {k: v for k, v in self.cloud.resources[i].items() if k != "tags"},
+                    self._attributes(i),
+                    dict(self.cloud.tags[i]),
                 )
                 for i in physical_ids
                 if i in self.cloud.resources
@@ -123,8 +126,13 @@ class FakeHandler:
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
     ) -> UpdateResult:
         self.cloud._call("update", ctx.path, physical_id)
+        changed, removed = ctx.tag_changes(old, new)
         with self.cloud._lock:
             self.cloud.resources[physical_id] = dict(new)
+            tags = self.cloud.tags.setdefault(physical_id, {})
+            for key in removed:
+                tags.pop(key, None)
+            tags.update(changed)
         return UpdateResult(self._attributes(physical_id))
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:

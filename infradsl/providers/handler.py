@@ -114,6 +114,10 @@ class HandlerContext:
             two states (another ``--state`` directory, a stack deployed again after a
             destroy) never produce the same names and never adopt each other's resources,
             while a retried call within one state produces the same ones.
+        live_tags: for an update, the tags the resource has now, when the plan knows
+            them (read from the cloud, or recorded before a rename): `tag_changes` then
+            converges from these, so tags changed by hand and the ``Name`` and
+            ``infradsl:path`` of a renamed resource are put right. ``None``: from ``old``.
         fresh: set on an `ResourceHandler.update` right after this run created the resource
             with exactly ``old`` (the rules a create left for later): the update may apply
             the difference without reading what is live.
@@ -126,6 +130,7 @@ class HandlerContext:
     rollback: bool = False
     attempt: int = 0
     lineage: str = ""
+    live_tags: Mapping[str, str] | None = None
     fresh: bool = False
 
     @property
@@ -150,6 +155,24 @@ class HandlerContext:
     def merged_tags(self, props: Mapping[str, Any]) -> dict[str, str]:
         """The user's tags (``props["tags"]``) with the system tags on top."""
         return {**dict(props.get("tags") or {}), **self.tags}
+
+    def tag_changes(
+        self, old: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> tuple[dict[str, str], list[str]]:
+        """Tags to set and tag keys to remove to go from ``old`` to ``new`` properties.
+
+        The starting point is `live_tags` when known, else ``old``'s tags with the system
+        tags. The ``infradsl:token`` tag is never rewritten (it stays the creation's) and
+        AWS's own ``aws:`` tags are never removed; the system tags are never removed
+        since ``new`` always has them.
+        """
+        before = dict(self.live_tags) if self.live_tags is not None else self.merged_tags(old)
+        after = self.merged_tags(new)
+        before.pop(TOKEN_TAG, None)
+        after.pop(TOKEN_TAG, None)
+        changed = {key: value for key, value in after.items() if before.get(key) != value}
+        removed = sorted(key for key in before if key not in after and not key.startswith("aws:"))
+        return changed, removed
 
     def token(self, operation: str) -> str:
         """A deterministic idempotency token for ``operation`` on this resource (64 hex)."""

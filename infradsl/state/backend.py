@@ -252,6 +252,11 @@ class StateBackend(Protocol):
         """Deployments of the stack, oldest first."""
         ...
 
+    def history_stacks(self) -> list[str]:
+        """Names of the stacks with a deployment history, sorted: also those without a
+        state (destroyed, or whose first deploy was rolled back)."""
+        ...
+
     def versions(self, stack: str) -> list[tuple[int, float]]:
         """The kept versions of the stack's state as ``(serial, written)``.
 

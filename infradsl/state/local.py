@@ -322,6 +322,9 @@ class LocalBackend:
             make_private_dirs(self.folder)
             append_private(path, line)
 
+    def history_stacks(self) -> list[str]:
+        return self._names(".history.jsonl")
+
     def history(self, stack: str) -> list[dict[str, Any]]:
         path = self._path(stack, ".history.jsonl")
         with self._disk(f"read the history of {stack!r} in {path}", "nothing was changed"):

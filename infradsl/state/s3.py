@@ -398,6 +398,23 @@ class S3Backend:
             lambda: self._s3.put_object(Bucket=self.bucket, Key=key, Body=body),
         )
 
+    def history_stacks(self) -> list[str]:
+        """One listing (per page) of the ``<stack>.history/`` folders."""
+        prefix = f"{self._base_key}/"
+        names: list[str] = []
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            )
+            for page in pages:
+                for item in page.get("CommonPrefixes", []):
+                    name = item.get("Prefix", "")[len(prefix) :].removesuffix("/")
+                    if name.endswith(".history") and is_stack_name(name[: -len(".history")]):
+                        names.append(name[: -len(".history")])
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure(exc, "list", prefix) from exc
+        return sorted(names)
+
     def history(self, stack: str) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
         for item in sorted(self._list(self._key(stack, ".history/")), key=lambda i: i["Key"]):

@@ -50,6 +50,7 @@ class StackDocument:
         stack = self.stack
         resources: dict[str, Any] = {}
         outputs: dict[str, Any] = {}
+        descriptions: dict[str, str] = {}
         for construct in stack.node.walk():
             if isinstance(construct, Resource):
                 found = lookup_of(construct)
@@ -61,6 +62,8 @@ class StackDocument:
                 self._current = construct
                 self._deps = set()
                 outputs[construct.logical_id] = self._value(construct.value, "value")
+                if construct.description:
+                    descriptions[construct.logical_id] = construct.description
         document = {
             "infradsl": FORMAT_VERSION,
             "stack": stack.name,
@@ -68,6 +71,9 @@ class StackDocument:
             "resources": resources,
             "outputs": outputs,
         }
+        if descriptions:
+            # Shown in plans and after a deploy; only stacks with descriptions have the key.
+            document["output_descriptions"] = descriptions
         lookups = self._lookups(resources)
         if lookups:
             # Only stacks with lookups have the key: other documents stay as they were.
@@ -145,7 +151,9 @@ class StackDocument:
             "type": res.__infradsl_type__,
             "properties": properties,
             "depends_on": sorted(self._deps | deferred),
-            "options": _options(res.options, res.node.acknowledgements()),
+            "options": _options(
+                res.options, res.node.acknowledgements(), _aliases(res, self.stack)
+            ),
         }
         if deferred:
             entry["deferred"] = sorted(deferred)
@@ -244,15 +252,36 @@ class StackDocument:
         return None
 
 
-def _options(options: ResourceOptions, acks: dict[str, str]) -> dict[str, Any]:
+def _aliases(res: Resource, stack: Stack) -> list[str]:
+    """The resource's former paths: its ``aliases`` option, and its path (and those
+    aliases) under every alias of the constructs above it (`Node.add_alias`)."""
+    names = {res.logical_id, *res.options.aliases}
+    prefix = len(stack.node.path) + 1
+    node = res.node
+    while node.construct is not stack and node.scope is not None:
+        path = node.path[prefix:]
+        for alias in node.aliases:
+            names |= {
+                alias + name[len(path) :]
+                for name in list(names)
+                if name == path or name.startswith(f"{path}/")
+            }
+        node = node.scope.node
+    names.discard(res.logical_id)
+    return sorted(names)
+
+
+def _options(options: ResourceOptions, acks: dict[str, str], aliases: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("protect", "delete_before_replace", "retain_on_delete"):
         if getattr(options, key):
             out[key] = True
-    for key in ("ignore_changes", "replace_on_changes", "aliases"):
+    for key in ("ignore_changes", "replace_on_changes"):
         names = getattr(options, key)
         if names:
             out[key] = sorted(names)
+    if aliases:
+        out["aliases"] = aliases
     if acks:
         out["acknowledged"] = dict(sorted(acks.items()))
     return out

@@ -277,6 +277,9 @@ def history_records_are_listed_oldest_first(make: Callable[[], StateBackend]) ->
         make().append_history("history", record)
     assert make().history("history") == records
     assert make().history("other-history") == []
+    listed = make().history_stacks()
+    assert "history" in listed, "a stack with a history but no state is listed"
+    assert "other-history" not in listed
 
 
 def the_last_ten_versions_are_kept_and_one_can_be_restored(

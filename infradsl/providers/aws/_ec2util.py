@@ -119,16 +119,10 @@ def sync_tags(
     old: Mapping[str, Any],
     new: Mapping[str, Any],
 ) -> None:
-    """Move the user's tags from ``old`` to ``new`` props; system tags are never removed.
-
-    System tags (``infradsl:token`` included) are the same in ``before`` and ``after``, so
-    they are never rewritten either: the token stays the one of the creation.
-    """
-    before = ctx.merged_tags(old)
-    after = ctx.merged_tags(new)
-    system = ctx.tags
-    changed = {key: value for key, value in after.items() if before.get(key) != value}
-    removed = sorted(key for key in before if key not in after and key not in system)
+    """Move the tags from ``old`` to ``new`` props (from ``ctx.live_tags`` when known);
+    system tags are never removed and the creation's token is never rewritten
+    (`HandlerContext.tag_changes`)."""
+    changed, removed = ctx.tag_changes(old, new)
     if removed:
         ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": key} for key in removed])
     if changed:

@@ -72,14 +72,10 @@ def tag_dict(tags: Sequence[TagTypeDef] | None) -> dict[str, str]:
 def tag_changes(
     ctx: HandlerContext, old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> tuple[list[TagTypeDef], list[str]]:
-    """Tags to set and user tag keys to remove; system tags are never removed.
-
-    The system tags (``infradsl:token`` included) are equal on both sides, so they are
-    never rewritten either.
+    """Tags to set and tag keys to remove (`HandlerContext.tag_changes`): from
+    ``ctx.live_tags`` when known; system tags are never removed, the token never rewritten.
     """
-    before, after = ctx.merged_tags(old), ctx.merged_tags(new)
-    changed = {key: value for key, value in after.items() if before.get(key) != value}
-    removed = sorted(key for key in before if key not in after and key not in ctx.tags)
+    changed, removed = ctx.tag_changes(old, new)
     return tag_list(changed), removed
 
 

@@ -207,7 +207,7 @@ class BucketHandler:
                 )
             else:
                 s3.delete_public_access_block(Bucket=physical_id)
-        if ctx.merged_tags(old) != ctx.merged_tags(new):
+        if any(ctx.tag_changes(old, new)):
             # PutBucketTagging replaces the whole set; the merged set keeps the system tags,
             # and the live token (the creation's) is kept as it is.
             tags = ctx.merged_tags(new)

@@ -244,9 +244,7 @@ class SecretHandler:
                 lambda: _env_value(new),
                 lambda value: sm.put_secret_value(SecretId=physical_id, SecretString=value),
             )
-        before, after = ctx.merged_tags(old), ctx.merged_tags(new)
-        removed = sorted(k for k in before if k not in after and k not in ctx.tags)
-        changed = {k: v for k, v in after.items() if before.get(k) != v}
+        changed, removed = ctx.tag_changes(old, new)
         if removed:
             sm.untag_resource(SecretId=physical_id, TagKeys=removed)
         if changed:
