@@ -4,6 +4,7 @@ fault injection through botocore hooks, and running the CLI in-process."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,20 @@ MUTATING_PREFIXES = (
     "Replace",
     "Restore",
 )
+
+
+WEBAPP = Path(__file__).resolve().parents[2] / "examples" / "webapp" / "app.py"
+
+
+def webapp_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "p") -> Path:
+    """A folder ``name`` holding a copy of the webapp example, made the working directory,
+    with its own state directory (``INFRADSL_STATE``)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(WEBAPP, folder / "app.py")
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("INFRADSL_STATE", str(folder / "state"))
+    return folder
 
 
 def is_mutating(operation: str) -> bool:

@@ -13,29 +13,18 @@ retried and the deploy succeeds.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudsnap import owned, recording, run_cli
+from cloudsnap import owned, recording, run_cli, webapp_project
 from faults import MODES, fault_at
 
 from infradsl.providers.aws.clients import add_event_hook
 
-ROOT = Path(__file__).resolve().parents[2]
 REPORT: dict[str, Counter[str]] = {}
-
-
-def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path:
-    folder = tmp_path / name
-    folder.mkdir()
-    shutil.copy(ROOT / "examples" / "webapp" / "app.py", folder / "app.py")
-    monkeypatch.chdir(folder)
-    monkeypatch.setenv("INFRADSL_STATE", str(folder / "state"))
-    return folder
 
 
 def _tracked(folder: Path) -> dict[str, str]:
@@ -70,14 +59,14 @@ def test_a_fault_at_any_mutating_call_converges_with_no_orphan_and_no_duplicate(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _project(tmp_path, monkeypatch, "count")
+    webapp_project(tmp_path, monkeypatch, "count")
     total = _mutating_count(capsys)
     assert total >= 25
     problems: list[str] = []
     tally: Counter[str] = Counter()
     for n in range(1, total + 1):
         local_cloud.reset()
-        folder = _project(tmp_path, monkeypatch, f"{mode}-{n}")
+        folder = webapp_project(tmp_path, monkeypatch, f"{mode}-{n}")
         with fault_at(n, mode) as fault:
             code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
         label = f"{mode} at call {n} ({fault.fired})"
@@ -153,7 +142,7 @@ def test_a_transient_not_found_after_each_kind_of_create_is_retried_and_the_depl
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    folder = _project(tmp_path, monkeypatch, "consistency")
+    folder = webapp_project(tmp_path, monkeypatch, "consistency")
     failed: list[str] = []
     lock = threading.Lock()
 

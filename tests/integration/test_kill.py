@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,20 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudsnap import owned, recording, run_cli
+from cloudsnap import owned, recording, run_cli, webapp_project
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("run_with_hooks.py")
 REPORT: Counter[str] = Counter()
-
-
-def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path:
-    folder = tmp_path / name
-    folder.mkdir()
-    shutil.copy(ROOT / "examples" / "webapp" / "app.py", folder / "app.py")
-    monkeypatch.chdir(folder)
-    monkeypatch.setenv("INFRADSL_STATE", str(folder / "state"))
-    return folder
 
 
 def _spawn(folder: Path, cloud: Any, command: str = "deploy", **hooks: str) -> Any:
@@ -127,14 +116,14 @@ def test_deploys_killed_at_many_points_converge_without_orphans_or_duplicates(
     monkeypatch: pytest.MonkeyPatch,
     capsys: Any,
 ) -> None:
-    _project(tmp_path, monkeypatch, "count")
+    webapp_project(tmp_path, monkeypatch, "count")
     total = _mutating_count(capsys)
     points = [(n, "after", "KILL") for n in _points(total, 10)]
     points += [(n + 1, "before", "KILL") for n in _points(total - 1, 8)]
     points += [(n + 2, "after", "TERM") for n in _points(total - 2, 5)]
     for index, (at, when, sig) in enumerate(points):
         local_cloud.reset()
-        folder = _project(tmp_path, monkeypatch, f"fresh{index}")
+        folder = webapp_project(tmp_path, monkeypatch, f"fresh{index}")
         _signal_and_converge(folder, local_cloud, capsys, at, when, sig)
     assert run_cli(["destroy", "app.py", "--yes"], capsys)[0] == 0
     assert owned(local_cloud, "webapp") == []
@@ -151,7 +140,7 @@ def test_destroys_killed_at_many_points_leave_nothing_after_a_plain_rerun(
 ) -> None:
     def deployed(name: str) -> Path:
         local_cloud.reset()
-        folder = _project(tmp_path, monkeypatch, name)
+        folder = webapp_project(tmp_path, monkeypatch, name)
         assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
         return folder
 
@@ -176,7 +165,7 @@ def test_replacements_killed_at_each_call_converge_keeping_one_instance(
 ) -> None:
     def replaced(name: str) -> Path:
         local_cloud.reset()
-        folder = _project(tmp_path, monkeypatch, name)
+        folder = webapp_project(tmp_path, monkeypatch, name)
         assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
         app = folder / "app.py"
         app.write_text(app.read_text().replace('image="ami-12345678"', 'image="ami-87654321"'))
@@ -204,7 +193,7 @@ def test_a_first_interrupt_finishes_the_calls_in_flight_and_saves_state(
     monkeypatch: pytest.MonkeyPatch,
     capsys: Any,
 ) -> None:
-    folder = _project(tmp_path, monkeypatch, "interrupt")
+    folder = webapp_project(tmp_path, monkeypatch, "interrupt")
     proc = _spawn(folder, local_cloud, HOOK_LATENCY_MS="150")
     deadline = time.monotonic() + 60
     while not (folder / "state" / "local" / "webapp.json").exists():

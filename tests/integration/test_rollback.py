@@ -6,24 +6,12 @@ resource of the stack and every state file must be exactly as before the deploy.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudsnap import failing, recording, run_cli, snapshot, state_bytes
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path:
-    folder = tmp_path / name
-    folder.mkdir()
-    shutil.copy(ROOT / "examples" / "webapp" / "app.py", folder / "app.py")
-    monkeypatch.chdir(folder)
-    monkeypatch.setenv("INFRADSL_STATE", str(folder / "state"))
-    return folder
+from cloudsnap import failing, recording, run_cli, snapshot, state_bytes, webapp_project
 
 
 def _mutating_calls(
@@ -77,14 +65,14 @@ def test_every_failing_call_of_a_fresh_deploy_is_rolled_back(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _project(tmp_path, monkeypatch, "record")
+    webapp_project(tmp_path, monkeypatch, "record")
     calls = _mutating_calls(capsys, ["deploy", "app.py", "--yes"])
     assert len(calls) >= 30, f"a fresh webapp deploy makes many mutating calls: {calls}"
     counter = iter(range(len(calls)))
 
     def prepare() -> Path:
         local_cloud.reset()
-        return _project(tmp_path, monkeypatch, f"fresh{next(counter)}")
+        return webapp_project(tmp_path, monkeypatch, f"fresh{next(counter)}")
 
     _check_each_failure(calls, prepare, ["deploy", "app.py", "--yes"], local_cloud, capsys)
 
@@ -97,7 +85,7 @@ def test_every_failing_call_of_an_instance_replacement_is_rolled_back(
 ) -> None:
     def base(name: str) -> Path:
         local_cloud.reset()
-        folder = _project(tmp_path, monkeypatch, name)
+        folder = webapp_project(tmp_path, monkeypatch, name)
         code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
         assert code == 0, out + err
         app = folder / "app.py"

@@ -15,22 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudsnap import owned, recording, run_cli
+from cloudsnap import owned, recording, run_cli, webapp_project
 
 from infradsl.local.server import free_port
 from infradsl.state.backend import StateError
 from infradsl.state.local import LocalBackend
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "p") -> Path:
-    folder = tmp_path / name
-    folder.mkdir()
-    shutil.copy(ROOT / "examples" / "webapp" / "app.py", folder / "app.py")
-    monkeypatch.chdir(folder)
-    monkeypatch.setenv("INFRADSL_STATE", str(folder / "state"))
-    return folder
 
 
 def _state_file(folder: Path, stack: str = "webapp") -> Path:
@@ -59,7 +48,7 @@ def _refused_without_any_call(
 def test_a_state_copied_from_another_stack_is_refused_before_any_call(
     tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    folder = _project(tmp_path, monkeypatch)
+    folder = webapp_project(tmp_path, monkeypatch)
     assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
     before = owned(local_cloud, "webapp")
     # A second app whose stack is "other", given a copy of webapp's state file.
@@ -77,7 +66,7 @@ def test_a_state_copied_from_another_stack_is_refused_before_any_call(
 def test_a_stack_whose_region_changed_is_refused_instead_of_duplicated(
     tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    folder = _project(tmp_path, monkeypatch)
+    folder = webapp_project(tmp_path, monkeypatch)
     assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
     app = folder / "app.py"
     text = app.read_text()
@@ -94,7 +83,7 @@ def test_a_stack_whose_region_changed_is_refused_instead_of_duplicated(
 def test_a_state_written_for_another_target_is_refused(
     tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    folder = _project(tmp_path, monkeypatch)
+    folder = webapp_project(tmp_path, monkeypatch)
     assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
     _edit(_state_file(folder), target="aws")
     _refused_without_any_call(
@@ -105,7 +94,7 @@ def test_a_state_written_for_another_target_is_refused(
 def test_an_unknown_type_in_state_is_a_clear_error_not_a_traceback(
     tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    folder = _project(tmp_path, monkeypatch)
+    folder = webapp_project(tmp_path, monkeypatch)
     assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
     path = _state_file(folder)
     data = json.loads(path.read_text())
@@ -118,7 +107,7 @@ def test_an_unknown_type_in_state_is_a_clear_error_not_a_traceback(
 def test_a_dead_endpoint_at_start_up_is_reported_before_anything_is_tried(
     tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    folder = _project(tmp_path, monkeypatch)
+    folder = webapp_project(tmp_path, monkeypatch)
     dead = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", dead)
     code, out, err = run_cli(["--target", "aws", "deploy", "app.py", "--yes"], capsys)
@@ -131,7 +120,7 @@ def test_a_dead_endpoint_at_start_up_is_reported_before_anything_is_tried(
 def test_a_full_disk_in_the_middle_of_a_deploy_exits_4_and_the_next_run_converges(
     tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    folder = _project(tmp_path, monkeypatch)
+    folder = webapp_project(tmp_path, monkeypatch)
     real_write = LocalBackend.write
     writes = [0]
 
