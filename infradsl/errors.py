@@ -3,6 +3,10 @@
 ```
 InfraDslError
 ├── ConstructError (TypeError)      a construct was built with the wrong scope or id type
+├── ReferenceUseError (TypeError)   a reference used as if its value were known: if, len(),
+│   │                               slicing, == 'x', !r in an f-string
+│   └── ReferenceAttributeError (AttributeError)
+│                                   a str method (.upper(), .split()...) called on one
 ├── ValidationError (ValueError)    one or more problems in the user's app, reported together
 ├── LoadError                       the app module could not be loaded or defines no app
 └── SynthError                      the tree could not be turned into a document
@@ -22,6 +26,8 @@ __all__ = [
     "InfraDslError",
     "LoadError",
     "Problem",
+    "ReferenceAttributeError",
+    "ReferenceUseError",
     "SynthError",
     "ValidationError",
 ]
@@ -60,6 +66,29 @@ class InfraDslError(Exception):
 
 class ConstructError(InfraDslError, TypeError):
     """A construct was created with a scope or id of the wrong kind."""
+
+
+class ReferenceUseError(InfraDslError, TypeError):
+    """A reference was used as if its value were known at synth time.
+
+    Raised at once, at the user's line: a reference's value only exists at deploy time,
+    so it can be put whole into an f-string or passed as a property, but not tested,
+    measured, sliced, compared or changed by ``str`` methods.
+
+    Attributes:
+        location: the user's ``file:line``.
+    """
+
+    def __init__(self, message: str, location: str = "") -> None:
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message)
+
+
+class ReferenceAttributeError(ReferenceUseError, AttributeError):
+    """A ``str`` method (``.upper()``, ``.split()``...) was called on a reference.
+
+    Also an `AttributeError`, so ``hasattr(ref, "upper")`` stays ``False``.
+    """
 
 
 class LoadError(InfraDslError):

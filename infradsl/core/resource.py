@@ -8,7 +8,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 
 from infradsl.core.construct import Construct, did_you_mean
-from infradsl.core.reference import Reference, attribute
+from infradsl.core.reference import Reference, attribute, holds_reference
 
 __all__ = ["Resource", "ResourceOptions", "is_literal", "prop", "resource", "resource_type"]
 
@@ -123,7 +123,7 @@ def is_literal(value: Any) -> bool:
     if isinstance(value, Reference):
         return False
     if isinstance(value, str):
-        return "${infradsl:" not in value
+        return not holds_reference(value)
     return True
 
 

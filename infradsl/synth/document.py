@@ -7,11 +7,12 @@ from typing import Any
 
 import attrs
 
+from infradsl.core._source import format_location
 from infradsl.core._tags import merge_tags
 from infradsl.core.construct import Construct
 from infradsl.core.lookup import is_lookup, lookup_of
 from infradsl.core.output import Output
-from infradsl.core.reference import Reference, split_tokens
+from infradsl.core.reference import Reference, damaged_tokens, holds_reference, split_tokens
 from infradsl.core.resource import Resource, ResourceOptions
 from infradsl.core.stack import Stack
 
@@ -203,6 +204,10 @@ class StackDocument:
         if value is None or isinstance(value, (bool, int, float)):
             return value
         if isinstance(value, str):
+            damaged = damaged_tokens(value)
+            if damaged:
+                self.problems.append((self._current, _damage_message(where, damaged)))
+                return value
             try:
                 parts = split_tokens(value)
             except KeyError:
@@ -226,6 +231,9 @@ class StackDocument:
         if isinstance(value, (list, tuple)):
             return [self._value(item, f"{where}[{i}]") for i, item in enumerate(value)]
         if isinstance(value, dict):
+            for key in value:
+                if isinstance(key, Reference) or (isinstance(key, str) and holds_reference(key)):
+                    self.problems.append((self._current, _key_message(where, key)))
             return {str(k): self._value(item, f"{where}[{k!r}]") for k, item in value.items()}
         if attrs.has(type(value)):
             out: dict[str, Any] = {}
@@ -250,6 +258,38 @@ class StackDocument:
             )
         )
         return None
+
+
+def _damage_message(where: str, damaged: list[tuple[str, Reference | None]]) -> str:
+    """Say which reference placeholders a str operation cut or changed, and what to do."""
+    pieces = []
+    for fragment, ref in damaged:
+        origin = ""
+        if ref is not None:
+            origin = f" from {ref.describe()}, read at {format_location(ref.location)}"
+        pieces.append(f"{fragment!r}{origin}")
+    return (
+        f"{where!r} holds a reference placeholder cut or changed by a str operation "
+        f"({', '.join(pieces)}): slicing, .upper(), .replace() and other str methods act on "
+        "the placeholder, not on the value, which is only known at deploy time; use the "
+        "reference whole in an f-string or pass it as a property"
+    )
+
+
+def _key_message(where: str, key: str | Reference) -> str:
+    """Say that a dict key holds a reference, which synthesis cannot turn into a key."""
+    if isinstance(key, Reference):
+        made = f"is the reference {key.describe()}"
+    else:
+        try:
+            refs = [p.describe() for p in split_tokens(key) or () if isinstance(p, Reference)]
+        except KeyError:
+            refs = []
+        made = f"holds the reference {', '.join(refs)}" if refs else "holds a reference"
+    return (
+        f"{where!r} has a key that {made}: keys must be known at synth time; put the "
+        "reference in a value instead"
+    )
 
 
 def _aliases(res: Resource, stack: Stack) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -73,3 +74,91 @@ def test_a_plan_renders_symbols_diffs_and_reasons(update_golden: bool) -> None:
 def test_a_plan_without_changes_says_so() -> None:
     plan = Plan("webapp", "us-east-1", (ResourceChange("Vpc", "aws.ec2.Vpc", Action.NOOP),))
     assert render(plan).endswith("  No changes. The cloud matches the code.\n")
+
+
+def planned_changes() -> Plan:
+    """A real plan (planner, not hand-made): a rule added to a group, tags changed by hand
+    on the VPC, protect removed, a multi-line user data change, and outputs added, changed
+    and removed."""
+    from infradsl import App, Output, Stack
+    from infradsl.aws import ec2
+    from infradsl.plan.planner import plan_stack
+    from infradsl.plan.values import resolve
+    from infradsl.providers.handler import TOKEN_TAG, ReadResult, system_tags
+    from infradsl.state.model import ResourceState, StackState
+    from infradsl.synth import synthesize
+
+    def document(new: bool) -> dict[str, Any]:
+        app = App()
+        stack = Stack(app, "webapp")
+        vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16", tags={"team": "web"}, protect=not new)
+        rules = [ec2.Rule.tcp(443, source="0.0.0.0/0")]
+        if new:
+            rules.append(ec2.Rule.tcp(80, source="0.0.0.0/0"))
+        rules.append(ec2.Rule.tcp(22, source="10.0.0.0/8", description="admin"))
+        sg = ec2.SecurityGroup(stack, "WebSg", vpc=vpc, description="web tier", ingress=rules)
+        subnet = ec2.Subnet(stack, "Public", vpc=vpc, cidr_block="10.0.1.0/24")
+        port = 8080 if new else 80
+        web = ec2.Instance(
+            stack,
+            "Web",
+            image="ami-12345678",
+            instance_type="t3.micro",
+            subnet=subnet,
+            security_groups=[sg],
+            user_data=f"#!/bin/sh\nexport PORT={port}\nexec /srv/web\n",
+        )
+        Output(stack, "VpcId", vpc.id)
+        if new:
+            Output(stack, "Url", f"http://{web.public_ip}:{port}/", description="the web site")
+            Output(stack, "Region", "us-east-1")
+        else:
+            Output(stack, "Region", "eu-west-1")
+            Output(stack, "Old", "gone soon")
+        return synthesize(app)["webapp"]
+
+    old = document(new=False)
+
+    def lookup(stack: str | None, path: str, name: str) -> Any:
+        return {"id": f"{path.lower()}-0123"}.get(name, f"{path.lower()}.{name}")
+
+    resources = {
+        path: ResourceState(
+            entry["type"],
+            f"{path.lower()}-0123",
+            entry["properties"],
+            resolve(entry["properties"], lookup),
+            {"id": f"{path.lower()}-0123", "public_ip": "203.0.113.7"},
+            tuple(entry["depends_on"]),
+            entry["options"],
+        )
+        for path, entry in old["resources"].items()
+    }
+    state = StackState(
+        "webapp",
+        "local",
+        "us-east-1",
+        7,
+        resources=resources,
+        outputs={"VpcId": "vpc-0123", "Region": "eu-west-1", "Old": "gone soon"},
+    )
+    live: dict[str, ReadResult | None] = {}
+    for path, res in resources.items():
+        tags = {**dict(res.properties.get("tags") or {}), **system_tags("webapp", path)}
+        live[path] = ReadResult({}, res.attributes, {**tags, TOKEN_TAG: "f00d"})
+    vpc_tags = dict(live["Vpc"].tags or {})  # type: ignore[union-attr]
+    del vpc_tags["team"]
+    vpc_tags["owner"] = "bob"
+    live["Vpc"] = ReadResult({}, resources["Vpc"].attributes, vpc_tags)
+    return plan_stack(document(new=True), state, live)
+
+
+def test_a_plan_shows_a_rule_added_tag_drift_and_output_changes_readably(
+    update_golden: bool,
+) -> None:
+    golden = GOLDEN / "rules_tags_outputs.txt"
+    text = render(planned_changes())
+    if update_golden:
+        golden.write_text(text)
+    assert text == golden.read_text()
+    assert "        + tcp 80 from 0.0.0.0/0\n" in text
