@@ -55,5 +55,4 @@ def vpc_of(owner: Resource, vpc: Any, vpc_type: type[Resource]) -> Any:
     if isinstance(vpc, Resource):
         return vpc  # a looked-up VPC; a managed one is reported by the owner's checks
     vpc_id = vpc if isinstance(vpc, (str, Reference)) else Reference(owner, "vpc")
-    # The owner's checks already reported a bad id: not repeated here.
     return make_lookup(vpc_type, owner, "Vpc", {"id": vpc_id}, implicit=True)

@@ -109,7 +109,8 @@ def make_lookup(
     if not criteria:
         names = " or ".join(f"{key}=" for key in query)
         obj.node.add_problem(f"{cls.__name__}.lookup({construct_id!r}) needs a query: pass {names}")
-    for key, value in criteria.items():
+    # An implicit lookup's criteria come from its owner's, which were checked there.
+    for key, value in criteria.items() if not implicit else ():
         problem = _criterion_problem(key, value, (checks or {}).get(key))
         if problem is not None:
             obj.node.add_problem(problem)

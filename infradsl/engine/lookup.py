@@ -114,5 +114,7 @@ def resolve_lookups(
     resolved = {key: value for key, value in document.items() if key != "lookups"}
     resolved["resources"] = substitute(document["resources"], document, found)
     resolved["outputs"] = substitute(document["outputs"], document, found)
-    resolved["looked_up"] = [f.to_json() for f in sorted(found.values(), key=lambda f: f.name)]
+    resolved["looked_up"] = [
+        f.to_json() for f in sorted(found.values(), key=lambda f: (f.stack or "", f.path))
+    ]
     return resolved

@@ -105,11 +105,13 @@ class LookedUp:
 
 
 def looked_up(document: Mapping[str, Any] | None) -> tuple[LookedUp, ...]:
-    """What a resolved document records as looked up (sorted by path)."""
+    """What a resolved document records as looked up: its own lookups first, by path."""
     if not document:
         return ()
     entries = document.get("looked_up") or []
-    return tuple(sorted((LookedUp.from_json(e) for e in entries), key=lambda f: f.name))
+    return tuple(
+        sorted((LookedUp.from_json(e) for e in entries), key=lambda f: (f.stack or "", f.path))
+    )
 
 
 def with_lookups(plan: Plan, document: Mapping[str, Any] | None) -> Plan:

@@ -220,6 +220,33 @@ class Template:
             found[output_id] = copy.deepcopy(value)
         return found
 
+    def find_lookups(
+        self, resource_type: str | type | None = None, query: Any = None
+    ) -> dict[str, Any]:
+        """The stack's lookups of existing resources (``ec2.Vpc.lookup``) of
+        ``resource_type`` whose query matches ``query`` (all when ``None``), by path.
+
+        Example:
+            >>> t = Template.from_dict({"resources": {}, "lookups": {"Shared": {
+            ...     "type": "aws.ec2.Vpc", "query": {"tags": {"Name": "shared"}}}}})
+            >>> sorted(t.find_lookups("aws.ec2.Vpc", {"tags": {"Name": "shared"}}))
+            ['Shared']
+        """
+        wanted = None if resource_type is None else type_name(resource_type)
+        matcher = None if query is None else as_matcher(query)
+        found: dict[str, Any] = {}
+        lookups: dict[str, Any] = self._doc.get("lookups", {})
+        for path, entry in lookups.items():
+            if wanted is not None and entry.get("type") != wanted:
+                continue
+            if matcher is not None:
+                result = matcher.test(entry.get("query", {}))
+                if not result.ok:
+                    continue
+                result.commit()
+            found[path] = copy.deepcopy(entry)
+        return found
+
     def deploys_before(self, first: object, then: object) -> None:
         """Assert that ``first`` is a dependency of ``then``, directly or transitively.
 
