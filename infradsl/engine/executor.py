@@ -210,9 +210,9 @@ class Executor:
                     Status.ROLLBACK_INCOMPLETE,
                     (("", f"saving the final state failed: {_message(exc)}"),),
                     tuple(self._state_leftovers()),
-                    operations=len(self.journal),
+                    operations=self._operations(),
                 )
-            return DeployResult(Status.OK, outputs=self._outputs, operations=len(self.journal))
+            return DeployResult(Status.OK, outputs=self._outputs, operations=self._operations())
         if not rollback:
             self._rolling_back = True  # saving is best effort from here on
             self._save()
@@ -224,7 +224,7 @@ class Executor:
                 Status.FAILED_NO_ROLLBACK,
                 tuple(errors),
                 tuple(leftovers + self._state_leftovers()),
-                operations=len(self.journal),
+                operations=self._operations(),
             )
         leftovers = self._rollback()
         if leftovers:
@@ -232,9 +232,9 @@ class Executor:
                 Status.ROLLBACK_INCOMPLETE,
                 tuple(errors),
                 tuple(leftovers),
-                operations=len(self.journal),
+                operations=self._operations(),
             )
-        return DeployResult(Status.ROLLED_BACK, tuple(errors), operations=len(self.journal))
+        return DeployResult(Status.ROLLED_BACK, tuple(errors), operations=self._operations())
 
     def _schedule(
         self, main: Mapping[str, ResourceChange], desired: Mapping[str, Any]
@@ -304,10 +304,14 @@ class Executor:
         # Undone by undoing the create (or replace) journaled before it.
         self._record(_FINISH, change.path, created, new, change.path, intent)
 
+    def _operations(self) -> int:
+        """Operations done, for the summary: applying deferred rules is part of a create."""
+        return sum(1 for entry in self.journal if entry.op != _FINISH)
+
     def _interrupted(self) -> DeployResult:
         self._save()
         return DeployResult(
-            Status.INTERRUPTED, (("", "interrupted"),), operations=len(self.journal)
+            Status.INTERRUPTED, (("", "interrupted"),), operations=self._operations()
         )
 
     def _context(
@@ -674,7 +678,7 @@ class Executor:
                 tuple(errors),
                 tuple(self._state_leftovers()),
                 outputs=self._outputs,
-                operations=len(self.journal),
+                operations=self._operations(),
             )
         if not finished:
             return self._interrupted()
@@ -686,9 +690,9 @@ class Executor:
                 Status.CLEANUP_FAILED,
                 (("", f"saving the final state failed: {_message(exc)}"),),
                 tuple(self._state_leftovers()),
-                operations=len(self.journal),
+                operations=self._operations(),
             )
-        return DeployResult(Status.OK, outputs=self._outputs, operations=len(self.journal))
+        return DeployResult(Status.OK, outputs=self._outputs, operations=self._operations())
 
     def _delete(self, key: str, res: ResourceState) -> None:
         path = key.removesuffix("#old")
