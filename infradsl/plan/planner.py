@@ -141,7 +141,9 @@ def plan_stack(
             reason = "retain_on_delete: left in the cloud" if not missing else "already gone"
             deletes.append(ResourceChange(path, res.type, Action.FORGET, reasons=(reason,)))
         else:
-            deletes.append(ResourceChange(path, res.type, Action.DELETE))
+            # An old half left by an earlier run (kept while another stack still used it).
+            old = ("the old half of a replacement",) if path.endswith("#old") else ()
+            deletes.append(ResourceChange(path, res.type, Action.DELETE, reasons=old))
     # Deletes run dependents first.
     deletes.sort(key=lambda c: (-_depth(c.path, current), c.path))
 

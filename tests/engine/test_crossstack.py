@@ -221,6 +221,8 @@ def test_a_producer_deployed_alone_keeps_what_its_consumer_still_uses(world: Wor
         "Public": Action.NOOP,
         "Public#old": Action.DELETE,
     }
+    old_half = next(c for c in run.plan.changes if c.path == "Public#old")
+    assert old_half.reasons == ("the old half of a replacement",)
     assert old_subnet not in world.cloud.resources
     assert not any(p.has_changes for p in world.session().plan_all(build(cidr="10.0.2.0/24")))
 
