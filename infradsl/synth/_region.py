@@ -23,6 +23,8 @@ __all__ = ["region_problems"]
 
 # Services whose resources are not tied to a region.
 _GLOBAL_PREFIXES = ("aws.iam.",)
+# Resource type -> what `_positions` found for it (types are declared once, at import).
+_POSITIONS: dict[type[Resource], tuple[tuple[str, str, bool], ...]] = {}
 
 
 def region_problems(res: Resource) -> Iterator[str]:
@@ -46,12 +48,26 @@ def region_problems(res: Resource) -> Iterator[str]:
     stack = res.node.stack
     if stack is None or _is_global(res):
         return
-    for name, field in type(res)._props.items():
-        takes_resource = _takes_resource(field.metadata.get("types", ()))
-        items_take_resource = _takes_resource(field.metadata.get("items", ()))
-        yield from _walk(
-            stack, getattr(res, name), name, "all" if takes_resource else "", items_take_resource
+    for name, refs, items in _positions(type(res)):
+        value = getattr(res, name)
+        if value is not None and not isinstance(value, (str, int, float)):
+            yield from _walk(stack, value, name, refs, items)
+
+
+def _positions(cls: type[Resource]) -> tuple[tuple[str, str, bool], ...]:
+    """Per property: its name, which whole references count as a use of a resource in
+    it, and whether its list items or dict values take resources."""
+    found = _POSITIONS.get(cls)
+    if found is None:
+        found = _POSITIONS[cls] = tuple(
+            (
+                name,
+                "all" if _takes_resource(field.metadata.get("types", ())) else "",
+                _takes_resource(field.metadata.get("items", ())),
+            )
+            for name, field in cls._props.items()
         )
+    return found
 
 
 def _takes_resource(types: tuple[type, ...]) -> bool:

@@ -75,6 +75,8 @@ def _run(
     if not stacks:
         problems.append(Problem("", "the app defines no Stack: create one with Stack(app, 'name')"))
     by_type: dict[type[Resource], list[Resource]] = {}
+    # Only an app whose stacks are in several regions can use a resource of another region.
+    several_regions = len({s.region for s in app_stacks(root)}) > 1
     for construct in root.node.walk():
         if isinstance(construct, Resource) and not is_lookup(construct):
             by_type.setdefault(type(construct), []).append(construct)
@@ -82,8 +84,9 @@ def _run(
                 add(construct, message)
             for message in resource_tag_problems(construct):
                 add(construct, message)
-            for message in region_problems(construct):
-                add(construct, message)
+            if several_regions:
+                for message in region_problems(construct):
+                    add(construct, message)
     for cls, members in by_type.items():
         for res, message in cls.validate_all(members):
             add(res, message)
