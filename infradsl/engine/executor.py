@@ -3,7 +3,8 @@
 Invariants:
 - Only this module calls the mutating handler methods.
 - State is written after every completed operation, so a crash loses at most the call in
-  flight. ``_lock`` guards ``resources``, ``journal`` and the state writes.
+  flight. ``_lock`` guards ``resources``, ``journal`` and ``pending``; ``_writing`` orders
+  the state writes, which run without ``_lock`` (see `Executor._save_locked`).
 - The journal records what actually happened; rollback is computed from it, in reverse.
 """
 
@@ -34,6 +35,7 @@ from infradsl.providers.handler import (
     reporting_to,
 )
 from infradsl.state.backend import StateBackend, StateError
+from infradsl.state.delta import ResourceMap, TrackedDict
 from infradsl.state.model import ResourceState, StackState
 
 __all__ = ["MAX_ATTEMPTS", "DeployResult", "Executor", "Status", "UnresolvedError"]
@@ -143,8 +145,9 @@ class Executor:
         self.stop = stop
         self.stack = plan.stack
         self.region = plan.region
-        self.resources: dict[str, ResourceState] = dict(state.resources) if state else {}
-        self.retired: dict[str, ResourceState] = {}
+        # Tracked: a state write journals only the entries changed since the last one.
+        self.resources: TrackedDict[ResourceState] = TrackedDict(state.resources if state else {})
+        self.retired: TrackedDict[ResourceState] = TrackedDict()
         # Doomed resources whose delete waits until the stacks that use them are deployed
         # (see `finish_held`); they stay tracked in state meanwhile.
         self.held: dict[str, ResourceState] = {}
@@ -158,6 +161,15 @@ class Executor:
         # path -> the deferred dependencies created in this run (see `_schedule`).
         self._late: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        # State writes, one at a time and in order (taken without ``_lock``): see
+        # `_save_locked`. ``_changes`` counts changes (under ``_lock``); ``_saved`` is the
+        # count the last successful write contained, ``_saved_map`` its resources' token,
+        # ``_unsaved`` the keys changed since (these three under ``_writing``).
+        self._writing = threading.Lock()
+        self._changes = 0
+        self._saved = 0
+        self._saved_map: int | None = None
+        self._unsaved: set[str] = set()
         self._rolling_back = False
         self._save_failures: list[str] = []
         self._serial = state.serial if state else 0
@@ -862,34 +874,56 @@ class Executor:
             self._save_locked()
 
     def _save_locked(self) -> None:
-        if self._rolling_back:
+        """Write the state with every change made so far. The caller holds ``_lock`` (its
+        change is the last step under it) and has it again once a write containing its
+        change succeeded: an intent is durable before its call.
+
+        ``_lock`` is released meanwhile, so other operations go on. Writes take
+        ``_writing`` in turn and each writes the newest state, so the callers queued
+        behind a write mostly find their change written by the next one (group commit: one
+        write, one S3 PUT, for all of them), and serials only grow.
+        """
+        self._changes += 1
+        wanted = self._changes
+        self._lock.release()
+        try:
+            with self._writing:
+                if self._saved < wanted:
+                    self._write_locked()
+        except (StateError, OSError) as exc:
+            if not self._rolling_back:
+                raise
             # A rollback goes on when state cannot be written (a full disk): undoing the
             # cloud changes matters more; what could not be saved is reported.
-            try:
-                self._write_locked()
-            except (StateError, OSError) as exc:
-                self._save_failures.append(_message(exc))
-            return
-        self._write_locked()
+            self._save_failures.append(_message(exc))
+        finally:
+            self._lock.acquire()
 
     def _write_locked(self) -> None:
-        self._serial += 1
-        resources = dict(self.resources)
-        # Old halves of replacements stay tracked until deleted, so nothing is ever lost.
-        for path, old in self.retired.items():
-            resources[f"{path}#old"] = old
-        state = StackState(
-            stack=self.stack,
-            target=self.target,
-            region=self.region,
-            serial=self._serial,
-            resources=resources,
-            outputs=self._outputs,
-            local_instance=self._local_instance,
-            lineage=self._lineage,
-            pending=tuple(self.pending.values()),
-        )
+        """Write the newest state (the caller holds ``_writing``, not ``_lock``)."""
+        with self._lock:
+            changes = self._changes
+            self._serial += 1
+            self._unsaved |= self.resources.take_changed()
+            self._unsaved |= {f"{path}#old" for path in self.retired.take_changed()}
+            # Knows what changed since the last write, so the backend journals only that.
+            resources = ResourceMap(self.resources, base=self._saved_map, changed=self._unsaved)
+            # Old halves of replacements stay tracked until deleted, so nothing is ever lost.
+            for path, old in self.retired.items():
+                resources[f"{path}#old"] = old
+            state = StackState(
+                stack=self.stack,
+                target=self.target,
+                region=self.region,
+                serial=self._serial,
+                resources=resources,
+                outputs=self._outputs,
+                local_instance=self._local_instance,
+                lineage=self._lineage,
+                pending=tuple(self.pending.values()),
+            )
         self.backend.write(state)
+        self._saved, self._saved_map, self._unsaved = changes, resources.token, set()
 
 
 @attrs.frozen

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from infradsl.state import _flock
+import attrs
+
+from infradsl.state import _flock, _journal
 from infradsl.state._files import (
     append_private,
     disk_errors,
     make_private_dirs,
+    write_all,
     write_atomic,
 )
 from infradsl.state._versions import check_successor, corrupt, missing_version, restored
@@ -26,14 +29,14 @@ from infradsl.state.backend import (
     check_stack_name,
     is_stack_name,
 )
-from infradsl.state.model import StackState
+from infradsl.state.delta import apply_record, diff
+from infradsl.state.model import FORMAT, StackState
 
-__all__ = ["LocalBackend"]
+__all__ = ["COMPACT_BYTES", "LocalBackend"]
 
-# What `os.link` answers on a file system that has no hard links (then versions are copies).
-_NO_HARD_LINKS = frozenset(
-    {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK}
-)
+COMPACT_BYTES = 256 * 1024
+"""A journal is compacted into its document once it is longer than this and than half the
+document: compaction then costs a constant share of each record, at any stack size."""
 
 # (inode, mtime_ns, size) of a state file; `_ABSENT` when there is none.
 _FileId = tuple[int, int, int]
@@ -41,13 +44,20 @@ _ABSENT: _FileId = (0, 0, -1)
 
 
 class LocalBackend:
-    """State files under ``<root>/<target>/``: ``<stack>.json``, ``.lock``, ``.history.jsonl``.
+    """State files under ``<root>/<target>/``: ``<stack>.json``, ``.journal``, ``.lock``,
+    ``.history.jsonl``.
 
-    Kept versions of each document are in ``<target>/.versions/<stack>/<serial>.json``
-    (hard links to the state files, so keeping them costs no copy). The stack lock is an
-    OS lock on ``<stack>.lock`` (see `infradsl.state._flock`): the kernel releases it when
-    its process dies. Writes check and rename under another OS lock,
-    ``.<stack>.write.lock``, so the compare-and-swap is atomic. Every file is created
+    The state of a stack is its document, ``<stack>.json``, followed by the records of its
+    journal, ``<stack>.journal``: a write appends what changed (`infradsl.state.delta`)
+    as one checksummed line and ``fsync``s it, so it costs the same at 20,000 resources
+    as at 20. The journal names the document it follows (the document's ``journal_id``)
+    and is compacted into a new document when it outgrows half the document, and when
+    the run releases its lock. A record cut short by a crash is ignored.
+
+    Kept versions are whole documents in ``<target>/.versions/<stack>/<serial>.json``. The
+    stack lock is an OS lock on ``<stack>.lock`` (see `infradsl.state._flock`): the kernel
+    releases it when its process dies. Writes check and append or rename under another OS
+    lock, ``.<stack>.write.lock``, so the compare-and-swap is atomic. Every file is created
     readable by its owner only (0600), every folder infradsl creates 0700.
 
     Args:
@@ -60,17 +70,16 @@ class LocalBackend:
         self.target = target
         # Stacks whose starting document this instance kept as a version (once per run).
         self._versioned: set[str] = set()
-        # Stacks whose current document this instance wrote last: kept as a version when
-        # it releases its lock, so the newest good state survives damage to the file.
+        # Stacks whose current state this instance wrote last: compacted and kept as a
+        # version when it releases its lock, so the newest good state survives damage.
         self._final: set[str] = set()
         self.folder = self.root / target
-        # stack -> the document this instance last read or wrote, as (serial, lineage) or
-        # None when there was none, and the file's identity then. A write is a compare-and-
-        # swap on that identity: while the file is unchanged the serial check needs no
-        # re-read (a deploy writes state after every operation, so this keeps writes cheap
-        # on large stacks); once another writer changed it, every write is refused until the
-        # state is read again, so a stale writer can never overwrite newer state.
-        self._known: dict[str, tuple[tuple[int, str] | None, _FileId]] = {}
+        # stack -> the state this instance last read or wrote, with the identity of its
+        # files then. A write is a compare-and-swap on those identities: while both files
+        # are unchanged the serial check needs no re-read; once another writer changed
+        # one, every write is refused until the state is read again, so a stale writer
+        # can never overwrite newer state.
+        self._known: dict[str, _Seen] = {}
 
     @property
     def location(self) -> str:
@@ -90,7 +99,7 @@ class LocalBackend:
 
     @contextmanager
     def _writing(self, stack: str) -> Iterator[None]:
-        """Hold the stack's write lock: a compare-and-swap checks and renames under it."""
+        """Hold the stack's write lock: a compare-and-swap checks and writes under it."""
         make_private_dirs(self.folder)
         with _flock.write_lock(self.folder / f".{stack}.write.lock"):
             yield
@@ -98,76 +107,175 @@ class LocalBackend:
     def read(self, stack: str) -> StackState | None:
         path = self._path(stack, ".json")
         with self._disk(f"read the state of {stack!r} from {path}", "nothing was changed"):
-            try:
-                with open(path, "rb") as file:
-                    # The identity of the very file read (it may be replaced right after).
-                    ident = _file_id(os.fstat(file.fileno()))
-                    data = file.read()
-            except FileNotFoundError:
-                self._known[stack] = (None, _ABSENT)
-                return None
-        state = _parse(data, path, stack)
-        self._known[stack] = ((state.serial, state.lineage), ident)
-        return state
+            seen = self._load(stack)
+        self._known[stack] = seen
+        return seen.state
+
+    def _load(self, stack: str) -> _Seen:
+        """The stack's current state: its document and the journal records after it.
+
+        Raises:
+            StateError: the document or the journal is corrupt.
+            OSError: the disk refused (the caller explains).
+        """
+        path = self._path(stack, ".json")
+        try:
+            with open(path, "rb") as file:
+                # The identity of the very file read (it may be replaced right after).
+                ident = _file_id(os.fstat(file.fileno()))
+                data = file.read()
+        except FileNotFoundError:
+            return _Seen(None, _ABSENT, self._stat(stack, ".journal"))
+        document = _parse_document(data, path, stack)
+        journal = self._path(stack, ".journal")
+        try:
+            with open(journal, "rb") as file:
+                info = os.fstat(file.fileno())
+                # Exactly the bytes that identity covers: an append right now is seen
+                # as a change by the next write, which then refuses.
+                records = file.read(info.st_size)
+                journal_id, written = _file_id(info), info.st_mtime
+        except FileNotFoundError:
+            records, journal_id, written = b"", _ABSENT, 0.0
+        token = document.get("journal_id")
+        follows = token is not None and _journal.follows(records, token)
+        try:
+            parsed = _journal.parse(records) if follows else _journal.EMPTY
+            for record in parsed.records:
+                apply_record(document, record)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise corrupt(f"state journal {journal}", exc, stack) from exc
+        applied = len(parsed.records) if follows else 0
+        try:
+            state = StackState.from_json(document)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            what = f"state file {path}" + (f" with its journal {journal}" if applied else "")
+            raise corrupt(what, exc, stack) from exc
+        return _Seen(
+            state,
+            ident,
+            journal_id,
+            token=token if isinstance(token, str) else None,
+            end=parsed.end if follows else 0,
+            records=applied,
+            size=len(data),
+            written=written if applied else ident[1] / 1e9,
+        )
 
     def write(self, state: StackState) -> None:
         stack = state.stack
         path = self._path(stack, ".json")
         what = f"write the state of {stack!r} to {path}"
         with self._disk(what, "nothing was written"), self._writing(stack):
-            base = self._base(stack)
-            if base is not None:
-                check_successor(base[0], base[1], state, str(path))
-                self._keep_start(stack, base[0])
-            write_atomic(path, _dump(state))
-            self._known[stack] = ((state.serial, state.lineage), self._stat(stack))
+            seen = self._base(stack)
+            delta = None
+            if seen.state is not None:
+                check_successor(seen.state.serial, seen.state.lineage, state, str(path))
+                self._keep_start(stack, seen)
+                if seen.token is not None and seen.end <= max(COMPACT_BYTES, seen.size // 2):
+                    delta = diff(seen.state, state)
+            if delta is None:
+                # No document yet, another lineage, or a journal due for compaction.
+                self._replace(stack, state)
+            else:
+                self._append(stack, seen, state, _journal.encode(delta.to_json()))
         self._final.add(stack)
 
-    def _base(self, stack: str) -> tuple[int, str] | None:
-        """Serial and lineage of the stored document this instance may overwrite.
+    def _base(self, stack: str) -> _Seen:
+        """The stored state this instance may overwrite (the caller holds the write lock).
 
         Raises:
-            StateError: the document is corrupt, or another writer changed it since this
+            StateError: the state is corrupt, or another writer changed it since this
                 instance last read or wrote it.
         """
         known = self._known.get(stack)
         if known is None:
-            current = self.read(stack)
-            return (current.serial, current.lineage) if current else None
-        if known[1] == self._stat(stack):
-            return known[0]
+            self.read(stack)
+            return self._known[stack]
+        if known.state is None and known.doc == _ABSENT and self._stat(stack) == _ABSENT:
+            return known  # still no state (a journal left without a document is void)
+        if (known.doc, known.journal) == (self._stat(stack), self._stat(stack, ".journal")):
+            return known
         path = self._path(stack, ".json")
-        now = _load(path, stack)
+        now = self._load(stack).state
         what = (
             f"another run wrote state serial {now.serial} (lineage {now.lineage}) to {path}"
             if now is not None
             else f"another run removed {path}"
         )
-        base = f"serial {known[0][0]}" if known[0] else "no state"
+        base = f"serial {known.state.serial}" if known.state else "no state"
         raise StateError(
             f"refusing to write state of {stack!r}: {what} since this run read {base}; "
             "nothing was written. Run again to start from the current state"
         )
 
-    def _stat(self, stack: str) -> _FileId:
+    def _stat(self, stack: str, suffix: str = ".json") -> _FileId:
         try:
-            return _file_id(self._path(stack, ".json").stat())
+            return _file_id(self._path(stack, suffix).stat())
         except FileNotFoundError:
             return _ABSENT
+
+    def _replace(self, stack: str, state: StackState) -> None:
+        """Write ``state`` as a new document and drop the journal (the caller holds the
+        write lock). A crash between the two leaves a journal that names the previous
+        document, which readers ignore."""
+        token = uuid.uuid4().hex
+        data = _dump(state, token)
+        write_atomic(self._path(stack, ".json"), data)
+        ident = self._stat(stack)
+        self._path(stack, ".journal").unlink(missing_ok=True)
+        self._known[stack] = _Seen(state, ident, _ABSENT, token, size=len(data))
+
+    def _append(self, stack: str, seen: _Seen, state: StackState, record: bytes) -> None:
+        """Append one record to the journal and ``fsync`` it (the caller holds the write
+        lock and checked that the files are as ``seen``)."""
+        assert seen.token is not None
+        path = self._path(stack, ".journal")
+        if seen.end == 0:
+            # No journal after this document yet (or only a torn header): start one.
+            data = _journal.header(seen.token) + record
+            write_atomic(path, data)
+            ident, end = self._stat(stack, ".journal"), len(data)
+        else:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                try:
+                    if os.fstat(fd).st_size != seen.end:
+                        os.ftruncate(fd, seen.end)  # the torn tail of a dead run's append
+                    os.lseek(fd, seen.end, os.SEEK_SET)
+                    write_all(fd, record)
+                    os.fsync(fd)
+                except BaseException:
+                    # Leave no half record: the journal stays as this instance knows it.
+                    with suppress(OSError):
+                        os.ftruncate(fd, seen.end)
+                        seen.journal = _file_id(os.fstat(fd))
+                    raise
+                ident, end = _file_id(os.fstat(fd)), seen.end + len(record)
+            finally:
+                os.close(fd)
+        self._known[stack] = attrs.evolve(
+            seen, state=state, journal=ident, end=end, records=seen.records + 1
+        )
 
     def restore(self, stack: str, state: StackState | None) -> None:
         path = self._path(stack, ".json")
         what = f"restore the state of {stack!r} at {path}"
         with self._disk(what, "nothing was written"), self._writing(stack):
-            base = self._base(stack)  # a corrupt or foreign document is refused
-            if base is not None:
-                self._keep_start(stack, base[0])
+            seen = self._base(stack)  # a corrupt or foreign state is refused
+            if seen.state is not None:
+                self._keep_start(stack, seen)
             if state is None:
                 path.unlink(missing_ok=True)
-                self._known[stack] = (None, _ABSENT)
+                self._path(stack, ".journal").unlink(missing_ok=True)
+                self._known[stack] = _Seen(None, _ABSENT, _ABSENT)
+            elif seen.token is not None and path.read_bytes() == _dump(state, seen.token):
+                # The document alone is that state (a rollback of a run that did not
+                # compact): dropping the journal restores it, atomically, byte for byte.
+                self._path(stack, ".journal").unlink(missing_ok=True)
+                self._known[stack] = _Seen(state, seen.doc, _ABSENT, seen.token, size=seen.size)
             else:
-                write_atomic(path, _dump(state))
-                self._known[stack] = ((state.serial, state.lineage), self._stat(stack))
+                self._replace(stack, state)
         if state is None:
             self._final.discard(stack)
         else:
@@ -175,49 +283,55 @@ class LocalBackend:
 
     # -- versions ----------------------------------------------------------------------
 
-    def _keep_start(self, stack: str, serial: int) -> None:
-        """Keep the current document as version ``serial`` before this run first replaces
-        it (the caller holds the write lock)."""
+    def _keep_start(self, stack: str, seen: _Seen) -> None:
+        """Keep the current state as a version before this run first replaces it (the
+        caller holds the write lock and checked the files are as ``seen``)."""
         # One version per run (per backend instance): a deploy writes state after every
         # operation, and ten kept versions should reach back ten runs, not ten calls.
-        if stack not in self._versioned:
+        if stack not in self._versioned and seen.state is not None:
             self._versioned.add(stack)
-            self._keep(stack, serial)
+            if seen.records:
+                # The state is the document and a journal (a run that died): a version
+                # is a whole document.
+                self._keep(stack, seen.state.serial, _dump(seen.state, None))
+                when = int(seen.written * 1e9)
+                target = self._versions_dir(stack) / f"{seen.state.serial}.json"
+                os.utime(target, ns=(when, when))
+            else:
+                self._keep(stack, seen.state.serial)
 
     def _keep_final(self, stack: str) -> None:
-        """Keep the document this run wrote last, if it is still the current one."""
+        """Compact the state this run wrote last, if it is still the current one, and keep
+        it as a version."""
         known = self._known.get(stack)
         path = self._path(stack, ".json")
-        if known is None or known[0] is None:
+        if known is None or known.state is None:
             return
         what = f"keep the final state of {stack!r} ({path}) as a version"
         with self._disk(what, "the state itself is intact"), self._writing(stack):
-            if self._stat(stack) == known[1]:
-                # A copy, not a link: the current file stays, and damage done to it in
-                # place (an editor, a truncation) must not reach its kept version.
-                self._keep(stack, known[0][0], copy=True)
+            now = (self._stat(stack), self._stat(stack, ".journal"))
+            if now == (known.doc, known.journal):
+                if known.records or known.end:
+                    self._replace(stack, known.state)
+                self._keep(stack, known.state.serial)
         self._final.discard(stack)
 
-    def _keep(self, stack: str, serial: int, *, copy: bool = False) -> None:
-        """Keep the current document as version ``serial``; prune beyond `MAX_VERSIONS`.
+    def _keep(self, stack: str, serial: int, data: bytes | None = None) -> None:
+        """Keep a copy of the current document (or ``data``) as version ``serial``; prune
+        beyond `MAX_VERSIONS`.
 
-        Without ``copy`` the version is a hard link: for a document about to be replaced
-        by rename, so it costs nothing and keeps its mtime (when it was written).
+        A copy, not a link: the document stays in place while its journal grows, and
+        damage done to it in place (an editor, a truncation) must not reach its kept
+        version. A copy keeps the document's mtime: when it was written.
         """
         folder = self._versions_dir(stack)
         make_private_dirs(folder)
         target = folder / f"{serial}.json"
         target.unlink(missing_ok=True)
-        current = self._path(stack, ".json")
-        linked = False
-        if not copy:
-            try:
-                os.link(current, target)
-                linked = True
-            except OSError as exc:
-                if exc.errno not in _NO_HARD_LINKS:
-                    raise
-        if not linked:
+        if data is not None:
+            write_atomic(target, data)
+        else:
+            current = self._path(stack, ".json")
             written = current.stat()
             write_atomic(target, current.read_bytes())
             os.utime(target, ns=(written.st_atime_ns, written.st_mtime_ns))
@@ -249,7 +363,7 @@ class LocalBackend:
     def read_version(self, stack: str, serial: int) -> StackState:
         path = self._versions_dir(stack) / f"{serial}.json"
         with self._disk(f"read {path}", "nothing was changed"):
-            version = _load(path)
+            version = _load_version(path)
         if version is None:
             raise missing_version(stack, serial, [s for s, _ in self.versions(stack)])
         return version
@@ -268,8 +382,7 @@ class LocalBackend:
                 aside = self._versions_dir(stack) / f"corrupt-{time.time_ns()}.json"
                 make_private_dirs(aside.parent)
                 write_atomic(aside, path.read_bytes())
-                write_atomic(path, _dump(state))
-                self._known[stack] = ((state.serial, state.lineage), self._stat(stack))
+                self._replace(stack, state)
             self._final.add(stack)
             return state
         state = restored(stack, serial, version, current, serials)
@@ -336,27 +449,68 @@ class LocalBackend:
 
 
 def _file_id(info: os.stat_result) -> _FileId:
-    # Every write replaces the file by rename, so a new inode; mtime and size guard reuse.
+    # Documents are replaced by rename (a new inode) and journals grow by appends (a new
+    # size and mtime); mtime and size guard inode reuse.
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
-def _load(path: Path, stack: str | None = None) -> StackState | None:
+@attrs.define
+class _Seen:
+    """A stack's stored state as this instance last read or wrote it.
+
+    Attributes:
+        state: the state (``None``: there was none).
+        doc: the identity of the document file then (`_ABSENT`: none).
+        journal: the identity of the journal file then (`_ABSENT`: none).
+        token: the document's ``journal_id``: a journal that names another follows an
+            older document and is ignored.
+        end: where the next journal record goes (0: no journal follows the document yet).
+        records: how many journal records follow the document.
+        size: the size of the document, in bytes.
+        written: when the state was written (epoch seconds).
+    """
+
+    state: StackState | None
+    doc: _FileId
+    journal: _FileId
+    token: str | None = None
+    end: int = 0
+    records: int = 0
+    size: int = 0
+    written: float = attrs.Factory(time.time)
+
+
+def _load_version(path: Path) -> StackState | None:
+    """A whole document (a kept version), without a journal."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    return _parse(data, path, stack)
-
-
-def _parse(data: bytes, path: Path, stack: str | None = None) -> StackState:
-    """Parse a document; ``stack`` when it is that stack's current state (for the advice)."""
     try:
-        return StackState.from_json(json.loads(data))
+        return StackState.from_json(_parse_document(data, path))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise corrupt(f"state file {path}", exc, None) from exc
+
+
+def _parse_document(data: bytes, path: Path, stack: str | None = None) -> dict[str, Any]:
+    """The plain data of a document; ``stack`` when it is that stack's current state (for
+    the advice)."""
+    try:
+        document = json.loads(data)
+        if not isinstance(document, dict) or document.get("infradsl_state") != FORMAT:
+            found = document.get("infradsl_state") if isinstance(document, dict) else None
+            raise ValueError(f"not an infradsl state document (format {found!r})")
+    except ValueError as exc:
         raise corrupt(f"state file {path}", exc, stack) from exc
+    result: dict[str, Any] = document
+    return result
 
 
-def _dump(state: StackState) -> bytes:
-    # Compact: the C encoder is four times faster than indent=2, and state is written after
-    # every operation. `infradsl state show` is the human view.
-    return (json.dumps(state.to_json(), sort_keys=True, separators=(",", ":")) + "\n").encode()
+def _dump(state: StackState, journal_id: str | None) -> bytes:
+    """A document; ``journal_id`` names it for the journal that will follow it."""
+    # Compact: the C encoder is four times faster than indent=2. `infradsl state show` is
+    # the human view.
+    data = state.to_json()
+    if journal_id is not None:
+        data["journal_id"] = journal_id
+    return (json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n").encode()
