@@ -5,6 +5,7 @@ Messages follow one formula: ``'<name>' must be <what> (got <value>)``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -33,6 +34,13 @@ def parse_network(value: str) -> ipaddress.IPv4Network | None:
     """Parse an IPv4 CIDR strictly (host bits must be zero); ``None`` if invalid."""
     if not isinstance(value, str) or "/" not in value:
         return None
+    return _parse_network(value)
+
+
+# Networks are immutable, and the same blocks are parsed again and again: at construction,
+# by each rule naming them, and by the overlap check of every subnet against its VPC.
+@functools.lru_cache(maxsize=65536)
+def _parse_network(value: str) -> ipaddress.IPv4Network | None:
     try:
         return ipaddress.IPv4Network(value, strict=True)
     except ValueError:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import gc
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +96,31 @@ def cli(ctx: click.Context, debug: bool, target: str, state: str | None) -> None
     ctx.obj = Context(debug, target, state)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Run the block with Python's cycle collector paused.
+
+    Building and synthesizing an app allocates objects that all stay alive (the tree, the
+    documents): the collector's passes over the growing heap find nothing to free and
+    cost a tenth of the run at 100,000 resources.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _load(app_path: str, stack: str | None = None) -> tuple[dict[str, dict[str, Any]], str | None]:
     """Synthesize the app file; return its documents and the state location it sets."""
     from infradsl.cli._loader import load_app
     from infradsl.synth import synthesize
 
-    app = load_app(app_path)
-    documents = synthesize(app)
+    with _collector_paused():
+        app = load_app(app_path)
+        documents = synthesize(app)
     if stack is not None:
         if stack not in documents:
             from infradsl.core.construct import did_you_mean
@@ -285,6 +307,10 @@ def destroy(obj: Context, app: str, stack: str | None, yes: bool, concurrency: i
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``infradsl`` console script; maps errors to exit codes."""
     args = sys.argv[1:] if argv is None else argv
+    if argv is None:
+        # The console script: the process ends with this call. Objects alive at exit are
+        # left to the OS instead of one last collection over the whole tree.
+        atexit.register(gc.freeze)
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="infradsl", standalone_mode=False)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from types import FrameType
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+# co_filename -> whether frames of that file are infradsl's own (or frozen importlib)
+# code. Locations are taken for every construct and every reference read, so the prefix
+# test runs once per file instead of once per frame.
+_internal_files: dict[str, bool] = {}
 
 
 def user_location(skip: int = 1, owner: object = None) -> tuple[str, int]:
@@ -17,15 +24,19 @@ def user_location(skip: int = 1, owner: object = None) -> tuple[str, int]:
             component subclass calling ``super().__init__``) are skipped too, so the location
             is the line that created the object.
     """
-    frame = sys._getframe(skip + 1)
+    internal = _internal_files
+    frame: FrameType | None = sys._getframe(skip + 1)
     while frame is not None:
         code = frame.f_code
         filename = code.co_filename
-        if not filename.startswith((_PACKAGE_DIR, "<frozen")) and not (
-            owner is not None and code.co_name == "__init__" and frame.f_locals.get("self") is owner
+        known = internal.get(filename)
+        if known is None:
+            known = internal[filename] = filename.startswith((_PACKAGE_DIR, "<frozen"))
+        if not known and (
+            owner is None or code.co_name != "__init__" or frame.f_locals.get("self") is not owner
         ):
             return filename, frame.f_lineno
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return "<unknown>", 0
 
 

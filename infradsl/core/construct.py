@@ -37,6 +37,8 @@ class Node:
         "_aliases",
         "_children",
         "_problems",
+        "_root",
+        "_stack",
         "construct",
         "id",
         "location",
@@ -79,10 +81,14 @@ class Node:
     @property
     def root(self) -> Construct:
         """The root of the tree (normally the `App`)."""
-        node = self
-        while node.scope is not None:
-            node = node.scope.node
-        return node.construct
+        # Cached: a construct never changes scope, and this is asked for every reference.
+        try:
+            return self._root
+        except AttributeError:
+            pass
+        root = self.construct if self.scope is None else self.scope.node.root
+        self._root: Construct = root
+        return root
 
     @property
     def children(self) -> list[Construct]:
@@ -116,14 +122,20 @@ class Node:
     @property
     def stack(self) -> Stack | None:
         """The nearest enclosing `Stack` (the construct itself if it is one), or ``None``."""
+        # Cached like `root`: every resource asks at construction, validation and synth.
+        try:
+            return self._stack
+        except AttributeError:
+            pass
         from infradsl.core.stack import Stack
 
-        node: Node | None = self
-        while node is not None:
-            if isinstance(node.construct, Stack):
-                return node.construct
-            node = node.scope.node if node.scope is not None else None
-        return None
+        found: Stack | None
+        if isinstance(self.construct, Stack):
+            found = self.construct
+        else:
+            found = None if self.scope is None else self.scope.node.stack
+        self._stack: Stack | None = found
+        return found
 
     # renames ------------------------------------------------------------------------
 

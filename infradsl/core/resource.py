@@ -51,6 +51,9 @@ class ResourceOptions:
     aliases: tuple[str, ...] = ()
 
 
+_NO_OPTIONS = ResourceOptions()
+
+
 def prop(
     *types: type,
     items: tuple[type, ...] = (),
@@ -223,7 +226,8 @@ class Resource(Construct):
                     )
                 values[name] = None
         self.__attrs_init__(**values)  # type: ignore[attr-defined]
-        self.options = self._make_options(options)
+        # Most resources set no option: they share one (frozen) default.
+        self.options = self._make_options(options) if options else _NO_OPTIONS
 
     @staticmethod
     def _items_problem(name: str, value: Any, items: tuple[type, ...]) -> str | None:

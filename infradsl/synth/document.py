@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import attrs
@@ -15,6 +14,7 @@ from infradsl.core.output import Output
 from infradsl.core.reference import Reference, damaged_tokens, holds_reference, split_tokens
 from infradsl.core.resource import Resource, ResourceOptions
 from infradsl.core.stack import Stack
+from infradsl.synth._json import dumps_indented
 
 __all__ = ["FORMAT_VERSION", "StackDocument", "dumps"]
 
@@ -23,7 +23,7 @@ FORMAT_VERSION = 1
 
 def dumps(document: dict[str, Any]) -> str:
     """Canonical JSON text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return dumps_indented(document) + "\n"
 
 
 class StackDocument:
@@ -194,8 +194,13 @@ class StackDocument:
         return other.name
 
     def _reference(self, ref: Reference, where: str) -> dict[str, Any]:
-        other = self._target(ref.target, where)
-        out: dict[str, Any] = {"ref": f"{ref.target.logical_id}.{ref.attribute}"}
+        return self._reference_to(ref.target, ref.attribute, where)
+
+    def _reference_to(self, target: Resource, attribute: str, where: str) -> dict[str, Any]:
+        # A resource passed as a value is a reference to its id; no `Reference` is made
+        # for it (that would record a source location no message uses).
+        other = self._target(target, where)
+        out: dict[str, Any] = {"ref": f"{target.logical_id}.{attribute}"}
         if other is not None:
             out["stack"] = other
         return out
@@ -227,7 +232,7 @@ class StackDocument:
         if isinstance(value, Reference):
             return self._reference(value, where)
         if isinstance(value, Resource):
-            return self._reference(Reference(value, "id"), where)
+            return self._reference_to(value, "id", where)
         if isinstance(value, (list, tuple)):
             return [self._value(item, f"{where}[{i}]") for i, item in enumerate(value)]
         if isinstance(value, dict):
