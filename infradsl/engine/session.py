@@ -195,7 +195,7 @@ class Session:
                 results = list(pool.map(read, types))
         else:
             results = [read(t) for t in types]
-        for type_name, found in zip(types, results):
+        for type_name, found in zip(types, results, strict=True):
             ids = by_type[type_name]
             for physical_id, result in found.items():
                 if physical_id in ids:
