@@ -150,7 +150,12 @@ class Run:
                 runs[-1][1] += 1
             else:
                 runs.append([name, 1])
-        text = ", ".join(f"{n} x{k}" if k > 1 else n for n, k in runs)
+        if len(runs) > 12:  # a long path is mostly queueing for workers: count it instead
+            counts = Counter(names)
+            text = "by action " + ", ".join(f"{n} {k}" for n, k in counts.most_common())
+            text += "; begins " + ", ".join(names[:3])
+        else:
+            text = ", ".join(f"{n} x{k}" if k > 1 else n for n, k in runs)
         return f"{len(path)} calls, {gaps:.2f} s between them: {text}"
 
 
