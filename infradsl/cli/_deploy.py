@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from infradsl.cli._account import account_line
 from infradsl.cli.render import make_console
 from infradsl.engine.executor import Status
 from infradsl.engine.session import Session, StackRun
@@ -79,6 +80,10 @@ def run_plan(
     from infradsl.cli.render import render_plans
 
     session = make_session(target, state, app_path)
+    if target == "aws":
+        line = account_line(session, documents)
+        # With --json, stdout is the plan only.
+        click.echo(line, err=as_json)
     plans = session.plan_all(documents, refresh=refresh)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in plans], indent=2, sort_keys=True))
@@ -121,6 +126,8 @@ def run_apply(
     console = make_console()
     view = ProgressView(console, label="destroying" if operation == "destroy" else "deploying")
     session = make_session(target, state, app_path, listener=view)
+    if target == "aws":
+        console.print(account_line(session, documents))
 
     def on_plan(plans: Sequence[Plan]) -> None:
         render_plans(console, plans, target=target)

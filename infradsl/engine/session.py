@@ -110,7 +110,7 @@ class Session:
         listener: Listener | None = None,
         local_instance: str | None = None,
         app_folder: Path | None = None,
-        preflight: Callable[[str], None] | None = None,
+        preflight: Callable[[str], object] | None = None,
     ) -> None:
         self.backend = backend
         # region -> raises when the cloud cannot be reached there (checked once per region).

@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 import pytest
 
-from infradsl.local.server import free_port
+from infradsl.local.server import EMULATOR_ENV, free_port
 
 __all__ = [
     "Deployer",
@@ -79,12 +79,19 @@ class LocalCloudFixture:
 
 @pytest.fixture(scope="session")
 def local_cloud_server() -> Iterator[LocalCloudFixture]:
-    """The session's moto server, started in a thread on a free loopback port."""
+    """The session's moto server, started in a thread on a free loopback port, with AWS's
+    managed policies like the local cloud (moto reads the setting from this process's
+    environment)."""
     import logging
+    import os
+
+    from infradsl.local.server import EMULATOR_ENV
 
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    for name, value in EMULATOR_ENV.items():
+        os.environ.setdefault(name, value)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -20,10 +20,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from infradsl.providers.handler import CloudUnreachableError, OutcomeUnknownError, notify
 
 __all__ = [
     "CONSISTENCY_TIMEOUT",
+    "CallerIdentity",
     "Clients",
     "add_event_hook",
     "check_reachable",
@@ -94,9 +97,27 @@ def add_event_hook(event: str, handler: Callable[..., Any]) -> Callable[[], None
     return lambda: _process_hooks.remove(entry) if entry in _process_hooks else None
 
 
-def check_reachable(clients: Clients) -> None:
+@attrs.frozen
+class CallerIdentity:
+    """Who infradsl acts as, and where (what `check_reachable` found).
+
+    Attributes:
+        account: the AWS account id.
+        arn: the caller's ARN (a user, or an assumed role's session).
+        region: the region asked.
+    """
+
+    account: str
+    arn: str
+    region: str
+
+
+def check_reachable(clients: Clients) -> CallerIdentity:
     """One cheap read (STS GetCallerIdentity), so that a dead endpoint or missing credentials
     are reported before anything changes rather than as failed creates.
+
+    Returns:
+        The account and caller the credentials belong to, in the clients' region.
 
     Raises:
         CloudUnreachableError: the endpoint does not answer, or the credentials are missing
@@ -106,7 +127,7 @@ def check_reachable(clients: Clients) -> None:
 
     where = clients.endpoint_url or f"AWS ({clients.region})"
     try:
-        clients.client("sts").get_caller_identity()
+        identity = clients.client("sts").get_caller_identity()
     except NoCredentialsError:
         raise CloudUnreachableError(
             f"no AWS credentials found for {where}; nothing was changed. Configure them as "
@@ -122,6 +143,11 @@ def check_reachable(clients: Clients) -> None:
             f"cannot reach {where}: {error}; nothing was changed. Check the network, or "
             "the endpoint in INFRADSL_LOCAL_ENDPOINT / AWS_ENDPOINT_URL"
         ) from None
+    return CallerIdentity(
+        account=str(identity.get("Account", "")),
+        arn=str(identity.get("Arn", "")),
+        region=clients.region,
+    )
 
 
 def is_read_only(operation: str) -> bool:
