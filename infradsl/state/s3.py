@@ -1,10 +1,21 @@
-"""The S3 backend: state documents in a bucket, guarded by conditional writes.
+"""The S3 backend: state documents and their journals in a bucket, guarded by conditional
+writes.
 
 Layout under ``s3://<bucket>/<prefix>/<target>/``:
 
-- ``<stack>.json``: the state document. Every write is a compare-and-swap on the ETag of
-  the document this backend last read or wrote (``IfMatch``; ``IfNoneMatch="*"`` for the
-  first), so a stale writer gets an error instead of overwriting newer state.
+- ``<stack>.json``: the state document. It names its journal (``journal_id``).
+- ``<stack>.journal/<journal id>/<n>.json``: the journal: the changes written after the
+  document (`infradsl.state.delta`), one object each, numbered from 1. A write creates
+  the next number with ``IfNoneMatch="*"``, so of two writers that read the same state,
+  one gets it and the other is refused: the compare-and-swap. A write costs the same at
+  any stack size; the executor makes concurrent operations share one (group commit).
+- The journal is compacted into a new document (with a new journal id) when it outgrows
+  half the document or `MAX_RECORDS`, and when the run releases its lock. The document
+  is replaced with ``IfMatch`` on its ETag, after a *seal* took the journal's next
+  number: no writer can add to a journal whose document is being replaced. The old
+  journal is deleted afterwards; a writer that creates a record where one was deleted
+  then finds the document changed (it checks the document's ETag after every record),
+  so a stale writer is always refused.
 - ``<stack>.lock``: the lock, created with ``IfNoneMatch="*"``: exactly one run gets it.
   A lock whose holder ran on this host and is gone is taken over with ``IfMatch`` on the
   dead holder's object, so of two runs taking it over, one gets it.
@@ -13,7 +24,7 @@ Layout under ``s3://<bucket>/<prefix>/<target>/``:
 
 A conditional write can succeed on the server and still fail for the client: its answer
 was lost (a 500, a dropped connection), botocore retried it, and the retry failed its own
-condition (412). Every conditional write therefore carries an id (in the state object's
+condition (412). Every conditional write therefore carries an id (in the object's
 metadata; the lock id in the lock), and a failed condition is checked against the object
 now stored: when it is this write, the write succeeded.
 """
@@ -24,12 +35,14 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import attrs
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infradsl.state._s3calls import CONFLICT, S3Calls, code, float_or
 from infradsl.state._s3clients import ClientProvider, S3Clients
 from infradsl.state._versions import check_successor, corrupt, missing_version, restored
 from infradsl.state.backend import (
@@ -40,42 +53,63 @@ from infradsl.state.backend import (
     check_stack_name,
     is_stack_name,
 )
+from infradsl.state.delta import Delta, apply_record, diff
 from infradsl.state.model import StackState
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+__all__ = ["COMPACT_BYTES", "MAX_RECORDS", "ClientProvider", "S3Backend", "S3Clients"]
 
-__all__ = ["ClientProvider", "S3Backend", "S3Clients"]
+COMPACT_BYTES = 256 * 1024
+"""A journal is compacted once its records are longer than this and than half the
+document: compaction then costs a constant share of each record, at any stack size."""
 
-T = TypeVar("T")
+MAX_RECORDS = 500
+"""A journal is compacted once it has this many records: a read fetches each of them."""
 
-# S3's answers to a failed condition: 412, or 409 when a concurrent conditional write won
-# the race; NoSuchKey when ``IfMatch`` names an object that was deleted meanwhile.
-_CONFLICT = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+_SEAL = b'{"seal":true}'
+_READERS = 8  # journal records fetched at once by a read
+_READ_ATTEMPTS = 5  # reads of a state that a compaction replaced meanwhile
+
+
+@attrs.define
+class _Seen:
+    """A stack's stored state as this backend last read or wrote it.
+
+    Attributes:
+        state: the state (``None``: there was none).
+        etag: the document's ETag: the condition of its replacement.
+        token: the document's journal id.
+        seq: the number of the journal's last object (0: none).
+        sealed: the journal's last object is a seal: the next write replaces the document.
+        size: the document's size in bytes.
+        journal: the size of the journal's records in bytes.
+        body: the document, when it is the whole state (no record follows it).
+        written: when the state was written (epoch seconds).
+    """
+
+    state: StackState | None
+    etag: str | None = None
+    token: str | None = None
+    seq: int = 0
+    sealed: bool = False
+    size: int = 0
+    journal: int = 0
+    body: bytes | None = None
+    written: float = 0.0
 
 
 @attrs.frozen
-class _Object:
-    """An object as read: body, ETag, metadata, and when it was written (epoch seconds)."""
+class _Chain:
+    """A journal as read: its records, the number of its last object, whether that is a
+    seal, the records' size and when the last was written."""
 
-    body: bytes
-    etag: str
-    metadata: Mapping[str, str]
-    written: float
-
-
-@attrs.frozen
-class _Stored:
-    """A state document as this backend last read or wrote it."""
-
-    etag: str
-    serial: int
-    lineage: str
-    body: bytes
-    written: float
+    records: list[dict[str, Any]] = attrs.Factory(list)
+    seq: int = 0
+    sealed: bool = False
+    size: int = 0
+    written: float = 0.0
 
 
-class S3Backend:
+class S3Backend(S3Calls):
     """State in an S3 bucket; see the module docstring for the layout.
 
     Args:
@@ -86,20 +120,20 @@ class S3Backend:
     """
 
     def __init__(self, bucket: str, prefix: str, target: str, clients: ClientProvider) -> None:
-        self.bucket = bucket
+        super().__init__(bucket, clients)
         self.prefix = prefix.strip("/")
         self.target = target
         # Stacks whose starting document this instance kept as a version (once per run).
         self._versioned: set[str] = set()
-        # Stacks whose current document this instance wrote last: kept as a version when
-        # it releases its lock, so the newest good state survives damage to the object.
+        # Stacks whose current state this instance wrote last: compacted and kept as a
+        # version when it releases its lock, so the newest good state survives damage.
         self._final: set[str] = set()
-        self.clients = clients
         self._base_key = "/".join(p for p in (self.prefix, target) if p)
-        # stack -> the document last read or written by this instance (None: there was
-        # none). Its ETag is the condition of the next write, and it stays stale after a
-        # conflict, so a stale writer keeps failing until it reads the state again.
-        self._known: dict[str, _Stored | None] = {}
+        # stack -> the state last read or written by this instance. Its document's ETag
+        # and its journal's next number are the conditions of the next write, and they
+        # stay stale after a conflict, so a stale writer keeps failing until it reads the
+        # state again.
+        self._known: dict[str, _Seen] = {}
         # stack -> {serial: sort time} of kept versions, listed once, then maintained.
         self._kept: dict[str, dict[int, float]] = {}
 
@@ -108,151 +142,284 @@ class S3Backend:
         """Where the states are, for messages."""
         return f"s3://{self.bucket}/{self._base_key}"
 
-    @property
-    def _s3(self) -> S3Client:
-        return cast("S3Client", self.clients.client("s3"))
-
     def _key(self, stack: str, suffix: str) -> str:
         return f"{self._base_key}/{check_stack_name(stack)}{suffix}"
 
-    def _url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+    def _record_key(self, stack: str, token: str, seq: int) -> str:
+        return self._key(stack, f".journal/{token}/{seq:010d}.json")
 
-    # -- documents ---------------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------------
 
     def read(self, stack: str) -> StackState | None:
-        found = self._fetch(self._key(stack, ".json"), stack)
-        self._known[stack] = found[1] if found else None
-        return found[0] if found else None
+        seen = self._load(stack)
+        self._known[stack] = seen
+        return seen.state
 
-    def _fetch(self, key: str, stack: str | None = None) -> tuple[StackState, _Stored] | None:
-        """The document at ``key`` (raises `StateError` when it is corrupt); ``stack`` when
-        it is that stack's current state (for the advice)."""
-        got = self._get(key, "read state")
-        if got is None:
-            return None
-        body, etag, written = got.body, got.etag, got.written
-        try:
-            state = StackState.from_json(json.loads(body))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise corrupt(f"state object {self._url(key)}", exc, stack) from exc
-        return state, _Stored(etag, state.serial, state.lineage, body, written)
+    def _load(self, stack: str) -> _Seen:
+        """The stack's current state: its document and the journal records after it.
+
+        Raises:
+            StateError: the document or a record is corrupt, or unreadable.
+        """
+        key = self._key(stack, ".json")
+        for _ in range(_READ_ATTEMPTS):
+            got = self._get(key, "read state")
+            if got is None:
+                return _Seen(None)
+            try:
+                document = json.loads(got.body)
+                token = document.get("journal_id") if isinstance(document, dict) else None
+            except ValueError as exc:
+                raise corrupt(f"state object {self._url(key)}", exc, stack) from exc
+            chain = self._chain(stack, token) if isinstance(token, str) else _Chain()
+            if chain is None:
+                continue  # a compaction replaced the document meanwhile: read it again
+            if chain.seq and self._etag(key, "read state") != got.etag:
+                continue
+            try:
+                for record in chain.records:
+                    apply_record(document, record)
+                state = StackState.from_json(document)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                what = f"state object {self._url(key)}"
+                if chain.records:
+                    what += f" with its journal {self._url(self._key(stack, '.journal/'))}"
+                raise corrupt(what, exc, stack) from exc
+            return _Seen(
+                state,
+                got.etag,
+                token if isinstance(token, str) else None,
+                chain.seq,
+                chain.sealed,
+                len(got.body),
+                chain.size,
+                None if chain.records else got.body,
+                chain.written if chain.records else got.written,
+            )
+        raise StateError(
+            f"could not read the state of {stack!r} at {self._url(key)}: it kept changing "
+            "while it was read (another run is writing it); nothing was changed"
+        )
+
+    def _chain(self, stack: str, token: str) -> _Chain | None:
+        """The journal named ``token``, or ``None`` when it changed while it was read."""
+        prefix = self._key(stack, f".journal/{token}/")
+        numbered: list[tuple[int, str]] = []
+        for item in self._list(prefix):
+            name = item["Key"][len(prefix) :].removesuffix(".json")
+            if name.isdigit():
+                numbered.append((int(name), item["Key"]))
+        numbered.sort()
+        if [seq for seq, _ in numbered] != list(range(1, len(numbered) + 1)):
+            return None  # the start is missing: a compaction is deleting it
+        if not numbered:
+            return _Chain()
+        keys = [key for _, key in numbered]
+        with ThreadPoolExecutor(min(_READERS, len(keys))) as pool:
+            objects = list(pool.map(lambda k: self._get(k, "read the state journal"), keys))
+        records: list[dict[str, Any]] = []
+        size, written = 0, 0.0
+        for (seq, key), found in zip(numbered, objects, strict=True):
+            if found is None:
+                return None
+            if found.body == _SEAL:
+                return _Chain(records, seq, True, size, written)
+            try:
+                record = json.loads(found.body)
+            except ValueError as exc:
+                raise corrupt(f"state journal record {self._url(key)}", exc, stack) from exc
+            records.append(record)
+            size += len(found.body)
+            written = found.written
+        return _Chain(records, len(numbered), False, size, written)
+
+    # -- writing -----------------------------------------------------------------------
 
     def write(self, state: StackState) -> None:
-        base = self._base(state.stack)
-        if base is not None:
-            where = self._url(self._key(state.stack, ".json"))
-            check_successor(base.serial, base.lineage, state, where)
-        self._put_state(state, base)
-        if base is not None:
+        stack = state.stack
+        seen = self._base(stack)
+        delta = None
+        if seen.state is not None:
+            where = self._url(self._key(stack, ".json"))
+            check_successor(seen.state.serial, seen.state.lineage, state, where)
+            if (
+                seen.token is not None
+                and not seen.sealed
+                and seen.seq < MAX_RECORDS
+                and seen.journal <= max(COMPACT_BYTES, seen.size // 2)
+            ):
+                delta = diff(seen.state, state)
+        if delta is None:
+            # No document yet, another lineage, or a journal due for compaction.
+            self._replace(stack, state, seen)
+        else:
+            self._append(stack, state, seen, delta)
+        if seen.state is not None:
             # Kept from our copy once the write succeeded: a refused write leaves no trace.
-            self._keep_start(state.stack, base)
+            self._keep_start(stack, seen)
+        self._final.add(stack)
 
-    def _base(self, stack: str) -> _Stored | None:
+    def _base(self, stack: str) -> _Seen:
         if stack not in self._known:
             self.read(stack)
         return self._known[stack]
 
-    def _put_state(self, state: StackState, base: _Stored | None) -> None:
-        key = self._key(state.stack, ".json")
-        body = _dump(state)
+    def _append(self, stack: str, state: StackState, seen: _Seen, delta: Delta) -> None:
+        """Add ``delta`` as the journal's next record."""
+        assert seen.token is not None
+        seq = seen.seq + 1
+        key = self._record_key(stack, seen.token, seq)
+        body = json.dumps(delta.to_json(), sort_keys=True, separators=(",", ":")).encode()
         written = time.time()
+        if not self._create(key, body, "write state", {"written": repr(written)}):
+            raise self._conflict(stack, seen)
+        # A record created where a compaction deleted one is not part of the state: the
+        # compaction replaced the document before it deleted anything.
+        if self._etag(self._key(stack, ".json"), "write state") != seen.etag:
+            raise self._conflict(stack, seen)
+        self._known[stack] = attrs.evolve(
+            seen,
+            state=state,
+            seq=seq,
+            journal=seen.journal + len(body),
+            body=None,
+            written=written,
+        )
+
+    def _replace(self, stack: str, state: StackState, seen: _Seen) -> None:
+        """Write ``state`` as a new document with a new journal, then delete the old
+        journals."""
+        if seen.etag is not None and seen.token is not None and not seen.sealed:
+            # Take the journal's next number first: from now on nobody adds to it.
+            seal = self._record_key(stack, seen.token, seen.seq + 1)
+            if not self._create(seal, _SEAL, "write state", {}):
+                raise self._conflict(stack, seen)
+            seen.seq, seen.sealed = seen.seq + 1, True
+        token = uuid.uuid4().hex
+        body = _dump(state, token)
+        written = time.time()
+        etag = self._put_document(stack, body, written, seen)
+        self._known[stack] = _Seen(state, etag, token, 0, False, len(body), 0, body, written)
+        if seen.etag is not None:
+            self._drop_journals(stack, token)
+
+    def _put_document(self, stack: str, body: bytes, written: float, seen: _Seen) -> str:
+        """Put the document: created (``IfNoneMatch``) or replacing ``seen``'s (``IfMatch``).
+
+        Returns:
+            Its ETag.
+        """
+        key = self._key(stack, ".json")
         write_id = uuid.uuid4().hex
         meta = {"written": repr(written), "write-id": write_id}
         try:
-            if base is None:
+            if seen.etag is None:
                 response = self._s3.put_object(
                     Bucket=self.bucket, Key=key, Body=body, Metadata=meta, IfNoneMatch="*"
                 )
             else:
                 response = self._s3.put_object(
-                    Bucket=self.bucket, Key=key, Body=body, Metadata=meta, IfMatch=base.etag
+                    Bucket=self.bucket, Key=key, Body=body, Metadata=meta, IfMatch=seen.etag
                 )
-            etag = response["ETag"]
+            return response["ETag"]
         except ClientError as exc:
-            if _code(exc) in _CONFLICT or (base is not None and _code(exc) == "NoSuchKey"):
+            if code(exc) in CONFLICT or (seen.etag is not None and code(exc) == "NoSuchKey"):
                 # Our own write, when an attempt whose answer was lost did succeed.
                 now = self._get(key, "read state")
                 if now is None or now.metadata.get("write-id") != write_id:
-                    raise self._conflict(state.stack, base) from None
-                etag = now.etag
-            else:
-                raise self._failure(exc, "write state", key) from exc
+                    raise self._conflict(stack, seen) from None
+                return now.etag
+            raise self._failure(exc, "write state", key) from exc
         except BotoCoreError as exc:
             raise self._failure(exc, "write state", key) from exc
-        self._known[state.stack] = _Stored(etag, state.serial, state.lineage, body, written)
-        self._final.add(state.stack)
 
-    def _conflict(self, stack: str, base: _Stored | None) -> StateError:
+    def _drop_journals(self, stack: str, keep: str | None) -> None:
+        """Delete the journals but ``keep``'s: they follow documents that were replaced."""
+        prefix = self._key(stack, ".journal/")
+        try:
+            old = [
+                item["Key"]
+                for item in self._list(prefix)
+                if keep is None or not item["Key"].startswith(f"{prefix}{keep}/")
+            ]
+            self._delete_all(old, "delete an old state journal")
+        except StateError:
+            pass  # left over, never read again: the document names another journal
+
+    def _conflict(self, stack: str, seen: _Seen) -> StateError:
         key = self._key(stack, ".json")
-        found = self._fetch(key, stack)  # not remembered: this writer stays stale
+        now = self._load(stack).state  # not remembered: this writer stays stale
         what = (
-            f"another run wrote state serial {found[0].serial} (lineage {found[0].lineage}) "
+            f"another run wrote state serial {now.serial} (lineage {now.lineage}) "
             f"to {self._url(key)}"
-            if found is not None
+            if now is not None
             else f"another run removed {self._url(key)}"
         )
-        read = f"serial {base.serial}" if base is not None else "no state"
+        read = f"serial {seen.state.serial}" if seen.state is not None else "no state"
         return StateError(
             f"refusing to write state of {stack!r}: {what} since this run read {read}; "
             "nothing was written. Run again to start from the current state"
         )
 
     def restore(self, stack: str, state: StackState | None) -> None:
-        base = self._base(stack)
+        seen = self._base(stack)
         if state is not None:
-            self._put_state(state, base)
-        elif base is not None:
+            self._replace(stack, state, seen)
+            self._final.add(stack)
+        elif seen.etag is not None:
             key = self._key(stack, ".json")
-            got = self._get(key, "read state")
-            if got is None or got.etag != base.etag:
-                raise self._conflict(stack, base)
+            if seen.token is not None and not seen.sealed:
+                seal = self._record_key(stack, seen.token, seen.seq + 1)
+                if not self._create(seal, _SEAL, "remove state", {}):
+                    raise self._conflict(stack, seen)
+                seen.seq, seen.sealed = seen.seq + 1, True
+            if self._etag(key, "remove state") != seen.etag:
+                raise self._conflict(stack, seen)
             # The lock keeps others out between that check and the delete (conditional
             # deletes are not available on every S3 bucket).
             self._delete(key, "remove state")
-            self._known[stack] = None
+            self._known[stack] = _Seen(None)
             self._final.discard(stack)
-        if base is not None:
-            self._keep_start(stack, base)
+            self._drop_journals(stack, None)
+        if seen.state is not None:
+            self._keep_start(stack, seen)
 
     # -- versions ----------------------------------------------------------------------
 
     def _versions_prefix(self, stack: str) -> str:
         return self._key(stack, ".versions/")
 
-    def _keep_start(self, stack: str, base: _Stored) -> None:
-        """Keep the document this run first replaced (from our copy, which is exactly what
+    def _keep_start(self, stack: str, seen: _Seen) -> None:
+        """Keep the state this run first replaced (from our copy, which is exactly what
         was replaced)."""
         # One version per run (per backend instance): a deploy writes state after every
         # operation, and ten kept versions should reach back ten runs, not ten calls.
-        if stack not in self._versioned:
+        if stack not in self._versioned and seen.state is not None:
             self._versioned.add(stack)
-            self._keep(stack, base)
+            body = seen.body if seen.body is not None else _dump(seen.state, None)
+            self._keep(stack, seen.state.serial, body, seen.written)
 
-    def _keep(self, stack: str, document: _Stored) -> None:
-        """Keep ``document`` as a version and prune the oldest beyond `MAX_VERSIONS`."""
+    def _keep(self, stack: str, serial: int, body: bytes, written: float) -> None:
+        """Keep a whole document as version ``serial`` and prune the oldest beyond
+        `MAX_VERSIONS`."""
         prefix = self._versions_prefix(stack)
         kept = self._kept.get(stack)
         if kept is None:
             kept = {serial: when for serial, when, _ in self._list_versions(stack)}
             self._kept[stack] = kept
-        key = f"{prefix}{document.serial}.json"
+        key = f"{prefix}{serial}.json"
         self._call(
             "keep a state version",
             key,
             lambda: self._s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=document.body,
-                Metadata={"written": repr(document.written)},
+                Bucket=self.bucket, Key=key, Body=body, Metadata={"written": repr(written)}
             ),
         )
-        kept[document.serial] = time.time()
+        kept[serial] = time.time()
         order = sorted(kept, key=lambda s: (kept[s], s), reverse=True)
-        for serial in order[MAX_VERSIONS:]:
-            old = f"{prefix}{serial}.json"
-            self._delete(old, "prune state versions")
-            del kept[serial]
+        for old_serial in order[MAX_VERSIONS:]:
+            self._delete(f"{prefix}{old_serial}.json", "prune state versions")
+            del kept[old_serial]
 
     def _list_versions(self, stack: str) -> list[tuple[int, float, str]]:
         """(serial, time replaced, key) of the kept versions, newest first."""
@@ -273,15 +440,19 @@ class S3Backend:
                 key,
                 functools.partial(self._s3.head_object, Bucket=self.bucket, Key=key),
             )
-            written = _float(head.get("Metadata", {}).get("written"), replaced)
+            written = float_or(head.get("Metadata", {}).get("written"), replaced)
             result.append((serial, written))
         return result
 
     def read_version(self, stack: str, serial: int) -> StackState:
-        found = self._fetch(f"{self._versions_prefix(stack)}{serial}.json")
-        if found is None:
+        key = f"{self._versions_prefix(stack)}{serial}.json"
+        got = self._get(key, "read state")
+        if got is None:
             raise missing_version(stack, serial, [s for s, _, _ in self._list_versions(stack)])
-        return found[0]
+        try:
+            return StackState.from_json(json.loads(got.body))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise corrupt(f"state object {self._url(key)}", exc, None) from exc
 
     def restore_version(self, stack: str, serial: int) -> StackState:
         version = self.read_version(stack, serial)
@@ -303,7 +474,10 @@ class S3Backend:
                     self._s3.put_object, Bucket=self.bucket, Key=aside, Body=got.body
                 ),
             )
-            self._put_state(state, _Stored(got.etag, -1, "", got.body, got.written))
+            # Its journal cannot be read, so it cannot be sealed: a writer adding to it
+            # finds the document replaced (it checks after every record).
+            self._replace(stack, state, _Seen(None, got.etag))
+            self._final.add(stack)
             return state
         state = restored(stack, serial, version, current, serials)
         self.write(state)
@@ -346,7 +520,7 @@ class S3Backend:
                 self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfMatch=if_match)
             return True
         except ClientError as exc:
-            if _code(exc) in _CONFLICT or _code(exc) == "NoSuchKey":
+            if code(exc) in CONFLICT or code(exc) == "NoSuchKey":
                 return False
             raise self._failure(exc, "lock", key) from exc
         except BotoCoreError as exc:
@@ -359,10 +533,17 @@ class S3Backend:
         key = self._key(stack, ".lock")
         try:
             known = self._known.get(stack)
-            if stack in self._final and known is not None:
-                # The document this run ended with: the newest good state.
-                self._keep(stack, known)
+            if stack in self._final and known is not None and known.state is not None:
                 self._final.discard(stack)
+                if known.seq:
+                    try:
+                        self._replace(stack, known.state, known)  # compact the journal
+                    except StateError:
+                        return  # another run changed it: this run's state is not the newest
+                    known = self._known[stack]
+                # The document this run ended with: the newest good state.
+                assert known.state is not None and known.body is not None
+                self._keep(stack, known.state.serial, known.body, known.written)
         finally:
             self._delete(key, "unlock")
 
@@ -423,72 +604,6 @@ class S3Backend:
                 records.append(json.loads(got.body))
         return records
 
-    # -- S3 calls ----------------------------------------------------------------------
-
-    def _get(self, key: str, what: str) -> _Object | None:
-        """The object at ``key``, or ``None`` when it does not exist."""
-        try:
-            response = self._s3.get_object(Bucket=self.bucket, Key=key)
-            body = response["Body"].read()
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                return None
-            raise self._failure(exc, what, key) from exc
-        except BotoCoreError as exc:
-            raise self._failure(exc, what, key) from exc
-        metadata = response.get("Metadata", {})
-        written = _float(metadata.get("written"), 0.0)
-        return _Object(
-            body, response["ETag"], metadata, written or response["LastModified"].timestamp()
-        )
-
-    def _list(self, prefix: str, delimiter: str = "") -> list[dict[str, Any]]:
-        """Objects under ``prefix`` with ``Key`` and ``LastModified`` (epoch seconds)."""
-        found: list[dict[str, Any]] = []
-        try:
-            pages = self._s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter=delimiter
-            )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    found.append(
-                        {"Key": item["Key"], "LastModified": item["LastModified"].timestamp()}
-                    )
-        except ClientError as exc:
-            raise self._failure(exc, "list", prefix) from exc
-        except BotoCoreError as exc:
-            raise self._failure(exc, "list", prefix) from exc
-        return found
-
-    def _delete(self, key: str, what: str) -> None:
-        self._call(
-            what, key, functools.partial(self._s3.delete_object, Bucket=self.bucket, Key=key)
-        )
-
-    def _call(self, what: str, key: str, call: Callable[[], T]) -> T:
-        try:
-            return call()
-        except ClientError as exc:
-            raise self._failure(exc, what, key) from exc
-        except BotoCoreError as exc:
-            raise self._failure(exc, what, key) from exc
-
-    def _failure(self, exc: Exception, what: str, key: str) -> StateError:
-        if isinstance(exc, ClientError) and _code(exc) == "NoSuchBucket":
-            endpoint = getattr(self.clients, "endpoint_url", None)
-            command = (
-                f"aws --endpoint-url {endpoint} s3 mb s3://{self.bucket}"
-                if endpoint
-                else f"aws s3 mb s3://{self.bucket}"
-            )
-            return StateError(
-                f"the state bucket {self.bucket!r} does not exist"
-                + (f" in the local cloud at {endpoint}" if endpoint else "")
-                + f": create it with `{command}` (infradsl never creates its state bucket; "
-                "on AWS, turn on versioning and block public access)"
-            )
-        return StateError(f"could not {what} at {self._url(key)}: {exc}")
-
 
 def _parse_lock(body: bytes) -> LockInfo | None:
     try:
@@ -497,16 +612,9 @@ def _parse_lock(body: bytes) -> LockInfo | None:
         return None
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _float(text: str | None, default: float) -> float:
-    try:
-        return float(text) if text else default
-    except ValueError:
-        return default
-
-
-def _dump(state: StackState) -> bytes:
-    return (json.dumps(state.to_json(), sort_keys=True, separators=(",", ":")) + "\n").encode()
+def _dump(state: StackState, journal_id: str | None) -> bytes:
+    """A document; ``journal_id`` names the journal that will follow it."""
+    data = state.to_json()
+    if journal_id is not None:
+        data["journal_id"] = journal_id
+    return (json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n").encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,11 @@ def s3_backend(local_cloud: LocalCloudFixture, bucket: str) -> S3Backend:
     return S3Backend(bucket, "team/prod", "local", clients)
 
 
+def raw_object(local_cloud: LocalCloudFixture, bucket: str, key: str) -> bytes:
+    data: bytes = local_cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return data
+
+
 def test_the_local_backend_passes_the_conformance_suite(tmp_path: Path) -> None:
     check_state_backend(lambda: LocalBackend(tmp_path, "local"), LocalFiles(tmp_path))
 
@@ -90,9 +96,10 @@ def test_the_s3_backend_keeps_its_objects_under_prefix_and_target(
     backend.append_history("web", {"result": "ok"})
     listed = local_cloud.client("s3").list_objects_v2(Bucket=bucket)["Contents"]
     keys = sorted(item["Key"] for item in listed)
-    assert keys[:2] == ["team/prod/local/web.history/" + keys[0].split("/")[-1], keys[1]]
     assert keys[0].startswith("team/prod/local/web.history/") and keys[0].endswith(".json")
+    journal = json.loads(raw_object(local_cloud, bucket, "team/prod/local/web.json"))
     assert keys[1:] == [
+        f"team/prod/local/web.journal/{journal['journal_id']}/0000000001.json",
         "team/prod/local/web.json",
         "team/prod/local/web.lock",
         "team/prod/local/web.versions/1.json",
