@@ -147,3 +147,42 @@ def test_a_role_is_found_by_name_or_arn_with_its_managed_policies(
     assert list(handler.lookup(ctx, {"arn": role["Arn"]})) == ["ops-role"]
     assert handler.lookup(ctx, {"arn": "arn:aws:iam::123456789012:role/other/ops-role"}) == {}
     assert handler.lookup(ctx, {"name": "nobody"}) == {}
+
+
+def check_lookup(handler: Any, ctx: HandlerContext, props: dict[str, Any], by: str) -> None:
+    """What a handler creates, its lookup finds by ``by`` (the id, or a role's name) with
+    at least what ``read`` returns: a looked-up resource has every value a managed one has.
+    """
+    created = handler.create(ctx, props)
+    pid = created.physical_id
+    try:
+        found = handler.lookup(ctx, {by: pid})
+        assert list(found) == [pid]
+        (read,) = handler.read(ctx, [pid]).values()
+        assert dict(found[pid].attributes) == dict(read.attributes)
+        assert dict(found[pid].properties).items() >= dict(read.properties).items()
+        assert found[pid].tags == read.tags
+    finally:
+        handler.delete(ctx, pid, props)
+    assert handler.lookup(ctx, {by: pid}) == {}
+
+
+def test_every_lookup_handler_finds_what_it_created_with_what_read_returns(
+    ctx: HandlerContext, shared: str
+) -> None:
+    check_lookup(VpcHandler(), ctx, {"cidr_block": "10.40.0.0/16"}, "id")
+    check_lookup(SubnetHandler(), ctx, {"vpc": shared, "cidr_block": "10.20.9.0/24"}, "id")
+    check_lookup(SecurityGroupHandler(), ctx, {"vpc": shared, "description": "x"}, "id")
+    check_lookup(RoleHandler(), ctx, {"assumed_by": "ec2.amazonaws.com"}, "name")
+
+
+def test_the_fake_handler_looks_up_like_the_real_ones() -> None:
+    from infradsl.providers.fake import FakeCloud
+
+    cloud = FakeCloud()
+    fake_ctx = HandlerContext(stack="test", path="Vpc", region="us-east-1", clients=cloud)
+    assert isinstance(cloud.handler("aws.ec2.Vpc"), LookupHandler)
+    check_lookup(cloud.handler("aws.ec2.Vpc"), fake_ctx, {"cidr_block": "10.0.0.0/16"}, "id")
+    made = cloud.add_existing("aws.ec2.Vpc", {"cidr_block": "10.1.0.0/16"}, {"Name": "shared"})
+    found = cloud.handler("aws.ec2.Vpc").lookup(fake_ctx, {"tags": {"Name": "sh*"}})
+    assert list(found) == [made]
