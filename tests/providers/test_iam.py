@@ -22,7 +22,7 @@ from infradsl.testing.plugin import LocalCloudFixture
 
 @pytest.fixture
 def managed(local_cloud: LocalCloudFixture) -> tuple[str, str]:
-    """Two managed policies to attach (moto's server does not load AWS's own)."""
+    """Two managed policies of the account to attach (AWS's own are tested elsewhere)."""
     iam = local_cloud.client("iam")
     document = json.dumps(
         {"Version": "2012-10-17", "Statement": [statement("s3:GetObject", caps=True)]}
