@@ -113,9 +113,12 @@ def admin_ports_open(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                 text += ", which includes " + _ports_text(ports)
             yield grant.path, text
         for (needed, version), ports in together.items():
-            yield group.path, (
-                f"{_names(needed)} together open {_ports_text(ports)} to every "
-                f"IPv{version} address"
+            yield (
+                group.path,
+                (
+                    f"{_names(needed)} together open {_ports_text(ports)} to every "
+                    f"IPv{version} address"
+                ),
             )
 
 
