@@ -52,7 +52,7 @@ def render_plan(console: Console, plan: Plan, *, target: str, show_noop: bool = 
         console.print(line)
     width = max((len(c.path) for c in plan.changes), default=10) + 2
     for change in plan.changes:
-        if change.action is Action.NOOP and not show_noop:
+        if (change.action is Action.NOOP or change.adoption) and not show_noop:
             continue
         style = _STYLE[change.action]
         line = Text("  ")
@@ -71,12 +71,22 @@ def render_plan(console: Console, plan: Plan, *, target: str, show_noop: bool = 
         for output in outputs:
             console.print(output_line(output))
     summary = plan.summary()
+    adopting = len(plan.adopting)
+    if adopting:
+        console.print(
+            Text(
+                f"  {adopting} adopted resource{'s' if adopting != 1 else ''} (infradsl import) "
+                "will get infradsl's tags (Name, infradsl:stack, infradsl:path) at the next "
+                "deploy; nothing else about them changes.",
+                style="dim",
+            )
+        )
     if not plan.has_changes:
         console.print(Text("  No changes. The cloud matches the code.", style="green"))
         return
     parts = [
         f"{summary['create']} to create",
-        f"{summary['update']} to update",
+        f"{summary['update'] - adopting} to update",
         f"{summary['replace']} to replace",
         f"{summary['delete'] + summary['forget']} to delete",
     ]

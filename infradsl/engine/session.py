@@ -373,7 +373,7 @@ class Session:
             self._check_readers(plans, documents, known)
             if on_plan is not None:
                 on_plan(plans)
-            if not any(p.has_changes for p in plans):
+            if not any(p.has_changes or p.adopting for p in plans):
                 runs = []
                 for plan in plans:
                     state = self._with_current_outputs(documents[plan.stack], states[plan.stack])
@@ -386,7 +386,7 @@ class Session:
             holding: dict[int, Executor] = {}
             for plan in plans:
                 name = plan.stack
-                if not plan.has_changes:
+                if not plan.has_changes and not plan.adopting:
                     runs.append(StackRun(plan, DeployResult(Status.OK)))
                     continue
                 others = {n: s for n, s in self.states().items() if n != name}

@@ -77,6 +77,9 @@ class ResourceChange:
         reasons: why (e.g. ``'image' forces replacement``, ``deleted outside infradsl``).
         previous_path: the old logical id when renamed through an alias.
         missing: the resource is gone from the cloud; it is created again.
+        adoption: an update that only adds infradsl's tags to a resource that
+            ``infradsl import`` adopted: deploy applies it, but it is no change of the
+            resource (`Plan.has_changes` leaves it out).
     """
 
     path: str
@@ -86,6 +89,7 @@ class ResourceChange:
     reasons: tuple[str, ...] = ()
     previous_path: str | None = None
     missing: bool = False
+    adoption: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Plain data."""
@@ -97,6 +101,7 @@ class ResourceChange:
             "reasons": list(self.reasons),
             "previous_path": self.previous_path,
             "missing": self.missing,
+            **({"adoption": True} if self.adoption else {}),
         }
 
 
@@ -158,13 +163,20 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """True when any resource or output changes."""
+        """True when any resource or output changes (tagging adopted resources is not a
+        change: see `adopting`)."""
         return self.has_resource_changes or any(o.action is not Action.NOOP for o in self.outputs)
 
     @property
     def has_resource_changes(self) -> bool:
         """True when any resource changes (output changes alone need no cloud call)."""
-        return any(c.action is not Action.NOOP for c in self.changes)
+        return any(c.action is not Action.NOOP and not c.adoption for c in self.changes)
+
+    @property
+    def adopting(self) -> tuple[ResourceChange, ...]:
+        """The updates that only add infradsl's tags to resources ``infradsl import``
+        adopted: a deploy applies them even when nothing else changes."""
+        return tuple(c for c in self.changes if c.adoption)
 
     def summary(self) -> dict[str, int]:
         """Counts per action verb (``create``, ``update``...), zeros included."""

@@ -139,6 +139,19 @@ def amend_change(
             observed=observed,
             forcing="tags" in options.get("replace_on_changes", ()),
         )
+        if tags is not None and old.options.get("adopted") and _system_tags_only(tags):
+            # Adopted by `infradsl import`: its tags are not infradsl's yet. Adding them is
+            # no drift, and alone no change (the deploy still applies it).
+            tags = attrs.evolve(tags, drift=False)
+            alone = not diffs and not option_diffs(old.options, options)
+            if change.action is Action.NOOP and alone:
+                return attrs.evolve(
+                    change,
+                    action=Action.UPDATE,
+                    diffs=(tags,),
+                    reasons=(*reasons, "adopted: infradsl's tags are added"),
+                    adoption=True,
+                )
         if tags is not None:
             diffs.append(tags)
             diffs.sort(key=lambda d: d.name)
@@ -149,6 +162,16 @@ def amend_change(
         return change
     action = Action.UPDATE if change.action is Action.NOOP and diffs else change.action
     return attrs.evolve(change, action=action, diffs=tuple(diffs), reasons=tuple(reasons))
+
+
+def _system_tags_only(diff: PropertyDiff) -> bool:
+    """True when a tag diff only sets infradsl's system tags (a new ``Name`` included)."""
+    system = {*system_tags("", ""), TOKEN_TAG}
+
+    def user(tags: Any) -> dict[str, Any]:
+        return {k: v for k, v in dict(tags or {}).items() if k not in system}
+
+    return user(diff.old) == user(diff.new)
 
 
 def _taggable(type_name: str) -> bool:

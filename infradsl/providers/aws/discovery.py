@@ -1,0 +1,669 @@
+"""Finding existing resources on AWS for `infradsl import` and `infradsl drift`.
+
+Reads are batched like a refresh: each type is described with filters (the VPC, the ids,
+a tag), one call per page, and a type is described at most twice whatever the number of
+resources. The only calls made per resource are a VPC's two DNS attributes and a bucket's
+versioning, encryption and public access block, which no batch API returns and without
+which the code would switch them at the first deploy.
+
+Properties come out in the form the handlers read them (the same converters), so what
+import records in state is what the next refresh reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from infradsl.providers.aws._discover_iam import IamFinder
+from infradsl.providers.aws._ec2util import arn, describe_all, ec2_client, tags_of
+from infradsl.providers.aws.compute import (
+    _GONE_STATES,
+    _instance_attributes,
+    _instance_properties,
+    _root_volume_id,
+)
+from infradsl.providers.aws.firewall import DEFAULT_EGRESS, _inline_rules, _rule_items, _sorted
+from infradsl.providers.aws.network import _attached_vpcs
+from infradsl.providers.aws.routing import _TARGETS, _live_associations, _live_routes
+from infradsl.providers.discovery import (
+    LOOKUP_TYPES,
+    Discovered,
+    DiscoveryError,
+    Inventory,
+    Scope,
+    Skipped,
+    references,
+)
+from infradsl.providers.handler import ClientProvider, HandlerContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.client import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
+
+__all__ = ["AwsDiscovery"]
+
+# EC2 caps the values of one filter.
+_CHUNK = 200
+_NAT_GONE = frozenset({"deleting", "deleted", "failed"})
+_VOLUME_GONE = frozenset({"deleting", "deleted"})
+_PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "tcp": "tcp", "udp": "udp"}
+
+# id prefix -> type, for --id.
+_PREFIXES = {
+    "vpc-": "aws.ec2.Vpc",
+    "subnet-": "aws.ec2.Subnet",
+    "igw-": "aws.ec2.InternetGateway",
+    "rtb-": "aws.ec2.RouteTable",
+    "sg-": "aws.ec2.SecurityGroup",
+    "nat-": "aws.ec2.NatGateway",
+    "i-": "aws.ec2.Instance",
+    "vol-": "aws.ec2.Volume",
+    "eipalloc-": "aws.ec2.ElasticIp",
+    "key-": "aws.ec2.KeyPair",
+}
+# type -> (operation, result key, id key, id filter, VPC filter)
+_EC2_TYPES: Mapping[str, tuple[str, str, str, str, str | None]] = {
+    "aws.ec2.Vpc": ("describe_vpcs", "Vpcs", "VpcId", "vpc-id", "vpc-id"),
+    "aws.ec2.Subnet": ("describe_subnets", "Subnets", "SubnetId", "subnet-id", "vpc-id"),
+    "aws.ec2.InternetGateway": (
+        "describe_internet_gateways",
+        "InternetGateways",
+        "InternetGatewayId",
+        "internet-gateway-id",
+        "attachment.vpc-id",
+    ),
+    "aws.ec2.RouteTable": (
+        "describe_route_tables",
+        "RouteTables",
+        "RouteTableId",
+        "route-table-id",
+        "vpc-id",
+    ),
+    "aws.ec2.SecurityGroup": (
+        "describe_security_groups",
+        "SecurityGroups",
+        "GroupId",
+        "group-id",
+        "vpc-id",
+    ),
+    "aws.ec2.NatGateway": (
+        "describe_nat_gateways",
+        "NatGateways",
+        "NatGatewayId",
+        "nat-gateway-id",
+        "vpc-id",
+    ),
+    "aws.ec2.Instance": (
+        "describe_instances",
+        "Reservations",
+        "InstanceId",
+        "instance-id",
+        "vpc-id",
+    ),
+    "aws.ec2.Volume": ("describe_volumes", "Volumes", "VolumeId", "volume-id", None),
+    "aws.ec2.KeyPair": ("describe_key_pairs", "KeyPairs", "KeyName", "key-pair-id", None),
+    "aws.ec2.ElasticIp": ("describe_addresses", "Addresses", "AllocationId", "allocation-id", None),
+}
+_EC2_ORDER = tuple(_EC2_TYPES)
+
+
+def _name_tag(tags: Mapping[str, str]) -> str | None:
+    return tags.get("Name") or None
+
+
+def kind_of(physical_id: str) -> str:
+    """The type an id given to ``--id`` names.
+
+    Raises:
+        DiscoveryError: no known kind of id.
+    """
+    for prefix, type_name in _PREFIXES.items():
+        if physical_id.startswith(prefix):
+            return type_name
+    if physical_id.startswith("arn:"):
+        service = physical_id.split(":")[2] if physical_id.count(":") >= 5 else ""
+        resource = physical_id.split(":", 5)[-1]
+        if service == "iam":
+            for word, type_name in (
+                ("role/", "aws.iam.Role"),
+                ("instance-profile/", "aws.iam.InstanceProfile"),
+                ("policy/", "aws.iam.Policy"),
+            ):
+                if resource.startswith(word):
+                    return type_name
+        if service == "secretsmanager":
+            return "aws.secrets.Secret"
+        if service == "s3":
+            return "aws.s3.Bucket"
+    raise DiscoveryError(
+        f"cannot tell what {physical_id!r} is: give an EC2 id (vpc-, subnet-, igw-, rtb-, sg-, "
+        "nat-, i-, vol-, eipalloc-, key-) or the ARN of a role, instance profile, policy, "
+        "secret or bucket (arn:aws:s3:::NAME)"
+    )
+
+
+class AwsDiscovery:
+    """`infradsl.providers.discovery.Discovery` on AWS (and the local cloud)."""
+
+    def discover(self, clients: ClientProvider, region: str, scope: Scope) -> Inventory:
+        finder = _Finder(clients, region)
+        return finder.run(scope)
+
+    def details(
+        self, clients: ClientProvider, type_name: str, physical_ids: Sequence[str]
+    ) -> Mapping[str, Mapping[str, Any]]:
+        ctx = HandlerContext(stack="", path="", region="", clients=clients)
+        if type_name == "aws.ec2.Vpc":
+            ec2 = ec2_client(ctx)
+            found: dict[str, Mapping[str, Any]] = {}
+            for vpc_id in physical_ids:
+                try:
+                    found[vpc_id] = _dns_settings(ec2, vpc_id)
+                except ClientError as error:
+                    if "NotFound" not in str(error.response.get("Error", {}).get("Code")):
+                        raise
+            return found
+        if type_name == "aws.s3.Bucket":
+            return IamFinder(clients).bucket_settings(physical_ids)
+        if type_name == "aws.iam.Role":
+            return IamFinder(clients).role_settings(physical_ids)
+        return {}
+
+
+def _dns_settings(ec2: EC2Client, vpc_id: str) -> dict[str, bool]:
+    read = ec2.describe_vpc_attribute
+    support = read(VpcId=vpc_id, Attribute="enableDnsSupport")["EnableDnsSupport"]
+    names = read(VpcId=vpc_id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]
+    return {
+        "enable_dns_support": bool(support.get("Value")),
+        "enable_dns_hostnames": bool(names.get("Value")),
+    }
+
+
+class _Finder:
+    """One discovery: what was found so far, and the describe calls that found it."""
+
+    def __init__(self, clients: ClientProvider, region: str) -> None:
+        ctx = HandlerContext(stack="", path="", region=region, clients=clients)
+        self.ec2 = ec2_client(ctx)
+        self.region = region
+        self.iam = IamFinder(clients)
+        self.found: dict[str, Discovered] = {}
+        self.skipped: list[Skipped] = []
+        self.defaults: list[str] = []
+        self.account = ""
+        self._addresses: list[Any] | None = None
+        self._key_ids: dict[str, str] = {}  # key name -> its key- id
+
+    # -- scopes ------------------------------------------------------------------------
+
+    def run(self, scope: Scope) -> Inventory:
+        if scope.vpc:
+            self._vpc(scope.vpc)
+        if scope.ids:
+            self._ids(scope.ids)
+        if scope.tags:
+            self._tagged(scope.tags)
+        self._close()
+        images = self._images()
+        return Inventory(
+            region=self.region,
+            resources=tuple(sorted(self.found.values(), key=lambda r: (r.type, r.physical_id))),
+            skipped=tuple(
+                sorted(set(self.skipped + self.iam.skipped), key=lambda s: (s.physical_id, s.what))
+            ),
+            images=images,
+            defaults=tuple(sorted(set(self.defaults))),
+        )
+
+    def _vpc(self, vpc_id: str) -> None:
+        by_vpc: list[FilterTypeDef] = [{"Name": "vpc-id", "Values": [vpc_id]}]
+        vpcs = self._describe("aws.ec2.Vpc", by_vpc)
+        if not vpcs:
+            raise DiscoveryError(f"no VPC {vpc_id} in {self.region}: check the id and --region")
+        for type_name in _EC2_ORDER[1:7]:
+            _op, _key, _id, _idf, vpc_filter = _EC2_TYPES[type_name]
+            assert vpc_filter is not None
+            self._describe(type_name, [{"Name": vpc_filter, "Values": [vpc_id]}])
+        self._parts()
+
+    def _ids(self, ids: Sequence[str]) -> None:
+        by_type: dict[str, list[str]] = {}
+        for physical_id in ids:
+            by_type.setdefault(kind_of(physical_id), []).append(physical_id)
+        for type_name, wanted in sorted(by_type.items()):
+            if type_name in _EC2_TYPES:
+                got = self._by_ids(type_name, wanted)
+            else:
+                got = self.iam.by_ids(type_name, wanted)
+                self._add_all(got)
+            missing = sorted(
+                set(wanted) - {self._given_id(d) for d in got} - {d.physical_id for d in got}
+            )
+            if missing:
+                raise DiscoveryError(
+                    f"not found in {self.region}: {', '.join(missing)}; check the ids and --region"
+                )
+        self._parts()
+
+    def _tagged(self, tags: Sequence[tuple[str, str]]) -> None:
+        filters: list[FilterTypeDef] = [{"Name": f"tag:{k}", "Values": [v]} for k, v in tags]
+        for type_name in _EC2_ORDER:
+            self._describe(type_name, filters)
+        self._add_all(self.iam.tagged(dict(tags)))
+        self._parts()
+
+    def _given_id(self, found: Discovered) -> str:
+        """The id ``--id`` names a resource by besides its physical id (a key pair's
+        ``key-`` id, an IAM resource's, a secret's or a bucket's ARN)."""
+        if found.type == "aws.ec2.KeyPair":
+            return self._key_ids.get(found.physical_id, "")
+        return str(found.attributes.get("arn") or "")
+
+    # -- closure -------------------------------------------------------------------------
+
+    def _parts(self) -> None:
+        """The addresses of the instances and NAT gateways found (their data volumes are
+        found with them)."""
+        self._addresses_of()
+
+    def _close(self) -> None:
+        """Add what the resources found refer to: managed when it is a part of them (an
+        instance's profile, a profile's role, an address), looked up when it is the
+        network they sit in (a VPC, a subnet, a group of another scope)."""
+        for _ in range(8):
+            wanted: dict[str, set[str]] = {}
+            for res in list(self.found.values()):
+                if res.lookup:
+                    continue
+                for type_name, physical_id in references(res.type, res.properties):
+                    if physical_id not in self.found:
+                        wanted.setdefault(type_name, set()).add(physical_id)
+                if res.type == "aws.iam.Role" and not res.managed_by:
+                    for policy in self.iam.policies_of(res.physical_id):
+                        if policy not in self.found:
+                            wanted.setdefault("aws.iam.Policy", set()).add(policy)
+            if not wanted:
+                return
+            for type_name, ids in sorted(wanted.items()):
+                looked_up = {i for i in ids if self._looked_up(type_name, i)}
+                got: list[Discovered] = []
+                for lookup, part in ((False, ids - looked_up), (True, looked_up)):
+                    if not part:
+                        continue
+                    if type_name in _EC2_TYPES:
+                        got += self._by_ids(type_name, sorted(part), lookup=lookup)
+                    else:
+                        found = self.iam.by_ids(type_name, sorted(part), lookup=lookup)
+                        self._add_all(found)
+                        got += found
+                for gone in sorted(ids - {d.physical_id for d in got}):
+                    self.skipped.append(
+                        Skipped(gone, type_name, "referred to, but not found: left out")
+                    )
+            self._parts()
+
+    def _looked_up(self, type_name: str, physical_id: str) -> bool:
+        """Whether a resource referred to from the scope is looked up rather than imported:
+        the network it sits in is; a role is when only policies name it (an instance
+        profile's role is the instance's identity, imported with it)."""
+        if type_name not in LOOKUP_TYPES:
+            return False
+        if type_name != "aws.iam.Role":
+            return True
+        return not any(
+            d.type == "aws.iam.InstanceProfile" and d.properties.get("role") == physical_id
+            for d in self.found.values()
+            if not d.lookup
+        )
+
+    # -- EC2 -----------------------------------------------------------------------------
+
+    def _by_ids(
+        self, type_name: str, ids: Sequence[str], *, lookup: bool = False
+    ) -> list[Discovered]:
+        got: list[Discovered] = []
+        _op, _key, _id, id_filter, _vpc = _EC2_TYPES[type_name]
+        if type_name == "aws.ec2.KeyPair" and not all(i.startswith("key-") for i in ids):
+            id_filter = "key-name"
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            got.extend(
+                self._describe(type_name, [{"Name": id_filter, "Values": chunk}], lookup=lookup)
+            )
+        return got
+
+    def _describe(
+        self, type_name: str, filters: list[FilterTypeDef], *, lookup: bool = False
+    ) -> list[Discovered]:
+        operation, key, _id, _idf, _vpc = _EC2_TYPES[type_name]
+        kwargs: dict[str, Any] = {
+            ("Filter" if type_name == "aws.ec2.NatGateway" else "Filters"): filters
+        }
+        items: list[Any]
+        if type_name == "aws.ec2.KeyPair":
+            # Not paginated: one call returns every match.
+            pairs = self.ec2.describe_key_pairs(IncludePublicKey=True, **kwargs)
+            items = list(pairs.get("KeyPairs", []))
+        elif type_name == "aws.ec2.ElasticIp":
+            items = list(self.ec2.describe_addresses(**kwargs).get("Addresses", []))
+        else:
+            items = describe_all(self.ec2, operation, key, **kwargs)
+        convert = getattr(self, "_convert_" + type_name.rsplit(".", 1)[-1].lower())
+        got: list[Discovered] = []
+        if type_name == "aws.ec2.Instance":
+            live = [
+                (r.get("OwnerId", ""), i)
+                for r in items
+                for i in r.get("Instances", [])
+                if i.get("State", {}).get("Name") not in _GONE_STATES
+            ]
+            volumes = self._attached_volumes([i for _o, i in live])
+            roots = {_root_volume_id(i) for _o, i in live}
+            for owner, instance in live:
+                got.extend(convert(owner, instance, volumes, lookup))
+            # An instance's data volumes come with it; its root volume is part of it.
+            for volume_id, volume in sorted(volumes.items()):
+                if volume_id not in roots:
+                    got.extend(self._convert_volume(volume, False))
+        elif type_name == "aws.ec2.SecurityGroup":
+            rules = _rule_items(self.ec2, "group-id", [g["GroupId"] for g in items], items)
+            for group in items:
+                got.extend(convert(group, rules, lookup))
+        else:
+            for item in items:
+                got.extend(convert(item, lookup))
+        self._add_all(got)
+        return got
+
+    def _add_all(self, found: Iterable[Discovered]) -> None:
+        for res in found:
+            known = self.found.get(res.physical_id)
+            if known is not None and (known.lookup <= res.lookup):
+                continue  # managed beats looked up
+            self.found[res.physical_id] = res
+
+    def _skip(self, physical_id: str, what: str, reason: str) -> list[Discovered]:
+        self.skipped.append(Skipped(physical_id, what, reason))
+        return []
+
+    def _made(
+        self,
+        type_name: str,
+        physical_id: str,
+        properties: Mapping[str, Any],
+        attributes: Mapping[str, Any],
+        tags: Mapping[str, str],
+        lookup: bool,
+        *,
+        name: str | None = None,
+        vpc: str | None = None,
+    ) -> list[Discovered]:
+        return [
+            Discovered(
+                type=type_name,
+                physical_id=physical_id,
+                properties=properties,
+                attributes=attributes,
+                tags=tags,
+                name=_name_tag(tags) or name,
+                vpc=vpc,
+                managed_by=tags.get("infradsl:stack"),
+                lookup=lookup,
+            )
+        ]
+
+    def _convert_vpc(self, vpc: Any, lookup: bool) -> list[Discovered]:
+        pid = vpc["VpcId"]
+        self.account = self.account or vpc.get("OwnerId", "")
+        props: dict[str, Any] = {
+            "cidr_block": vpc["CidrBlock"],
+            "instance_tenancy": vpc.get("InstanceTenancy", "default"),
+        }
+        if not lookup:
+            props.update(_dns_settings(self.ec2, pid))
+        extra = [
+            a["CidrBlock"]
+            for a in vpc.get("CidrBlockAssociationSet", [])
+            if a.get("CidrBlock") != vpc["CidrBlock"]
+            and a.get("CidrBlockState", {}).get("State") == "associated"
+        ]
+        for block in extra:
+            self._skip(pid, f"secondary range {block} of", "infradsl's Vpc has one range")
+        attributes = {"id": pid, "arn": arn(self.region, vpc.get("OwnerId", ""), "vpc", pid)}
+        tags = tags_of(vpc.get("Tags"))
+        return self._made("aws.ec2.Vpc", pid, props, attributes, tags, lookup, vpc=pid)
+
+    def _convert_subnet(self, subnet: Any, lookup: bool) -> list[Discovered]:
+        pid = subnet["SubnetId"]
+        props = {
+            "vpc": subnet["VpcId"],
+            "cidr_block": subnet["CidrBlock"],
+            "availability_zone": subnet["AvailabilityZone"],
+            "map_public_ip_on_launch": bool(subnet.get("MapPublicIpOnLaunch")),
+        }
+        attributes = {
+            "id": pid,
+            "arn": subnet.get("SubnetArn") or arn(self.region, subnet["OwnerId"], "subnet", pid),
+            "availability_zone_id": subnet.get("AvailabilityZoneId"),
+        }
+        tags = tags_of(subnet.get("Tags"))
+        return self._made(
+            "aws.ec2.Subnet", pid, props, attributes, tags, lookup, vpc=subnet["VpcId"]
+        )
+
+    def _convert_internetgateway(self, igw: Any, lookup: bool) -> list[Discovered]:
+        pid = igw["InternetGatewayId"]
+        vpcs = _attached_vpcs(igw.get("Attachments"))
+        if not vpcs:
+            return self._skip(pid, "internet gateway", "attached to no VPC")
+        tags = tags_of(igw.get("Tags"))
+        return self._made(
+            "aws.ec2.InternetGateway", pid, {"vpc": vpcs[0]}, {"id": pid}, tags, lookup, vpc=vpcs[0]
+        )
+
+    def _convert_routetable(self, table: Any, lookup: bool) -> list[Discovered]:
+        pid = table["RouteTableId"]
+        if any(a.get("Main") for a in table.get("Associations", ())):
+            self.defaults.append(pid)
+            return self._skip(
+                pid,
+                "main route table",
+                "created by AWS with the VPC; infradsl does not manage a VPC's main table",
+            )
+        odd = []
+        for route in table.get("Routes", ()):
+            if route.get("Origin") != "CreateRoute":
+                continue
+            destination = route.get("DestinationCidrBlock") or route.get("DestinationIpv6CidrBlock")
+            target = next((route[k] for k in _TARGETS.values() if route.get(k)), None)
+            if target is None or not str(target).startswith(("igw-", "nat-")):
+                odd.append(f"{destination} -> {target or route.get('NetworkInterfaceId', '?')}")
+        if odd:
+            return self._skip(
+                pid,
+                "route table",
+                f"routes to targets infradsl's Route cannot name ({', '.join(odd)})",
+            )
+        props = {
+            "vpc": table["VpcId"],
+            "routes": [
+                {"destination": dest, "gateway": gw}
+                for dest, gw in sorted(_live_routes(table).items())
+            ],
+            "subnets": sorted(_live_associations(table)),
+        }
+        tags = tags_of(table.get("Tags"))
+        return self._made(
+            "aws.ec2.RouteTable", pid, props, {"id": pid}, tags, lookup, vpc=table["VpcId"]
+        )
+
+    def _convert_securitygroup(
+        self, group: Any, rules: list[Any], lookup: bool
+    ) -> list[Discovered]:
+        pid, tags = group["GroupId"], tags_of(group.get("Tags"))
+        if group.get("GroupName") == "default":
+            self.defaults.append(pid)
+            return self._skip(
+                pid, "default security group", "created by AWS with the VPC; it cannot be deleted"
+            )
+        observed = _inline_rules(rules, pid, tags.get("infradsl:path"))
+        kept = {rule_id for d in observed.values() for rule_id in d}
+        for item in rules:
+            if item["GroupId"] == pid and item["SecurityGroupRuleId"] not in kept:
+                proto = _PROTOCOLS.get(str(item.get("IpProtocol")), item.get("IpProtocol"))
+                self._skip(
+                    item["SecurityGroupRuleId"],
+                    f"rule of {pid} (protocol {proto})",
+                    "infradsl's Rule covers tcp, udp, icmp and all traffic",
+                )
+        egress = _sorted(observed["egress"].values())
+        props: dict[str, Any] = {
+            "vpc": group.get("VpcId"),
+            "description": group["Description"],
+            "group_name": group["GroupName"],
+            "ingress": _sorted(observed["ingress"].values()),
+            "egress": None if egress == [DEFAULT_EGRESS] else egress,
+        }
+        attributes = {
+            "id": pid,
+            "arn": arn(self.region, group["OwnerId"], "security-group", pid),
+        }
+        return self._made(
+            "aws.ec2.SecurityGroup",
+            pid,
+            props,
+            attributes,
+            tags,
+            lookup,
+            name=group["GroupName"],
+            vpc=group.get("VpcId"),
+        )
+
+    def _convert_natgateway(self, nat: Any, lookup: bool) -> list[Discovered]:
+        if nat.get("State") in _NAT_GONE:
+            return []
+        pid = nat["NatGatewayId"]
+        props: dict[str, Any] = {"subnet": nat["SubnetId"]}
+        if nat.get("ConnectivityType"):
+            props["connectivity"] = nat["ConnectivityType"]
+        allocations = [
+            a["AllocationId"] for a in nat.get("NatGatewayAddresses", ()) if a.get("AllocationId")
+        ]
+        if allocations:
+            props["elastic_ip"] = allocations[0]
+        ips = [a["PublicIp"] for a in nat.get("NatGatewayAddresses", ()) if a.get("PublicIp")]
+        attributes = {"id": pid, "public_ip": ips[0] if ips else None}
+        tags = tags_of(nat.get("Tags"))
+        return self._made(
+            "aws.ec2.NatGateway", pid, props, attributes, tags, lookup, vpc=nat.get("VpcId")
+        )
+
+    def _attached_volumes(self, instances: Sequence[Any]) -> dict[str, Any]:
+        """Every volume attached to ``instances``, root volumes included: one call per page."""
+        ids = [i["InstanceId"] for i in instances]
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for volume in describe_all(
+                self.ec2,
+                "describe_volumes",
+                "Volumes",
+                Filters=[{"Name": "attachment.instance-id", "Values": ids[start : start + _CHUNK]}],
+            ):
+                found[volume["VolumeId"]] = volume
+        return found
+
+    def _convert_instance(
+        self, owner: str, instance: Any, volumes: Mapping[str, Any], lookup: bool
+    ) -> list[Discovered]:
+        pid = instance["InstanceId"]
+        self.account = self.account or owner
+        props = _instance_properties(instance, volumes.get(_root_volume_id(instance)))
+        tags = tags_of(instance.get("Tags"))
+        attributes = _instance_attributes(self.region, owner, instance)
+        return self._made(
+            "aws.ec2.Instance", pid, props, attributes, tags, lookup, vpc=instance.get("VpcId")
+        )
+
+    def _convert_volume(self, volume: Any, lookup: bool) -> list[Discovered]:
+        if volume.get("State") in _VOLUME_GONE:
+            return []
+        pid = volume["VolumeId"]
+        props: dict[str, Any] = {
+            "availability_zone": volume.get("AvailabilityZone"),
+            "size": volume.get("Size"),
+            "volume_type": volume.get("VolumeType"),
+            "encrypted": bool(volume.get("Encrypted")),
+        }
+        if volume.get("Iops") is not None and volume.get("VolumeType") in ("gp3", "io1", "io2"):
+            props["iops"] = volume["Iops"]
+        attached = [a for a in volume.get("Attachments", []) if a.get("InstanceId")]
+        if attached:
+            props["instance"] = attached[0]["InstanceId"]
+            props["device"] = attached[0].get("Device")
+        attributes = {"id": pid, "arn": arn(self.region, self.account, "volume", pid)}
+        return self._made(
+            "aws.ec2.Volume", pid, props, attributes, tags_of(volume.get("Tags")), lookup
+        )
+
+    def _convert_keypair(self, pair: Any, lookup: bool) -> list[Discovered]:
+        name = pair.get("KeyName", "")
+        props = {"key_name": name, "public_key": str(pair.get("PublicKey", "")).strip()}
+        self._key_ids[name] = str(pair.get("KeyPairId", ""))
+        attributes = {"id": name, "fingerprint": pair.get("KeyFingerprint", "")}
+        return self._made(
+            "aws.ec2.KeyPair", name, props, attributes, tags_of(pair.get("Tags")), lookup, name=name
+        )
+
+    def _convert_elasticip(self, address: Any, lookup: bool) -> list[Discovered]:
+        pid = address.get("AllocationId")
+        if not pid:
+            return self._skip(address.get("PublicIp", ""), "classic address", "not a VPC address")
+        if address.get("InstanceId"):
+            self._skip(
+                pid,
+                f"association with {address['InstanceId']} of address",
+                "infradsl's ElasticIp has no instance property: the association stays as it is",
+            )
+        attributes = {"id": pid, "public_ip": address.get("PublicIp")}
+        return self._made(
+            "aws.ec2.ElasticIp", pid, {}, attributes, tags_of(address.get("Tags")), lookup
+        )
+
+    def _addresses_of(self) -> None:
+        """The addresses of the instances and NAT gateways found (one call: not paginated)."""
+        instances = {d.physical_id for d in self.found.values() if d.type == "aws.ec2.Instance"}
+        allocations = {
+            str(d.properties.get("elastic_ip"))
+            for d in self.found.values()
+            if d.type == "aws.ec2.NatGateway" and d.properties.get("elastic_ip")
+        }
+        if not instances and not allocations:
+            return
+        if self._addresses is None:
+            self._addresses = list(self.ec2.describe_addresses().get("Addresses", []))
+        for address in self._addresses:
+            mine = (
+                address.get("InstanceId") in instances or address.get("AllocationId") in allocations
+            )
+            if mine and address.get("AllocationId") not in self.found:
+                self._add_all(self._convert_elasticip(address, False))
+
+    def _images(self) -> dict[str, str]:
+        images = sorted(
+            {
+                str(d.properties["image"])
+                for d in self.found.values()
+                if d.type == "aws.ec2.Instance" and d.properties.get("image")
+            }
+        )
+        if not images:
+            return {}
+        names = {image: "" for image in images}
+        described = self.ec2.describe_images(Filters=[{"Name": "image-id", "Values": images}])
+        for image in described.get("Images", []):
+            names[image["ImageId"]] = str(image.get("Name") or "")
+        return names
