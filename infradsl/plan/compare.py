@@ -13,7 +13,7 @@ import attrs
 from infradsl.aws import resource_type
 from infradsl.plan.change import Action, OutputChange, PropertyDiff, ResourceChange
 from infradsl.plan.crossstack import Upstream
-from infradsl.plan.values import UnresolvedError, resolve
+from infradsl.plan.values import UnresolvedError, references, resolve
 from infradsl.providers.handler import TOKEN_TAG, ReadResult, system_tags
 from infradsl.state.model import ResourceState, StackState
 
@@ -22,8 +22,10 @@ __all__ = [
     "amend_change",
     "option_diffs",
     "plan_outputs",
+    "relink_reasons",
     "renamed_references",
     "tag_diff",
+    "upstream_renames",
     "visible_tags",
 ]
 
@@ -101,9 +103,12 @@ def amend_change(
     old: ResourceState | None,
     old_path: str,
     observed: ReadResult | None,
+    relinked: tuple[str, ...] = (),
 ) -> ResourceChange:
     """Add what property diffs miss: changed options (recorded in state) and, on an update
-    or no-op, the tag set (drift, renames). A no-op that gains a diff becomes an update.
+    or no-op, the tag set (drift, renames). A no-op that gains a diff becomes an update,
+    and so does one whose references follow another stack's renames (``relinked``: the
+    reasons), so that the deploy records them.
 
     On an update, a change of the code's ``tags`` is replaced by the whole-set diff, so the
     executor converges the tags from those the resource has.
@@ -158,9 +163,11 @@ def amend_change(
             if tags.drift:
                 reasons.append("'tags' was changed outside infradsl")
     diffs.extend(option_diffs(old.options, options))
+    if change.action is not Action.REPLACE:
+        reasons.extend(relinked)
     if tuple(diffs) == change.diffs and tuple(reasons) == change.reasons:
         return change
-    action = Action.UPDATE if change.action is Action.NOOP and diffs else change.action
+    action = Action.UPDATE if change.action is Action.NOOP else change.action
     return attrs.evolve(change, action=action, diffs=tuple(diffs), reasons=tuple(reasons))
 
 
@@ -181,26 +188,57 @@ def _taggable(type_name: str) -> bool:
         return False
 
 
-def renamed_references(value: Any, moved: Mapping[str, str]) -> Any:
-    """``value`` with same-stack references to a renamed path pointing at its new path.
+def renamed_references(
+    value: Any,
+    moved: Mapping[str, str],
+    foreign: Mapping[str, Mapping[str, str]] | None = None,
+) -> Any:
+    """``value`` with references to a renamed path pointing at its new path.
 
     Args:
         value: a synthesized value (references unresolved).
-        moved: old logical id -> new logical id.
+        moved: old logical id -> new logical id, in the same stack.
+        foreign: stack -> (old logical id -> new logical id), for other stacks.
     """
-    if not moved:
+    if not moved and not foreign:
         return value
     if isinstance(value, dict):
         ref = value.get("ref")
-        if isinstance(ref, str) and "stack" not in value:
+        if isinstance(ref, str):
             path, _, attribute = ref.rpartition(".")
-            if path in moved:
-                return {**value, "ref": f"{moved[path]}.{attribute}"}
+            stack = value.get("stack")
+            renames = moved if stack is None else (foreign or {}).get(str(stack), {})
+            if path in renames:
+                return {**value, "ref": f"{renames[path]}.{attribute}"}
             return value
-        return {k: renamed_references(v, moved) for k, v in value.items()}
+        return {k: renamed_references(v, moved, foreign) for k, v in value.items()}
     if isinstance(value, list):
-        return [renamed_references(item, moved) for item in value]
+        return [renamed_references(item, moved, foreign) for item in value]
     return value
+
+
+def upstream_renames(upstream: Upstream | None) -> dict[str, dict[str, str]]:
+    """Per producer stack planned earlier in this run, its renames: old path -> new path."""
+    found: dict[str, dict[str, str]] = {}
+    for plan in upstream.plans if upstream is not None else ():
+        for change in plan.changes:
+            if change.previous_path:
+                found.setdefault(plan.stack, {})[change.previous_path] = change.path
+    return found
+
+
+def relink_reasons(
+    inputs: Mapping[str, Any], foreign: Mapping[str, Mapping[str, str]]
+) -> tuple[str, ...]:
+    """Why a resource's recorded references to other stacks change with their renames
+    (the deploy records the new paths; the values stay the same)."""
+    reasons: list[str] = []
+    for name in sorted(inputs):
+        for stack, path, _attribute in sorted(set(references(inputs[name])), key=str):
+            if stack is not None and path in foreign.get(stack, {}):
+                new = foreign[stack][path]
+                reasons.append(f"'{name}' refers to {stack}/{path}, renamed to {stack}/{new}")
+    return tuple(reasons)
 
 
 def _upstream_value(upstream: Upstream | None, stack: str, path: str, attribute: str) -> Any:

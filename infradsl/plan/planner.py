@@ -9,7 +9,13 @@ import attrs
 
 from infradsl.aws import resource_type
 from infradsl.plan.change import Action, Plan, PlanError, PropertyDiff, ResourceChange
-from infradsl.plan.compare import amend_change, plan_outputs, renamed_references
+from infradsl.plan.compare import (
+    amend_change,
+    plan_outputs,
+    relink_reasons,
+    renamed_references,
+    upstream_renames,
+)
 from infradsl.plan.crossstack import Upstream
 from infradsl.plan.values import references
 from infradsl.providers.handler import ReadResult
@@ -96,11 +102,13 @@ def plan_stack(
             if alias in current and alias not in desired and alias not in renamed.values():
                 renamed[path] = alias
                 break
-    if renamed:
+    foreign = upstream_renames(upstream)
+    relinked = {p: why for p, r in current.items() if (why := relink_reasons(r.inputs, foreign))}
+    if renamed or relinked:
         # References are recorded by path: after a rename they point at the new path.
         moved = {old: new for new, old in renamed.items()}
         current = {
-            p: attrs.evolve(r, inputs=renamed_references(dict(r.inputs), moved))
+            p: attrs.evolve(r, inputs=renamed_references(dict(r.inputs), moved, foreign))
             for p, r in current.items()
         }
 
@@ -138,6 +146,7 @@ def plan_stack(
         res = current[path]
         missing = live is not None and live.get(path) is None
         if res.options.get("retain_on_delete") or missing:
+            relinked=relinked.get(old_path, ()),
             reason = "retain_on_delete: left in the cloud" if not missing else "already gone"
             deletes.append(ResourceChange(path, res.type, Action.FORGET, reasons=(reason,)))
         else:

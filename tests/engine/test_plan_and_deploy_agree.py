@@ -163,3 +163,33 @@ def test_an_output_change_alone_is_planned_and_recorded(world: World) -> None:
     state = world.backend.read("demo")
     assert state is not None and state.outputs["Region"] == "eu-west-1"
     assert not world.plan(documents).has_changes
+
+
+def two_stacks(vpc_id: str = "Vpc", **vpc: Any) -> dict[str, Any]:
+    app = App()
+    network = Stack(app, "network")
+    net = ec2.Vpc(network, vpc_id, cidr_block="10.0.0.0/16", **vpc)
+    web = Stack(app, "web")
+    ec2.Subnet(web, "Subnet", vpc=net, cidr_block="10.0.1.0/24")
+    return synthesize(app)
+
+
+def test_a_rename_in_a_producer_stack_keeps_the_consumers_resources(world: World) -> None:
+    session = world.session()
+    session.apply(two_stacks(), operation="deploy", confirm=lambda plans: True)
+    subnet_id = world.physical_id("Subnet")
+    before = world.mutating()
+
+    runs = world.session().apply(
+        two_stacks("Main", aliases=["Vpc"]), operation="deploy", confirm=lambda plans: True
+    )
+    web = {c.path: c for c in runs[1].plan.changes}["Subnet"]
+    assert web.action is Action.UPDATE and not web.diffs
+    assert web.reasons == ("'vpc' refers to network/Vpc, renamed to network/Main",)
+    assert [(op, path) for op, path, _ in world.mutating()[len(before) :]] == [("update", "Main")]
+    assert world.physical_id("Subnet") == subnet_id
+    state = world.backend.read("web")
+    assert state is not None
+    assert state.resources["Subnet"].inputs["vpc"] == {"ref": "Main.id", "stack": "network"}
+    plans = world.session().plan_all(two_stacks("Main", aliases=["Vpc"]))
+    assert not any(p.has_changes for p in plans)
