@@ -209,17 +209,20 @@ def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
             if run.plan.has_changes:
                 console.print(
                     f"[green]✓[/] {run.plan.stack}: {operation} complete "
-                    f"({result.operations} operations)"
+                    f"({_operations(result.operations)})"
+                    if run.plan.has_resource_changes
+                    else f"[green]✓[/] {run.plan.stack}: outputs recorded"
                 )
             for line in result.kept:
                 console.print(f"[yellow]  ! {line}[/]")
             if operation == "deploy":
-                render_outputs(console, run.plan.stack, result.outputs)
+                descriptions = {o.name: o.description for o in run.plan.outputs}
+                render_outputs(console, run.plan.stack, result.outputs, descriptions)
             continue
         code = EXIT_FOR[result.status]
         if result.status is Status.INTERRUPTED:
             console.print(
-                f"[yellow]interrupted: {result.operations} operations of {run.plan.stack} "
+                f"[yellow]interrupted: {_operations(result.operations)} of {run.plan.stack} "
                 f"completed and are saved in state. Run `infradsl {operation}` again to "
                 "continue.[/]"
             )
@@ -257,3 +260,7 @@ def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
                 f"`infradsl {operation}` again.[/]"
             )
     return code
+
+
+def _operations(count: int) -> str:
+    return f"{count} operation" + ("" if count == 1 else "s")

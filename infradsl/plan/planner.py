@@ -138,6 +138,7 @@ def plan_stack(
             old=current.get(old_path),
             old_path=old_path,
             observed=live.get(old_path) if live is not None else None,
+            relinked=relinked.get(old_path, ()),
         )
 
     claimed = set(desired) | set(renamed.values())
@@ -146,7 +147,6 @@ def plan_stack(
         res = current[path]
         missing = live is not None and live.get(path) is None
         if res.options.get("retain_on_delete") or missing:
-            relinked=relinked.get(old_path, ()),
             reason = "retain_on_delete: left in the cloud" if not missing else "already gone"
             deletes.append(ResourceChange(path, res.type, Action.FORGET, reasons=(reason,)))
         else:
