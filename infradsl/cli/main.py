@@ -347,10 +347,11 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(EXIT_OK)
 
 
-from infradsl.cli import _admin, _import, _reconcile  # noqa: E402, F401  - register their commands
+from infradsl.cli import _admin, _drift, _import, _reconcile  # noqa: E402, F401  - register them
 
 _admin.register(cli)
 _import.register(cli)
+_drift.register(cli)
 
 
 def _print_error(exc: InfraDslError, debug: bool = False) -> None:

@@ -105,6 +105,8 @@ class Discovered:
         managed_by: the ``infradsl:stack`` tag, when infradsl already manages it.
         lookup: only referred to by what was found, not in the scope: the code looks it
             up instead of managing it.
+        import_id: what ``infradsl import --id`` takes to import it, when not the
+            physical id (a key pair's ``key-`` id, an IAM resource's ARN).
     """
 
     type: str
@@ -116,6 +118,12 @@ class Discovered:
     vpc: str | None = None
     managed_by: str | None = None
     lookup: bool = False
+    import_id: str | None = None
+
+    @property
+    def given_id(self) -> str:
+        """The id ``infradsl import --id`` takes for it."""
+        return self.import_id or self.physical_id
 
 
 @attrs.frozen

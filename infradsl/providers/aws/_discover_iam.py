@@ -203,6 +203,7 @@ class IamFinder:
                 name=tags.get("Name") or name,
                 managed_by=tags.get("infradsl:stack"),
                 lookup=lookup,
+                import_id=role.get("Arn"),
             )
         ]
 
@@ -223,6 +224,7 @@ class IamFinder:
                 name=tags.get("Name") or name,
                 managed_by=tags.get("infradsl:stack"),
                 lookup=lookup,
+                import_id=profile["Arn"],
             )
         ]
 
@@ -339,6 +341,7 @@ class IamFinder:
                     tags=own,
                     name=own.get("Name") or name,
                     managed_by=own.get("infradsl:stack"),
+                    import_id=f"arn:aws:s3:::{name}",
                 )
             )
         return found

@@ -196,7 +196,6 @@ class _Finder:
         self.defaults: list[str] = []
         self.account = ""
         self._addresses: list[Any] | None = None
-        self._key_ids: dict[str, str] = {}  # key name -> its key- id
 
     # -- scopes ------------------------------------------------------------------------
 
@@ -240,9 +239,7 @@ class _Finder:
             else:
                 got = self.iam.by_ids(type_name, wanted)
                 self._add_all(got)
-            missing = sorted(
-                set(wanted) - {self._given_id(d) for d in got} - {d.physical_id for d in got}
-            )
+            missing = sorted(set(wanted) - {d.given_id for d in got} - {d.physical_id for d in got})
             if missing:
                 raise DiscoveryError(
                     f"not found in {self.region}: {', '.join(missing)}; check the ids and --region"
@@ -255,13 +252,6 @@ class _Finder:
             self._describe(type_name, filters)
         self._add_all(self.iam.tagged(dict(tags)))
         self._parts()
-
-    def _given_id(self, found: Discovered) -> str:
-        """The id ``--id`` names a resource by besides its physical id (a key pair's
-        ``key-`` id, an IAM resource's, a secret's or a bucket's ARN)."""
-        if found.type == "aws.ec2.KeyPair":
-            return self._key_ids.get(found.physical_id, "")
-        return str(found.attributes.get("arn") or "")
 
     # -- closure -------------------------------------------------------------------------
 
@@ -401,6 +391,7 @@ class _Finder:
         *,
         name: str | None = None,
         vpc: str | None = None,
+        import_id: str | None = None,
     ) -> list[Discovered]:
         return [
             Discovered(
@@ -413,6 +404,7 @@ class _Finder:
                 vpc=vpc,
                 managed_by=tags.get("infradsl:stack"),
                 lookup=lookup,
+                import_id=import_id,
             )
         ]
 
@@ -612,10 +604,16 @@ class _Finder:
     def _convert_keypair(self, pair: Any, lookup: bool) -> list[Discovered]:
         name = pair.get("KeyName", "")
         props = {"key_name": name, "public_key": str(pair.get("PublicKey", "")).strip()}
-        self._key_ids[name] = str(pair.get("KeyPairId", ""))
         attributes = {"id": name, "fingerprint": pair.get("KeyFingerprint", "")}
         return self._made(
-            "aws.ec2.KeyPair", name, props, attributes, tags_of(pair.get("Tags")), lookup, name=name
+            "aws.ec2.KeyPair",
+            name,
+            props,
+            attributes,
+            tags_of(pair.get("Tags")),
+            lookup,
+            name=name,
+            import_id=pair.get("KeyPairId"),
         )
 
     def _convert_elasticip(self, address: Any, lookup: bool) -> list[Discovered]:
