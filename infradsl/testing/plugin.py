@@ -85,8 +85,6 @@ def local_cloud_server() -> Iterator[LocalCloudFixture]:
     import logging
     import os
 
-    from infradsl.local.server import EMULATOR_ENV
-
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
