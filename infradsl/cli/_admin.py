@@ -8,21 +8,15 @@ from typing import Any
 
 import click
 
+from infradsl.cli._backend import app_option, open_state, state_location
 from infradsl.state.backend import LockInfo, StateError, check_stack_name
 
-__all__ = ["register", "stack_name"]
+__all__ = ["app_option", "register", "stack_name"]
 
 
-def _backend(obj: Any) -> Any:
-    from infradsl.state.factory import open_backend
-
-    endpoint: str | None = None
-    if obj.target == "local" and (obj.state or "").lower().startswith("s3://"):
-        # S3 state of the local target lives in the local cloud too.
-        from infradsl.local.server import ensure_local_cloud
-
-        endpoint = ensure_local_cloud().endpoint
-    return open_backend(obj.state, obj.target, endpoint_url=endpoint)
+def _backend(obj: Any, app_path: str | None) -> Any:
+    """The state of the command: ``--state``, or where the app at ``app_path`` keeps it."""
+    return open_state(obj.target, state_location(obj.state, app_path))
 
 
 def stack_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -60,14 +54,20 @@ def state() -> None:
 
 
 @state.command("list")
+@app_option
 @click.pass_obj
-def state_list(obj: Any) -> None:
+def state_list(obj: Any, app_path: str | None) -> None:
     """List the stacks that have a state or a lock on this target."""
-    backend = _backend(obj)
+    backend = _backend(obj, app_path)
     with_state = set(backend.stacks())
     names = sorted(with_state | set(backend.locked_stacks()))
     if not names:
-        click.echo(f"no state for target {obj.target!r} in {backend.location}")
+        hint = (
+            " (pass --app APP to look where the app keeps its state)"
+            if app_path is None and not obj.state
+            else ""
+        )
+        click.echo(f"no state for target {obj.target!r} in {backend.location}{hint}")
         return
     for name in names:
         parts = [name]
@@ -89,12 +89,13 @@ def state_list(obj: Any) -> None:
 
 @state.command("show")
 @click.argument("stack", callback=stack_name)
+@app_option
 @click.pass_obj
-def state_show(obj: Any, stack: str) -> None:
+def state_show(obj: Any, stack: str, app_path: str | None) -> None:
     """Show the resources of a stack's state."""
     from rich.table import Table
 
-    st = _backend(obj).read(stack)
+    st = _backend(obj, app_path).read(stack)
     if st is None:
         raise click.UsageError(f"stack {stack!r} has no state on target {obj.target!r}")
     table = Table(
@@ -127,12 +128,13 @@ def state_show(obj: Any, stack: str) -> None:
     callback=stack_name,
     help="The locked stack (found by lock id otherwise).",
 )
+@app_option
 @click.pass_obj
-def state_unlock(obj: Any, lock_id: str, stack: str | None) -> None:
+def state_unlock(obj: Any, lock_id: str, stack: str | None, app_path: str | None) -> None:
     """Clear a lock left by a run that died (LOCK_ID is shown in the lock error)."""
     import socket
 
-    backend = _backend(obj)
+    backend = _backend(obj, app_path)
     # Stacks being deployed for the first time have a lock and no state yet.
     names = [stack] if stack else sorted(set(backend.stacks()) | set(backend.locked_stacks()))
     for name in names:
@@ -154,10 +156,11 @@ def state_unlock(obj: Any, lock_id: str, stack: str | None) -> None:
 
 @state.command("history")
 @click.argument("stack", callback=stack_name)
+@app_option
 @click.pass_obj
-def state_history(obj: Any, stack: str) -> None:
+def state_history(obj: Any, stack: str, app_path: str | None) -> None:
     """List the kept previous versions of a stack's state (newest first)."""
-    backend = _backend(obj)
+    backend = _backend(obj, app_path)
     versions = backend.versions(stack)
     corrupt = False
     current = None
@@ -192,14 +195,15 @@ def state_history(obj: Any, stack: str) -> None:
 @click.argument("stack", callback=stack_name)
 @click.argument("serial", type=int)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@app_option
 @click.pass_obj
-def state_restore(obj: Any, stack: str, serial: int, yes: bool) -> None:
+def state_restore(obj: Any, stack: str, serial: int, yes: bool, app_path: str | None) -> None:
     """Make a kept version of a stack's state current again (as a new, higher serial).
 
     This changes only what infradsl believes is deployed, not the cloud: run
     ``infradsl plan`` afterwards to see how the cloud differs.
     """
-    backend = _backend(obj)
+    backend = _backend(obj, app_path)
     version = backend.read_version(stack, serial)
     damaged = False
     current = None
@@ -254,10 +258,11 @@ def _time(epoch: float) -> str:
 
 @click.command()
 @click.option("--stack", default=None, callback=stack_name, help="Only this stack.")
+@app_option
 @click.pass_obj
-def history(obj: Any, stack: str | None) -> None:
+def history(obj: Any, stack: str | None, app_path: str | None) -> None:
     """Show the deployment history: time, user, git commit, summary, result."""
-    backend = _backend(obj)
+    backend = _backend(obj, app_path)
     # Destroyed stacks and failed first deploys have a history but no state.
     names = [stack] if stack else sorted(set(backend.stacks()) | set(backend.history_stacks()))
     for name in names:

@@ -39,7 +39,7 @@ def make_session(
     target: str, state: str | None, app_path: str | None, listener: Any = None
 ) -> Session:
     """A session for the target: the local cloud is started on first use."""
-    from infradsl.state.factory import open_backend
+    from infradsl.cli._backend import open_state
 
     endpoint: str | None = None
     if target == "local":
@@ -48,9 +48,8 @@ def make_session(
         if local_status() is None:
             click.echo("starting the local cloud (moto) on 127.0.0.1 ...", err=True)
         endpoint = ensure_local_cloud().endpoint
-    remote = bool(state and state.startswith("s3://"))
     session = Session.with_aws(
-        open_backend(state, target, endpoint_url=endpoint if remote else None),
+        open_state(target, state, endpoint=endpoint),
         target=target,
         endpoint_url=endpoint,
         listener=listener,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from infradsl.cli._admin import stack_name, state, took_over
+from infradsl.cli._admin import app_option, stack_name, state, took_over
 
 __all__ = ["reconcile"]
 
@@ -18,15 +18,19 @@ __all__ = ["reconcile"]
 @click.option("--adopt", "action", flag_value="adopt", help="Adopt untracked resources.")
 @click.option("--delete", "action", flag_value="delete", help="Delete untracked resources.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@app_option
 @click.pass_obj
-def reconcile(obj: Any, stack: str, region: str | None, action: str | None, yes: bool) -> None:
+def reconcile(
+    obj: Any, stack: str, region: str | None, action: str | None, yes: bool, app_path: str | None
+) -> None:
     """List resources tagged with STACK that its state does not track; adopt or delete them."""
+    from infradsl.cli._backend import state_location
     from infradsl.cli._deploy import RefusedError, make_session
     from infradsl.engine.reconcile import adopt, delete_strays, find_strays
     from infradsl.providers.aws import handlers
     from infradsl.state.backend import LockInfo
 
-    session = make_session(obj.target, obj.state, None)
+    session = make_session(obj.target, state_location(obj.state, app_path), app_path)
     backend = session.backend
     lock = LockInfo.new("reconcile")
     took_over(stack, backend.lock(stack, lock))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import gc
 import os
 import sys
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +114,15 @@ def _collector_paused() -> Iterator[None]:
 def _load(app_path: str, stack: str | None = None) -> tuple[dict[str, dict[str, Any]], str | None]:
     """Synthesize the app file; return its documents and the state location it sets."""
     from infradsl.cli._loader import load_app
+    from infradsl.core._gc import collector_paused
     from infradsl.synth import synthesize
 
-    with _collector_paused():
+    with collector_paused():
         app = load_app(app_path)
         documents = synthesize(app)
+    # The tree and the documents live until the command ends: later passes of the
+    # collector skip them (`main` unfreezes them for in-process callers).
+    gc.freeze()
     if stack is not None:
         if stack not in documents:
             from infradsl.core.construct import did_you_mean
@@ -312,6 +314,15 @@ def main(argv: list[str] | None = None) -> None:
         # left to the OS instead of one last collection over the whole tree.
         atexit.register(gc.freeze)
     debug = "--debug" in args
+    try:
+        _run(args, debug)
+    finally:
+        if argv is not None:
+            # Called in-process (tests): what `_load` froze becomes collectable again.
+            gc.unfreeze()
+
+
+def _run(args: list[str], debug: bool) -> None:
     try:
         cli.main(args=args, prog_name="infradsl", standalone_mode=False)
     except click.exceptions.Abort:

@@ -16,6 +16,7 @@ from typing import Any, overload
 
 import attrs
 
+from infradsl.core._gc import collector_paused
 from infradsl.engine.events import Event, Listener
 from infradsl.engine.executor import DeployResult, Executor, Hold, Status
 from infradsl.engine.lookup import resolve_lookups
@@ -288,6 +289,9 @@ class Session:
         )
         return with_lookups(planned, document)
 
+    # Reading the states and planning build what the run keeps (millions of objects at
+    # 100,000 resources): the cycle collector would only walk them again and again.
+    @collector_paused()
     def plan_all(
         self, documents: Mapping[str, Mapping[str, Any]], *, refresh: bool = True
     ) -> list[Plan]:
@@ -299,7 +303,18 @@ class Session:
         plans: list[Plan] = []
         for name in stack_order(documents, states):
             upstream = Upstream(name, states, tuple(plans))
-            plans.append(self.plan(name, documents[name], refresh=refresh, upstream=upstream))
+            # The state just read is planned from (not read and parsed again), unless it
+            # holds a dead run's intents: `plan` recovers those under the lock.
+            state = states.get(name)
+            plans.append(
+                self.plan(
+                    name,
+                    documents[name],
+                    refresh=refresh,
+                    upstream=upstream,
+                    state=state if state is not None and not state.pending else None,
+                )
+            )
         return plans
 
     def states(self) -> dict[str, StackState]:

@@ -185,6 +185,11 @@ class Upstream:
             skip: properties already planned or ignored.
             forcing: properties whose change replaces the resource.
         """
+        if not self.plans and all(name == self.stack for name in self.states):
+            # No other stack has a state or a plan: a reference to one can be neither
+            # pending nor resolved, so nothing changes through it (the common case of a
+            # single stack; asked for every resource).
+            return []
         skipped, forces = set(skip), set(forcing)
         own = self.states.get(self.stack)
         lookup = state_lookup(self.stack, own.resources if own else {}, self.states)

@@ -55,12 +55,20 @@ def topological_order(dependencies: Mapping[str, Iterable[str]]) -> list[str]:
     return order
 
 
-def _replace_props(type_name: str) -> set[str]:
+def _replace_props(type_name: str) -> frozenset[str]:
     try:
         cls = resource_type(type_name)
     except KeyError:
-        return set()
-    return {name for name, field in cls._props.items() if field.metadata.get("replace")}
+        return frozenset()
+    # Asked once per resource when planning; a class's declarations never change.
+    found = _REPLACE_PROPS.get(cls)
+    if found is None:
+        found = frozenset(n for n, field in cls._props.items() if field.metadata.get("replace"))
+        _REPLACE_PROPS[cls] = found
+    return found
+
+
+_REPLACE_PROPS: dict[type, frozenset[str]] = {}
 
 
 def plan_stack(

@@ -17,16 +17,27 @@ class UnresolvedError(LookupError):
 
 def references(value: Any) -> Iterator[tuple[str | None, str, str]]:
     """Yield ``(stack or None, path, attribute)`` for every reference inside ``value``."""
+    # Called for every property of every resource when planning, and for whole documents:
+    # a scalar costs one test, and containers are walked by plain recursion into one list
+    # (a generator per nested value cost twice as much).
+    if not isinstance(value, (dict, list)):
+        return iter(())
+    found: list[tuple[str | None, str, str]] = []
+    _collect(value, found)
+    return iter(found)
+
+
+def _collect(value: Any, found: list[tuple[str | None, str, str]]) -> None:
     if isinstance(value, dict):
-        if "ref" in value and isinstance(value["ref"], str):
-            path, _, attribute = value["ref"].rpartition(".")
-            yield value.get("stack"), path, attribute
+        ref = value.get("ref")
+        if isinstance(ref, str):
+            path, _, attribute = ref.rpartition(".")
+            found.append((value.get("stack"), path, attribute))
             return
-        for item in value.values():
-            yield from references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from references(item)
+        value = value.values()
+    for item in value:
+        if isinstance(item, (dict, list)):
+            _collect(item, found)
 
 
 Lookup = Callable[[str | None, str, str], Any]

@@ -1,0 +1,34 @@
+"""Python's cycle collector around phases that only build what they keep.
+
+Building an app, synthesizing it and planning it allocate millions of objects at 100,000
+resources and free almost none: each pass of the cycle collector over that growing heap
+finds nothing to free. These phases run with the collector paused; what they built and
+keep (the tree, the documents) can then be frozen so later passes skip it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+__all__ = ["collector_paused"]
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Run the block with the cycle collector paused (it resumes after, as it was).
+
+    Example:
+        >>> with collector_paused():
+        ...     tree = [[i] for i in range(1000)]
+        >>> gc.isenabled()
+        True
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
