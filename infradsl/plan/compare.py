@@ -111,21 +111,16 @@ def amend_change(
     reasons), so that the deploy records them.
 
     On an update, a change of the code's ``tags`` is replaced by the whole-set diff, so the
-    executor converges the tags from those the resource has.
+    executor converges the tags from those the resource has. A drifted property that the
+    code did not change shows the value the deploy puts back as applied (references
+    resolved), so its two sides compare element by element.
     """
-    if (
-        old is None
-        or change.missing
-        or change.action
-        not in (
-            Action.NOOP,
-            Action.UPDATE,
-            Action.REPLACE,
-        )
-    ):
+    if old is None or change.missing:
+        return change
+    if change.action not in (Action.NOOP, Action.UPDATE, Action.REPLACE):
         return change
     options = entry.get("options", {})
-    diffs = list(change.diffs)
+    diffs = [_applied(d, entry["properties"], old) for d in change.diffs]
     reasons = list(change.reasons)
     if (
         change.action is not Action.REPLACE
@@ -179,6 +174,19 @@ def _system_tags_only(diff: PropertyDiff) -> bool:
         return {k: v for k, v in dict(tags or {}).items() if k not in system}
 
     return user(diff.old) == user(diff.new)
+
+
+def _applied(diff: PropertyDiff, props: Mapping[str, Any], old: ResourceState) -> PropertyDiff:
+    """A drift diff whose code value is unchanged, with the value as applied on the right."""
+    name = diff.name
+    if (
+        diff.drift
+        and not diff.option
+        and name in old.properties
+        and props.get(name) == old.inputs.get(name)
+    ):
+        return attrs.evolve(diff, new=old.properties[name])
+    return diff
 
 
 def _taggable(type_name: str) -> bool:

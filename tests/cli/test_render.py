@@ -162,3 +162,54 @@ def test_a_plan_shows_a_rule_added_tag_drift_and_output_changes_readably(
         golden.write_text(text)
     assert text == golden.read_text()
     assert "        + tcp 80 from 0.0.0.0/0\n" in text
+
+
+def lines(diff: PropertyDiff) -> list[str]:
+    from infradsl.cli._diff import diff_lines
+
+    return [line.plain for line in diff_lines(diff)]
+
+
+def test_list_elements_are_compared_ignoring_order() -> None:
+    rule = {"protocol": "all", "from_port": 0, "to_port": 65535, "source": {"ref": "Lb.id"}}
+    assert lines(PropertyDiff("egress", [], [rule])) == [
+        "      egress:",
+        "        + all traffic to ${Lb.id}",
+    ]
+    assert lines(PropertyDiff("subnets", ["a", "b"], ["b", "a"])) == [
+        "      subnets:",
+        "        (same elements, new order)",
+    ]
+    route = {"destination": "0.0.0.0/0", "gateway": {"ref": "Igw.id"}}
+    assert lines(PropertyDiff("routes", [route], [])) == [
+        "      routes:",
+        "        - destination=0.0.0.0/0 gateway=${Igw.id}",
+    ]
+
+
+def test_maps_are_compared_key_by_key_and_long_values_get_their_own_lines() -> None:
+    assert lines(PropertyDiff("tags", {"a": "1", "b": "2"}, {"a": "3", "c": "4"})) == [
+        "      tags:",
+        '        ~ a: "1" -> "3"',
+        '        - b = "2"',
+        '        + c = "4"',
+    ]
+    long = "x" * 90
+    assert lines(PropertyDiff("description", "short", long, forces_replacement=True)) == [
+        "      description:  (forces replacement)",
+        '        - "short"',
+        f'        + "{long}"',
+    ]
+
+
+def test_a_string_with_references_reads_as_text() -> None:
+    old = {"join": ["#!/bin/sh\nexport DB=", {"ref": "Db.private_ip"}, "\nrun\n"]}
+    new = {"join": ["#!/bin/sh\nexport DB=", {"ref": "Db.private_ip"}, "\nrun --fast\n"]}
+    assert lines(PropertyDiff("user_data", old, new)) == [
+        "      user_data:",
+        "        - run",
+        "        + run --fast",
+    ]
+    assert lines(PropertyDiff("name", None, {"join": ["web-", {"ref": "Id.id"}]})) == [
+        '      name: (none) -> "web-${Id.id}"'
+    ]

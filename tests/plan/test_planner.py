@@ -302,3 +302,22 @@ def test_a_destroy_plan_removes_the_outputs() -> None:
     state = deployed(outputs_document(), VpcId="id-Vpc")
     plan = plan_stack(None, state)
     assert [(o.name, o.action) for o in plan.outputs] == [("VpcId", Action.DELETE)]
+
+
+def test_drift_of_rules_with_references_compares_with_the_rules_as_applied() -> None:
+    app = App()
+    stack = Stack(app, "demo")
+    vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
+    web = ec2.SecurityGroup(stack, "WebSg", vpc=vpc)
+    ec2.SecurityGroup(stack, "DbSg", vpc=vpc, ingress=[ec2.Rule.tcp(5432, source=web)])
+    doc = synthesize(app)["demo"]
+    state = deployed(doc)
+    applied = state.resources["DbSg"].properties["ingress"]
+    assert applied[0]["source"] == "id-WebSg"
+    reads = live(state)
+    opened = {"protocol": "tcp", "from_port": 22, "to_port": 22, "source": "0.0.0.0/0"}
+    db = reads["DbSg"]
+    assert db is not None
+    reads["DbSg"] = ReadResult({"ingress": [*applied, opened]}, db.attributes, db.tags)
+    (diff,) = changes(plan_stack(doc, state, reads))["DbSg"].diffs
+    assert diff.drift and diff.old == [*applied, opened] and diff.new == applied
