@@ -21,11 +21,12 @@ from typing import Any, TypeVar
 import attrs
 
 from infradsl.engine.events import Event, Listener
+from infradsl.engine.recovery import RECOVERED
 from infradsl.engine.walker import walk
 from infradsl.errors import InfraDslError
 from infradsl.plan.change import Action, Plan, ResourceChange
 from infradsl.plan.compare import renamed_references
-from infradsl.plan.values import references, resolve, resolve_outputs, state_lookup
+from infradsl.plan.values import resolve, resolve_outputs, state_lookup
 from infradsl.providers.handler import (
     ClientProvider,
     HandlerContext,
@@ -158,8 +159,10 @@ class Executor:
         # The write-ahead journal on disk: intent id -> intent, saved with the state before
         # each mutating call and removed (in the same write as the result) after it.
         self.pending: dict[str, dict[str, Any]] = {}
-        # path -> the deferred dependencies created in this run (see `_schedule`).
+        # path -> the properties its create leaves to a ``#deferred`` node (`_schedule`).
         self._late: dict[str, set[str]] = {}
+        # path -> type of the creates whose readiness `_settle` awaits in one batched call.
+        self._settling: dict[str, str] = {}
         self._lock = threading.Lock()
         # State writes, one at a time and in order (taken without ``_lock``): see
         # `_save_locked`. ``_changes`` counts changes (under ``_lock``); ``_saved`` is the
@@ -209,6 +212,8 @@ class Executor:
         ]
         finished = result.ok
         if result.ok:
+            errors.extend(self._await_ready())
+        if result.ok and not errors:
             cleanup_errors, finished = self._cleanup(changes, concurrency)
             errors.extend(cleanup_errors)
         if not errors:
@@ -260,17 +265,68 @@ class Executor:
         """
         fresh = {p for p, c in main.items() if c.action in (Action.CREATE, Action.REPLACE)}
         deps: dict[str, set[str]] = {}
-        for path, change in main.items():
+        for path in main:
             entry = desired[path]
             deferred = set(entry.get("deferred", ()))
             deps[path] = (set(entry["depends_on"]) - deferred) & set(main)
-            late = deferred & fresh
-            if late and change.action in (Action.CREATE, Action.REPLACE):
-                self._late[path] = late
+        awaited = {d for ds in deps.values() for d in ds}
+        for path, change in main.items():
+            entry = desired[path]
+            late = set(entry.get("deferred", ())) & fresh
+            handler = self.handler_for(change.type)
+            deferrable = [
+                p for p in getattr(handler, "deferrable", ()) if entry["properties"].get(p)
+            ]
+            if path in fresh and deferrable and (late or path in awaited):
+                # What waits for this create needs only its id: the deferrable properties
+                # (a group's rules) are applied by a node of their own.
+                self._late[path] = set(deferrable)
                 deps[path + _DEFERRED] = {path} | late
             else:
                 deps[path] |= late
+            if path in fresh and path not in awaited and hasattr(handler, "settle"):
+                # Nothing in the run waits for it: its readiness is awaited in one batched
+                # call with the others' (`_await_ready`), not by a worker per resource.
+                self._settling[path] = change.type
         return deps
+
+    def _await_ready(self) -> list[tuple[str, str]]:
+        """Wait, one batched call per type, until the resources created without waiting
+        are ready, and record their final attributes. Returns the failures."""
+        by_type: dict[str, dict[str, str]] = {}
+        with self._lock:
+            for path, type_name in self._settling.items():
+                res = self.resources.get(path)
+                if res is not None:
+                    by_type.setdefault(type_name, {})[res.physical_id] = path
+        errors: list[tuple[str, str]] = []
+        for type_name, ids in sorted(by_type.items()):
+            handler: Any = self.handler_for(type_name)
+            ctx = self._context("", 0)
+            started = time.monotonic()
+            try:
+                with reporting_to(self._reporter("", "settle", type_name)):
+                    ready = handler.settle(ctx, sorted(ids))
+            except Exception as exc:
+                errors.extend((path, _message(exc)) for path in sorted(ids.values()))
+                continue
+            with self._lock:
+                for physical_id, attributes in ready.items():
+                    path = ids[physical_id]
+                    res = self.resources[path]
+                    options = {k: v for k, v in res.options.items() if k != RECOVERED}
+                    self.resources[path] = attrs.evolve(
+                        res, attributes={**res.attributes, **attributes}, options=options
+                    )
+                self._save_locked()
+            self._emit(
+                "note",
+                "",
+                "settle",
+                type_name,
+                f"{len(ids)} ready ({time.monotonic() - started:.1f}s)",
+            )
+        return errors
 
     def _run_node(self, main: Mapping[str, ResourceChange]) -> Callable[[str], None]:
         def run(node: str) -> None:
@@ -327,7 +383,13 @@ class Executor:
         )
 
     def _context(
-        self, path: str, attempt: int, *, rollback: bool = False, fresh: bool = False
+        self,
+        path: str,
+        attempt: int,
+        *,
+        rollback: bool = False,
+        fresh: bool = False,
+        settle_later: bool = False,
     ) -> HandlerContext:
         return HandlerContext(
             stack=self.stack,
@@ -338,6 +400,7 @@ class Executor:
             attempt=attempt,
             lineage=self._lineage,
             fresh=fresh,
+            settle_later=settle_later,
         )
 
     def _emit(
@@ -378,8 +441,9 @@ class Executor:
             old = self.resources.get(old_path)
         late = self._late.get(change.path)
         if late and change.action is not Action.UPDATE:
-            # Created without what names resources not created yet; `_apply_deferred` adds it.
-            entry = {**entry, "properties": _without_references(entry["properties"], late)}
+            # Created without its deferrable properties; `_apply_deferred` applies them.
+            properties = {k: v for k, v in entry["properties"].items() if k not in late}
+            entry = {**entry, "properties": properties}
         props = resolve(entry["properties"], self._lookup)
         spec = _Spec(
             change.type,
@@ -456,7 +520,7 @@ class Executor:
         open, the create is tried again; if the lookup fails too, the intent stays pending
         for the next run's recovery.
         """
-        ctx = self._context(path, attempt)
+        ctx = self._context(path, attempt, settle_later=path in self._settling)
         intent = self._intend(
             {
                 "op": "create",
@@ -476,7 +540,12 @@ class Executor:
             tries += 1
             try:
                 created = handler.create(ctx, spec.props)
-                return spec.state(created.physical_id, created.attributes, attempt), intent
+                new = spec.state(created.physical_id, created.attributes, attempt)
+                if ctx.settle_later:
+                    # Not ready yet: should this run die before `_await_ready`, the next
+                    # plan finishes it with an update, which reads its final attributes.
+                    new = attrs.evolve(new, options={**new.options, RECOVERED: True})
+                return new, intent
             except BaseException as exc:
                 try:
                     found = handler.find(ctx, spec.props)
@@ -961,19 +1030,6 @@ def _break_cycles(deps: dict[str, set[str]]) -> None:
         if len(component) > 1:
             for node in component:
                 deps[node] -= component
-
-
-def _without_references(properties: Mapping[str, Any], paths: set[str]) -> dict[str, Any]:
-    """``properties`` without those that refer to any of ``paths``.
-
-    Only deferrable properties (lists an update can apply later: a group's rules) refer to
-    a deferred dependency. Such a list is left out whole, so the update that applies it
-    later makes one call for all its elements, as a create would have."""
-    return {
-        name: value
-        for name, value in properties.items()
-        if not any(d in paths for _s, d, _a in references(value))
-    }
 
 
 def _live_tags(change: ResourceChange) -> dict[str, str] | None:

@@ -121,6 +121,10 @@ class HandlerContext:
         fresh: set on an `ResourceHandler.update` right after this run created the resource
             with exactly ``old`` (the rules a create left for later): the update may apply
             the difference without reading what is live.
+        settle_later: set on a `ResourceHandler.create` when nothing in the run waits for
+            the resource: a handler with a ``settle(ctx, physical_ids)`` method (returning
+            the final attributes by id once every one is ready) may return as soon as the
+            resource exists; the engine then settles all of them in one batched call.
     """
 
     stack: str
@@ -132,6 +136,7 @@ class HandlerContext:
     lineage: str = ""
     live_tags: Mapping[str, str] | None = None
     fresh: bool = False
+    settle_later: bool = False
 
     @property
     def tags(self) -> dict[str, str]:

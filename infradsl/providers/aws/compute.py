@@ -164,10 +164,41 @@ class InstanceHandler:
             params["KeyName"] = props["key_pair"]
         if props.get("user_data"):
             params["UserData"] = props["user_data"]  # boto3 base64-encodes it
-        instance_id = self._run(ec2, params)
+        owner, launched = self._run(ec2, params)
+        instance_id = str(launched["InstanceId"])
+        if ctx.settle_later:
+            # Nothing waits for it: `settle` waits for it and the others in batched calls.
+            return CreateResult(instance_id, _instance_attributes(ctx.region, owner, launched))
         with undo_on_failure(lambda: self._terminate(ec2, instance_id)):
             owner, instance = self._wait_running(ec2, instance_id)
         return CreateResult(instance_id, _instance_attributes(ctx.region, owner, instance))
+
+    def settle(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> dict[str, Any]:
+        """Wait until every instance of ``physical_ids`` runs (one describe per poll and
+        page for all of them); their final attributes by id (addresses come with running)."""
+        ec2 = ec2_client(ctx)
+        waiting = set(physical_ids)
+        ready: dict[str, Any] = {}
+        for attempt in range(WAIT_MAX_ATTEMPTS):
+            described = self._describe(ec2, sorted(waiting))
+            for instance_id in sorted(waiting):
+                if instance_id not in described:
+                    raise RuntimeError(f"instance {instance_id} vanished right after it started")
+                owner, instance = described[instance_id]
+                state = instance.get("State", {}).get("Name", "unknown")
+                if state in ("stopping", "stopped"):
+                    raise RuntimeError(f"instance {instance_id} is {state} instead of running")
+                if state == "running":
+                    ready[instance_id] = _instance_attributes(ctx.region, owner, instance)
+                    waiting.discard(instance_id)
+            if not waiting:
+                return ready
+            if attempt + 1 < WAIT_MAX_ATTEMPTS:
+                time.sleep(WAIT_DELAY)
+        raise TimeoutError(
+            f"instances {', '.join(sorted(waiting))} not running after "
+            f"{WAIT_MAX_ATTEMPTS * WAIT_DELAY}s"
+        )
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
         if not physical_ids:
@@ -235,11 +266,12 @@ class InstanceHandler:
         return stack_paths(ctx, (instance for _owner, instance in live.values()), "InstanceId")
 
     @staticmethod
-    def _run(ec2: EC2Client, params: RunInstancesRequestTypeDef) -> str:
+    def _run(ec2: EC2Client, params: RunInstancesRequestTypeDef) -> tuple[str, InstanceTypeDef]:
+        """Launch; the owner account and the instance as RunInstances describes it."""
         for attempt in range(PROFILE_RETRY_ATTEMPTS):
             try:
                 reservation = ec2.run_instances(**params)
-                return str(reservation["Instances"][0]["InstanceId"])
+                return str(reservation.get("OwnerId", "")), reservation["Instances"][0]
             except ClientError as error:
                 if not _is_profile_not_ready(error) or attempt == PROFILE_RETRY_ATTEMPTS - 1:
                     raise

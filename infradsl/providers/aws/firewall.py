@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from botocore.exceptions import ClientError
 
+from infradsl.aws.ec2 import SecurityGroup
 from infradsl.providers.aws._ec2util import (
     arn,
     describe_all,
@@ -268,6 +269,9 @@ class SecurityGroupHandler(SecurityGroupLookup):
     """
 
     type_name: ClassVar[str] = "aws.ec2.SecurityGroup"
+    # The rules: a group exists (and has an id to wait for) without them; the engine may
+    # create the group first and apply them in one update (see `HandlerContext.fresh`).
+    deferrable: ClassVar[tuple[str, ...]] = SecurityGroup.__infradsl_deferrable__
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
