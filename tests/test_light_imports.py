@@ -40,3 +40,31 @@ def test_the_check_fails_when_a_heavy_module_is_imported() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert "click" in json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# `infradsl synth` needs the CLI, the core and the synthesizer only: the state backends,
+# the planner, the engine, rich and the cloud libraries are for the commands that use them.
+CLI_SYNTH_SCRIPT = f"""
+import json, sys
+from infradsl.cli.main import main
+try:
+    main(["synth", {str(ROOT / "examples" / "webapp" / "app.py")!r}, "-o", sys.argv[1]])
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+layers = ("infradsl.state", "infradsl.plan", "infradsl.engine", "infradsl.providers")
+print(json.dumps(sorted(
+    m for m in sys.modules
+    if m.split(".")[0] in ("boto3", "botocore", "moto", "rich") or m.startswith(layers)
+)))
+"""
+
+
+def test_the_synth_command_loads_no_state_plan_engine_or_rich(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CLI_SYNTH_SCRIPT, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert (tmp_path / "out" / "webapp.json").is_file()

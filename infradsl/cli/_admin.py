@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from infradsl.cli._backend import app_option, open_state, state_location
-from infradsl.state.backend import LockInfo, StateError, check_stack_name
 
+if TYPE_CHECKING:
+    from infradsl.state.backend import LockInfo
+
+# The state backends are imported by the commands that use them: registering these
+# commands must not slow down every other command (`infradsl synth` above all).
 __all__ = ["app_option", "register", "stack_name"]
 
 
@@ -22,6 +26,8 @@ def _backend(obj: Any, app_path: str | None) -> Any:
 def stack_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A click callback refusing a stack name that is not a plain name (a path would
     reach files outside the state folder)."""
+    from infradsl.state.backend import StateError, check_stack_name
+
     if value is None:
         return None
     try:
@@ -32,6 +38,8 @@ def stack_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 def _lock_note(stack: str, holder: LockInfo) -> str:
     """How `state list` shows a stack's lock."""
+    from infradsl.state.backend import LockInfo
+
     if holder == LockInfo.unreadable():
         return (
             "unreadable lock (a run died while taking it): clear it with "
@@ -58,6 +66,8 @@ def state() -> None:
 @click.pass_obj
 def state_list(obj: Any, app_path: str | None) -> None:
     """List the stacks that have a state or a lock on this target."""
+    from infradsl.state.backend import StateError
+
     backend = _backend(obj, app_path)
     with_state = set(backend.stacks())
     names = sorted(with_state | set(backend.locked_stacks()))
@@ -160,6 +170,8 @@ def state_unlock(obj: Any, lock_id: str, stack: str | None, app_path: str | None
 @click.pass_obj
 def state_history(obj: Any, stack: str, app_path: str | None) -> None:
     """List the kept previous versions of a stack's state (newest first)."""
+    from infradsl.state.backend import StateError
+
     backend = _backend(obj, app_path)
     versions = backend.versions(stack)
     corrupt = False
@@ -171,7 +183,13 @@ def state_history(obj: Any, stack: str, app_path: str | None) -> None:
         click.echo(f"current state: CORRUPT ({exc})")
     else:
         if current is None and not versions:
-            raise click.UsageError(f"stack {stack!r} has no state on target {obj.target!r}")
+            # Destroyed, or its first deploy was rolled back: its runs are still recorded.
+            runs = backend.history(stack)
+            what = "1 recorded run" if len(runs) == 1 else f"{len(runs)} recorded runs"
+            hint = f"; its {what}: `infradsl history --stack {stack}`"
+            raise click.UsageError(
+                f"stack {stack!r} has no state on target {obj.target!r}" + (hint if runs else "")
+            )
         if current is not None:
             click.echo(f"serial {current.serial:>5}  current              {_count(current)}")
     for serial, written in versions:
@@ -203,6 +221,8 @@ def state_restore(obj: Any, stack: str, serial: int, yes: bool, app_path: str | 
     This changes only what infradsl believes is deployed, not the cloud: run
     ``infradsl plan`` afterwards to see how the cloud differs.
     """
+    from infradsl.state.backend import LockInfo, StateError
+
     backend = _backend(obj, app_path)
     version = backend.read_version(stack, serial)
     damaged = False

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.text import Text
 
-from infradsl.cli._diff import _element
-from infradsl.engine.drift import DriftedProperty, StackDrift
+if TYPE_CHECKING:
+    from rich.text import Text
 
+    from infradsl.engine.drift import DriftedProperty, StackDrift
+
+# rich and the engine are imported by the functions that use them: registering the
+# command must not slow down every other command (`infradsl synth` above all).
 __all__ = ["drift_command", "register", "report_lines"]
 
 EXIT_CLEAN = 0
@@ -35,6 +38,10 @@ def _show(value: Any) -> str:
 
 
 def _property_lines(prop: DriftedProperty, paths: Mapping[str, str]) -> list[Text]:
+    from rich.text import Text
+
+    from infradsl.cli._diff import _element
+
     if prop.added or prop.removed:
         out = [Text.assemble("      ", (f"{prop.name}:", "bold"))]
         for sign, items, what, style in (
@@ -60,6 +67,8 @@ def _property_lines(prop: DriftedProperty, paths: Mapping[str, str]) -> list[Tex
 
 def report_lines(report: StackDrift, paths: Mapping[str, str], target: str) -> list[Text]:
     """The report of one stack as lines a person reads at a glance."""
+    from rich.text import Text
+
     where = f"{report.region}, {target}" if report.region else target
     out = [Text.assemble((f"Stack {report.stack}", "bold"), f" ({where}) drift")]
     out.extend(Text(f"  ! {note}", style="yellow") for note in report.notes)

@@ -9,8 +9,6 @@ from typing import Any
 
 import click
 
-from infradsl.cli._deploy import RefusedError
-
 __all__ = ["import_command", "register"]
 
 
@@ -62,7 +60,8 @@ def import_command(
 
     Nothing in the cloud changes; state records the resources as adopted by the stack.
     """
-    from infradsl.cli._deploy import make_session
+    # Imported here, not at the top: registering the command stays cheap for the others.
+    from infradsl.cli._deploy import RefusedError, make_session
     from infradsl.engine.importer import import_scope, record_adoption
     from infradsl.providers.aws.discovery import AwsDiscovery
     from infradsl.providers.discovery import Scope

@@ -112,10 +112,14 @@ def resource_tag_problems(res: Resource) -> list[str]:
             "this resource"
         )
     tags = getattr(res, "tags", None)
-    own: Mapping[str, Any] = tags if isinstance(tags, Mapping) else {}
+    own: Mapping[str, Any] = tags if isinstance(tags, (dict, Mapping)) else {}
     # Either alone over the limit is reported where it was written; the merge only adds
-    # a problem when both fit on their own.
-    if len(own) <= MAX_USER_TAGS and len(stack.tags) <= MAX_USER_TAGS:
+    # a problem when both fit on their own (and only two sets that fit together can't).
+    if (
+        len(own) <= MAX_USER_TAGS
+        and len(stack.tags) <= MAX_USER_TAGS
+        and len(own) + len(stack.tags) > MAX_USER_TAGS
+    ):
         # A user's Name tag is replaced by the system one, not added to it.
         system = set(SYSTEM_TAG_KEYS)
         of_resource = set(own) - system

@@ -147,7 +147,8 @@ class StackDocument:
         soft.discard(res.logical_id)
         deferred = soft - self._deps
         # Cycles are looked for over the edges that order creates: not the deferred ones.
-        self.dependencies[res.logical_id] = set(self._deps)
+        # (The set is this resource's own: the next one starts a new `_deps`.)
+        self.dependencies[res.logical_id] = self._deps
         entry: dict[str, Any] = {
             "type": res.__infradsl_type__,
             "properties": properties,
@@ -209,6 +210,8 @@ class StackDocument:
         if value is None or isinstance(value, (bool, int, float)):
             return value
         if isinstance(value, str):
+            if "${" not in value and ":" not in value:
+                return value  # no token, whole or damaged: each has "${" or "dsl:"
             damaged = damaged_tokens(value)
             if damaged:
                 self.problems.append((self._current, _damage_message(where, damaged)))
@@ -300,6 +303,8 @@ def _key_message(where: str, key: str | Reference) -> str:
 def _aliases(res: Resource, stack: Stack) -> list[str]:
     """The resource's former paths: its ``aliases`` option, and its path (and those
     aliases) under every alias of the constructs above it (`Node.add_alias`)."""
+    if not res.options.aliases and not _has_alias_above(res, stack):
+        return []
     names = {res.logical_id, *res.options.aliases}
     prefix = len(stack.node.path) + 1
     node = res.node
@@ -314,6 +319,16 @@ def _aliases(res: Resource, stack: Stack) -> list[str]:
         node = node.scope.node
     names.discard(res.logical_id)
     return sorted(names)
+
+
+def _has_alias_above(res: Resource, stack: Stack) -> bool:
+    """Whether the resource or a construct above it (below the stack) has an alias."""
+    node = res.node
+    while node.construct is not stack and node.scope is not None:
+        if node.aliases:
+            return True
+        node = node.scope.node
+    return False
 
 
 def _options(options: ResourceOptions, acks: dict[str, str], aliases: list[str]) -> dict[str, Any]:

@@ -99,10 +99,11 @@ def _run(
         for construct, message in builder.problems:
             add(construct, message)
         stack_edges[stack.name] = builder.stack_dependencies
-        by_path = {r.logical_id: r for r in stack.resources()}
-        for cycle in find_cycles(builder.dependencies):
-            first = by_path[cycle[0]]
-            add(first, _cycle_message(cycle))
+        cycles = find_cycles(builder.dependencies)
+        if cycles:
+            by_path = {r.logical_id: r for r in stack.resources()}
+            for cycle in cycles:
+                add(by_path[cycle[0]], _cycle_message(cycle))
     for cycle in find_cycles(stack_edges):
         first_stack = next(s for s in stacks if s.name == cycle[0])
         add(first_stack, "stacks depend on each other: " + " -> ".join(cycle))

@@ -103,3 +103,14 @@ def test_the_progress_count_never_passes_its_total_during_a_replacement() -> Non
     for kind in ("start", "done"):
         view(Event(kind, "demo", "Web", "delete old", "aws.ec2.Instance"))
     assert (view.done, view.total) == (2, 2)
+
+
+def test_state_history_of_a_stack_without_state_points_at_its_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = LocalBackend(tmp_path / "state", "local")
+    backend.append_history("gone", {"time": "t", "operation": "deploy", "user": "u"})
+    code, _, err = run(["--state", str(tmp_path / "state"), "state", "history", "gone"], capsys)
+    assert code == 1
+    assert "stack 'gone' has no state on target 'local'; its 1 recorded run:" in err
+    assert "`infradsl history --stack gone`" in err
