@@ -125,6 +125,7 @@ def run_apply(
     console = make_console()
     view = ProgressView(console, label="destroying" if operation == "destroy" else "deploying")
     session = make_session(target, state, app_path, listener=view)
+    session.warm(documents)
     if target == "aws":
         console.print(account_line(session, documents))
 

@@ -128,6 +128,8 @@ class Session:
         self.stop = threading.Event()
         # How many calls run at once: the deploy's bound, used by refresh reads as well.
         self.concurrency = 10
+        # (region, resource types) -> starts creating their clients in the background.
+        self.prewarm: Callable[[str, set[str]], None] | None = None
         self._notes: dict[str, list[str]] = {}
 
     @classmethod
@@ -146,16 +148,19 @@ class Session:
             endpoint_url: the local cloud's URL, or ``None`` for real AWS.
         """
         from infradsl.providers.aws import handler_for
-        from infradsl.providers.aws.clients import Clients, check_reachable
+        from infradsl.providers.aws.clients import Clients, check_reachable, prewarm
+        from infradsl.providers.aws.registry import services_for
 
         cache: dict[str, Clients] = {}
+        lock = threading.Lock()
 
         def clients_for(region: str) -> Clients:
-            if region not in cache:
-                cache[region] = Clients(region, endpoint_url)
-            return cache[region]
+            with lock:
+                if region not in cache:
+                    cache[region] = Clients(region, endpoint_url)
+                return cache[region]
 
-        return cls(
+        session = cls(
             backend,
             target=target,
             clients_for=clients_for,
@@ -164,6 +169,20 @@ class Session:
             app_folder=app_folder,
             preflight=lambda region: check_reachable(clients_for(region)),
         )
+        session.prewarm = lambda region, types: prewarm(clients_for(region), services_for(types))
+        return session
+
+    def warm(self, documents: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Start creating, in the background, the clients the documents' resources need."""
+        if self.prewarm is None:
+            return
+        by_region: dict[str, set[str]] = {}
+        for doc in documents.values():
+            if doc is not None:
+                types = {entry["type"] for entry in doc["resources"].values()}
+                by_region.setdefault(str(doc["region"]), set()).update(types)
+        for region, types in sorted(by_region.items()):
+            self.prewarm(region, types)
 
     def reach(self, region: str) -> None:
         """Make sure the cloud answers in ``region`` before anything is read or changed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 
 from infradsl.providers.handler import ResourceHandler
 
@@ -46,6 +47,25 @@ def handler_for(type_name: str) -> ResourceHandler:
     handler: ResourceHandler = getattr(module, class_name)()
     _cache[type_name] = handler
     return handler
+
+
+# The service of each handler module's clients.
+_SERVICES = {
+    "network": "ec2",
+    "routing": "ec2",
+    "firewall": "ec2",
+    "compute": "ec2",
+    "volumes": "ec2",
+    "iam": "iam",
+    "iam_policy": "iam",
+    "secrets": "secretsmanager",
+    "s3": "s3",
+}
+
+
+def services_for(type_names: Iterable[str]) -> set[str]:
+    """The AWS services whose clients the handlers of ``type_names`` use."""
+    return {_SERVICES[_HANDLERS[t][0]] for t in type_names if t in _HANDLERS}
 
 
 def handlers() -> list[str]:
