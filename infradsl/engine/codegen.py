@@ -19,7 +19,14 @@ import attrs
 from infradsl.aws import resource_type
 from infradsl.core._tags import SYSTEM_TAG_KEYS
 from infradsl.engine._pysource import Call, Name, comment_lines, joined, literal, statement
-from infradsl.providers.discovery import Discovered, Inventory, Skipped
+from infradsl.providers.discovery import (
+    REFERENCE_TYPES,
+    Discovered,
+    Inventory,
+    Skipped,
+    gateway_type,
+    references,
+)
 
 __all__ = ["Generated", "construct_id", "generate"]
 
@@ -83,17 +90,8 @@ _RESERVED = frozenset(
     {"self", "scope", "id", "kwargs", "app", "ec2", "iam", "s3", "secrets", "Any", "App"}
     | {"Construct", "Stack", "super", "print", "type", "list", "dict", "str", "int"}
 )
-_REF_PROPS: Mapping[str, frozenset[str]] = {
-    "aws.ec2.Subnet": frozenset({"vpc"}),
-    "aws.ec2.InternetGateway": frozenset({"vpc"}),
-    "aws.ec2.NatGateway": frozenset({"subnet", "elastic_ip"}),
-    "aws.ec2.RouteTable": frozenset({"vpc", "subnets"}),
-    "aws.ec2.SecurityGroup": frozenset({"vpc"}),
-    "aws.ec2.Instance": frozenset({"subnet", "security_groups", "instance_profile", "key_pair"}),
-    "aws.ec2.Volume": frozenset({"instance"}),
-    "aws.iam.InstanceProfile": frozenset({"role"}),
-    "aws.iam.Policy": frozenset({"roles"}),
-}
+_GROUP = "aws.ec2.SecurityGroup"
+Key = tuple[str, str]  # (type, physical id): a role and its profile may share a name
 
 
 @attrs.frozen
@@ -102,13 +100,13 @@ class Generated:
 
     Attributes:
         source: the Python text.
-        paths: logical id -> physical id of every resource it manages.
-        lookups: logical id -> physical id of every resource it looks up.
+        paths: logical id -> ``(type, physical id)`` of every resource it manages.
+        lookups: logical id -> ``(type, physical id)`` of every resource it looks up.
     """
 
     source: str
-    paths: Mapping[str, str]
-    lookups: Mapping[str, str]
+    paths: Mapping[str, tuple[str, str]]
+    lookups: Mapping[str, tuple[str, str]]
 
 
 def _words(text: str) -> list[str]:
@@ -170,23 +168,23 @@ class _Writer:
             inventory.resources,
             key=lambda r: (TYPE_ORDER.index(r.type), r.physical_id),
         )
-        self.by_id = {r.physical_id: r for r in self.resources}
+        self.by_key = {r.key: r for r in self.resources}
         self.by_arn = {
             str(r.attributes["arn"]): r for r in self.resources if r.attributes.get("arn")
         }
         self.ids = self._construct_ids()
-        self.used: set[str] = set()  # physical ids some code refers to
-        self.variables: dict[str, str] = {}
+        self.used: set[Key] = set()  # what some code refers to
+        self.variables: dict[Key, str] = {}
         self.constants: dict[str, tuple[str, str, str]] = {}  # value -> (name, comment, value)
         self._constant_names: set[str] = set()
         self.lines: list[str] = []
-        self.defined: set[str] = set()
+        self.defined: set[Key] = set()
 
     # -- names ---------------------------------------------------------------------------
 
-    def _construct_ids(self) -> dict[str, str]:
-        """Physical id -> construct id: unique, and the same for the same inventory."""
-        claimed: dict[str, str] = {}
+    def _construct_ids(self) -> dict[Key, str]:
+        """Construct ids: unique, and the same for the same inventory."""
+        claimed: dict[Key, str] = {}
         taken: set[str] = set()
         ordered = sorted(
             self.resources,
@@ -203,17 +201,15 @@ class _Writer:
             while unique in taken:
                 unique, n = f"{candidate}{n}", n + 1
             taken.add(unique)
-            claimed[res.physical_id] = unique
+            claimed[res.key] = unique
         return claimed
 
-    def variable(self, physical_id: str) -> str:
-        if physical_id not in self.variables:
-            self.variables[physical_id] = _variable(
-                self.ids[physical_id],
-                _SUFFIX[self.by_id[physical_id].type],
-                set(self.variables.values()),
+    def variable(self, key: Key) -> str:
+        if key not in self.variables:
+            self.variables[key] = _variable(
+                self.ids[key], _SUFFIX[key[0]], set(self.variables.values())
             )
-        return self.variables[physical_id]
+        return self.variables[key]
 
     def constant(self, value: str, hint: str, comment: str = "") -> Name:
         if value not in self.constants:
@@ -223,30 +219,31 @@ class _Writer:
 
     # -- values --------------------------------------------------------------------------
 
-    def ref(self, physical_id: str) -> Name:
-        self.used.add(physical_id)
-        return Name(self.variable(physical_id))
+    def ref(self, type_name: str, physical_id: str) -> Name:
+        key = (type_name, physical_id)
+        self.used.add(key)
+        return Name(self.variable(key))
 
-    def refs(self, value: Any) -> Any:
+    def refs(self, type_name: str, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.ref(v) for v in value]
-        return self.ref(value)
+            return [self.ref(type_name, v) for v in value]
+        return self.ref(type_name, value)
 
     def arn_text(self, text: str) -> Any:
         """An ARN of an imported resource as ``res.arn`` (or an f-string around it)."""
         for known, res in self.by_arn.items():
             if text == known:
-                return Name(f"{self.ref(res.physical_id).text}.arn")
+                return Name(f"{self.ref(*res.key).text}.arn")
             if text.startswith(known + "/"):
                 rest = text[len(known) :].replace("{", "{{").replace("}", "}}")
-                return Name(f'f"{{{self.ref(res.physical_id).text}.arn}}{rest}"')
+                return Name(f'f"{{{self.ref(*res.key).text}.arn}}{rest}"')
         return text
 
     def rule(self, value: Mapping[str, Any]) -> Call:
         protocol = value["protocol"]
         source = str(value["source"])
         kwargs: list[tuple[str, Any]] = [
-            ("source", self.ref(source) if source.startswith("sg-") else source)
+            ("source", self.ref(_GROUP, source) if source.startswith("sg-") else source)
         ]
         if value.get("description"):
             kwargs.append(("description", value["description"]))
@@ -263,12 +260,13 @@ class _Writer:
 
     def value(self, res: Discovered, name: str, value: Any) -> Any:
         type_name = res.type
-        if name in _REF_PROPS.get(type_name, ()):
-            return self.refs(value)
+        target = REFERENCE_TYPES.get(type_name, {}).get(name)
+        if target is not None:
+            return self.refs(target, value)
         if type_name == "aws.ec2.Instance" and name == "image":
             comment = self.inventory.images.get(value, "")
             users = sorted(
-                self.ids[r.physical_id]
+                self.ids[r.key]
                 for r in self.resources
                 if r.type == type_name and r.properties.get("image") == value and not r.lookup
             )
@@ -278,13 +276,16 @@ class _Writer:
                 hint = " ".join(_words(comment)[:3] or [value]) + " image"
             return self.constant(value, hint, comment)
         if type_name == "aws.ec2.KeyPair" and name == "public_key":
-            return self.constant(value, f"{self.ids[res.physical_id]} public key")
+            return self.constant(value, f"{self.ids[res.key]} public key")
         if name == "routes":
             return [
                 Call(
                     "ec2.Route",
                     (),
-                    (("destination", r["destination"]), ("gateway", self.ref(r["gateway"]))),
+                    (
+                        ("destination", r["destination"]),
+                        ("gateway", self.ref(str(gateway_type(r["gateway"])), r["gateway"])),
+                    ),
                 )
                 for r in value
             ]
@@ -324,35 +325,32 @@ class _Writer:
         return out
 
     def emit(self, res: Discovered, kwargs: Sequence[tuple[str, Any]]) -> None:
-        call = Call(_class_of(res.type), (Name("self"), self.ids[res.physical_id]), tuple(kwargs))
-        head = f"{self.variable(res.physical_id)} = " if res.physical_id in self.used else ""
+        call = Call(_class_of(res.type), (Name("self"), self.ids[res.key]), tuple(kwargs))
+        head = f"{self.variable(res.key)} = " if res.key in self.used else ""
         self.lines.append(statement(call, indent=8, head=head))
-        self.defined.add(res.physical_id)
+        self.defined.add(res.key)
 
     def lookup(self, res: Discovered) -> None:
         if res.type == "aws.iam.Role":
             query: tuple[tuple[str, Any], ...] = (("name", res.physical_id),)
         else:
             query = (("id", res.physical_id),)
-        call = Call(
-            f"{_class_of(res.type)}.lookup", (Name("self"), self.ids[res.physical_id]), query
-        )
-        self.lines.append(statement(call, indent=8, head=f"{self.variable(res.physical_id)} = "))
-        self.defined.add(res.physical_id)
+        call = Call(f"{_class_of(res.type)}.lookup", (Name("self"), self.ids[res.key]), query)
+        self.lines.append(statement(call, indent=8, head=f"{self.variable(res.key)} = "))
+        self.defined.add(res.key)
 
     def security_groups(self, groups: Sequence[Discovered]) -> None:
         """Groups in an order where the groups a rule names come first; a rule naming a
         group not defined yet (a cycle, or the group itself) is appended once it is."""
-        pending: dict[str, list[tuple[str, str, Call]]] = {}
-        remaining = sorted(groups, key=lambda g: self.ids[g.physical_id])
+        pending: dict[Key, list[tuple[Key, str, Call]]] = {}
+        remaining = sorted(groups, key=lambda g: self.ids[g.key])
         while remaining:
             ready = next(
                 (
                     g
                     for g in remaining
                     if all(
-                        s in self.defined or s == g.physical_id or s not in self.by_id
-                        for s in _sources(g)
+                        s in self.defined or s == g.key or s not in self.by_key for s in _sources(g)
                     )
                 ),
                 remaining[0],
@@ -365,11 +363,11 @@ class _Writer:
                     continue
                 inline: list[Call] = []
                 for rule in rules:
-                    source = str(rule["source"])
-                    if source.startswith("sg-") and source not in self.defined:
-                        self.ref(ready.physical_id)
+                    source = (_GROUP, str(rule["source"]))
+                    if source[1].startswith("sg-") and source not in self.defined:
+                        self.ref(*ready.key)
                         pending.setdefault(source, []).append(
-                            (ready.physical_id, direction, self.rule(rule))
+                            (ready.key, direction, self.rule(rule))
                         )
                     else:
                         inline.append(self.rule(rule))
@@ -377,12 +375,12 @@ class _Writer:
                     kwargs.append((direction, inline))
             kwargs.sort(key=lambda kv: list(resource_type(ready.type)._props).index(kv[0]))
             self.emit(ready, kwargs)
-            self._flush(pending.pop(ready.physical_id, []))
+            self._flush(pending.pop(ready.key, []))
         for rest in pending.values():
             self._flush(rest)
 
-    def _flush(self, rules: Sequence[tuple[str, str, Call]]) -> None:
-        grouped: dict[tuple[str, str], list[Call]] = {}
+    def _flush(self, rules: Sequence[tuple[Key, str, Call]]) -> None:
+        grouped: dict[tuple[Key, str], list[Call]] = {}
         for owner, direction, call in rules:
             grouped.setdefault((owner, direction), []).append(call)
         for (owner, direction), calls in grouped.items():
@@ -393,9 +391,9 @@ class _Writer:
                 self.lines.append(statement(Call(f"{target}.extend", (list(calls),)), indent=8))
 
 
-def _sources(group: Discovered) -> list[str]:
+def _sources(group: Discovered) -> list[Key]:
     return [
-        str(rule["source"])
+        (_GROUP, str(rule["source"]))
         for direction in ("ingress", "egress")
         for rule in group.properties.get(direction) or ()
         if str(rule["source"]).startswith("sg-")
@@ -408,15 +406,12 @@ def _default(field: Any) -> Any:
     return factory() if factory is not None else default
 
 
-def _referenced(resources: Iterable[Discovered]) -> set[str]:
-    """Physical ids that some resource's code will name (so they need a variable)."""
-    from infradsl.providers.discovery import references
-
-    found: set[str] = set()
+def _referenced(resources: Iterable[Discovered]) -> set[Key]:
+    """What some resource's code will name (so it needs a variable)."""
+    found: set[Key] = set()
     for res in resources:
-        if res.lookup:
-            continue
-        found.update(pid for _t, pid in references(res.type, res.properties))
+        if not res.lookup:
+            found.update(references(res.type, res.properties))
     return found
 
 
@@ -448,7 +443,7 @@ def generate(
                 for text in st.get("resources", []):
                     writer.arn_text(str(text))
     for res in writer.resources:
-        if res.lookup and res.physical_id in writer.used:
+        if res.lookup and res.key in writer.used:
             writer.lookup(res)
     groups = [r for r in managed if r.type == "aws.ec2.SecurityGroup"]
     for type_name in TYPE_ORDER:
@@ -458,11 +453,9 @@ def generate(
         for res in managed:
             if res.type == type_name:
                 writer.emit(res, writer.kwargs(res))
-    paths = {writer.ids[r.physical_id]: r.physical_id for r in managed}
+    paths = {writer.ids[r.key]: r.key for r in managed}
     lookups = {
-        writer.ids[r.physical_id]: r.physical_id
-        for r in writer.resources
-        if r.lookup and r.physical_id in writer.defined
+        writer.ids[r.key]: r.key for r in writer.resources if r.lookup and r.key in writer.defined
     }
     source = _module(writer, inventory, stack, region, command, notes)
     return Generated(source=source, paths=paths, lookups=lookups)
@@ -511,9 +504,7 @@ def _module(
     notes: Sequence[str],
 ) -> str:
     count = sum(1 for r in inventory.resources if not r.lookup)
-    modules = sorted(
-        {_module_of(r.type) for r in inventory.resources if r.physical_id in writer.defined}
-    )
+    modules = sorted({_module_of(r.type) for r in inventory.resources if r.key in writer.defined})
     parts = _header(inventory, stack, command, notes, count)
     parts += ["", "from typing import Any", ""]
     parts.append("from infradsl import App, Construct, Stack")

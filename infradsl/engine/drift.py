@@ -326,9 +326,9 @@ def _unmanaged(
     live: Mapping[str, ReadResult | None],
 ) -> tuple[list[Unmanaged], int, int, list[str]]:
     """What the stack's VPCs hold that no stack manages, and the coverage counts."""
-    own = {res.physical_id for path, res in state.resources.items() if live.get(path)}
+    own = {(res.type, res.physical_id) for path, res in state.resources.items() if live.get(path)}
     others = {
-        res.physical_id
+        (res.type, res.physical_id)
         for other in session.states().values()
         if other.stack != state.stack
         for res in other.resources.values()
@@ -338,7 +338,7 @@ def _unmanaged(
         for path, res in state.resources.items()
         if res.type == "aws.ec2.Vpc" and live.get(path) is not None
     )
-    in_scope: dict[str, Discovered] = {}
+    in_scope: dict[tuple[str, str], Discovered] = {}
     notes: list[str] = []
     for vpc in vpcs:
         inventory = discovery.discover(
@@ -346,13 +346,13 @@ def _unmanaged(
         )
         for res in inventory.resources:
             if not res.lookup:
-                in_scope.setdefault(res.physical_id, res)
+                in_scope.setdefault(res.key, res)
     if not vpcs:
         notes.append("the stack has no VPC: unmanaged resources are looked for in VPCs only")
     unmanaged = [
         res
-        for pid, res in sorted(in_scope.items(), key=lambda kv: (kv[1].type, kv[0]))
-        if pid not in own and pid not in others and not res.managed_by
+        for key, res in sorted(in_scope.items())
+        if key not in own and key not in others and not res.managed_by
     ]
     found = [
         Unmanaged(

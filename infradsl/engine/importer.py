@@ -87,13 +87,13 @@ def prepare(inventory: Inventory) -> tuple[Inventory, list[str]]:
         The inventory to generate code from, and a line per resource left out.
     """
     notes: list[str] = []
-    found = {r.physical_id: r for r in inventory.resources}
+    found = {r.key: r for r in inventory.resources}
     for res in list(found.values()):
         if res.managed_by:
             if res.type in LOOKUP_TYPES:
-                found[res.physical_id] = attrs.evolve(res, lookup=True)
+                found[res.key] = attrs.evolve(res, lookup=True)
             else:
-                del found[res.physical_id]
+                del found[res.key]
                 notes.append(
                     f"{_kind(res)} {res.physical_id}: managed by infradsl stack {res.managed_by!r}"
                 )
@@ -103,16 +103,16 @@ def prepare(inventory: Inventory) -> tuple[Inventory, list[str]]:
         for res in list(found.values()):
             if res.lookup:
                 continue
-            missing = [pid for _t, pid in references(res.type, res.properties) if pid not in found]
+            missing = [key for key in references(res.type, res.properties) if key not in found]
             if missing:
-                del found[res.physical_id]
+                del found[res.key]
+                names = ", ".join(sorted(pid for _t, pid in missing))
                 notes.append(
-                    f"{_kind(res)} {res.physical_id}: it uses {', '.join(sorted(missing))}, "
-                    "which cannot be imported nor looked up"
+                    f"{_kind(res)} {res.physical_id}: it uses {names}, which cannot be "
+                    "imported nor looked up"
                 )
                 changed = True
-    kept = tuple(r for r in inventory.resources if r.physical_id in found)
-    kept = tuple(found[r.physical_id] for r in kept)
+    kept = tuple(found[r.key] for r in inventory.resources if r.key in found)
     return attrs.evolve(inventory, resources=kept), notes
 
 
@@ -176,7 +176,7 @@ def import_scope(
     state = adoption_state(
         resolved,
         generated.paths,
-        {r.physical_id: r for r in inventory.resources},
+        {r.key: r for r in inventory.resources},
         target=session.target,
     )
     return ImportResult(generated, state, inventory, tuple(notes))
@@ -197,7 +197,7 @@ def _generate(
             return generated, synthesize_source(generated.source, filename)
         except ValidationError as error:
             ids = {**generated.paths, **generated.lookups}
-            refused: dict[str, list[str]] = {}
+            refused: dict[tuple[str, str], list[str]] = {}
             for problem in error.problems:
                 path = problem.path.split("/", 1)[-1] if "/" in problem.path else ""
                 top = path.split("/", 1)[0]
@@ -208,10 +208,8 @@ def _generate(
                 refused.setdefault(ids[top], []).append(problem.message)
             kept = []
             for res in inventory.resources:
-                if res.physical_id in refused:
-                    notes.append(
-                        f"{_kind(res)} {res.physical_id}: {'; '.join(refused[res.physical_id])}"
-                    )
+                if res.key in refused:
+                    notes.append(f"{_kind(res)} {res.physical_id}: {'; '.join(refused[res.key])}")
                 else:
                     kept.append(res)
             inventory, more = prepare(attrs.evolve(inventory, resources=tuple(kept)))
@@ -221,8 +219,8 @@ def _generate(
 
 def adoption_state(
     document: Mapping[str, Any],
-    paths: Mapping[str, str],
-    found: Mapping[str, Discovered],
+    paths: Mapping[str, tuple[str, str]],
+    found: Mapping[tuple[str, str], Discovered],
     *,
     target: str,
 ) -> StackState:
@@ -231,15 +229,15 @@ def adoption_state(
 
     Args:
         document: the module's document, lookups resolved.
-        paths: logical id -> physical id.
-        found: physical id -> what was found.
+        paths: logical id -> ``(type, physical id)``.
+        found: ``(type, physical id)`` -> what was found.
         target: ``local`` or ``aws``.
 
     Raises:
         ImportFailedError: a property the code gives resolves to another value than the one
             read (the code would change the resource at its first deploy).
     """
-    by_path = {path: found[pid] for path, pid in paths.items()}
+    by_path = {path: found[key] for path, key in paths.items()}
 
     def lookup(stack: str | None, path: str, attribute: str) -> Any:
         res = by_path.get(path)

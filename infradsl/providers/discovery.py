@@ -25,20 +25,21 @@ from infradsl.providers.handler import ClientProvider
 
 __all__ = [
     "LOOKUP_TYPES",
+    "REFERENCE_TYPES",
     "Discovered",
     "Discovery",
     "DiscoveryError",
     "Inventory",
     "Scope",
     "Skipped",
+    "gateway_type",
     "references",
 ]
 
 LOOKUP_TYPES = frozenset({"aws.ec2.Vpc", "aws.ec2.Subnet", "aws.ec2.SecurityGroup", "aws.iam.Role"})
 """Types that code can look up (``ec2.Vpc.lookup``...) instead of managing them."""
 
-# type -> property -> the type of what its value (or each item of it) names.
-_REFERENCES: Mapping[str, Mapping[str, str]] = {
+REFERENCE_TYPES: Mapping[str, Mapping[str, str]] = {
     "aws.ec2.Subnet": {"vpc": "aws.ec2.Vpc"},
     "aws.ec2.InternetGateway": {"vpc": "aws.ec2.Vpc"},
     "aws.ec2.NatGateway": {"subnet": "aws.ec2.Subnet", "elastic_ip": "aws.ec2.ElasticIp"},
@@ -54,6 +55,7 @@ _REFERENCES: Mapping[str, Mapping[str, str]] = {
     "aws.iam.InstanceProfile": {"role": "aws.iam.Role"},
     "aws.iam.Policy": {"roles": "aws.iam.Role"},
 }
+"""type -> property -> the type of what its value (or each of its items) names."""
 _GATEWAYS = {"igw-": "aws.ec2.InternetGateway", "nat-": "aws.ec2.NatGateway"}
 
 
@@ -121,6 +123,11 @@ class Discovered:
     import_id: str | None = None
 
     @property
+    def key(self) -> tuple[str, str]:
+        """``(type, physical id)``: unique (a role and a profile may share a name)."""
+        return (self.type, self.physical_id)
+
+    @property
     def given_id(self) -> str:
         """The id ``infradsl import --id`` takes for it."""
         return self.import_id or self.physical_id
@@ -168,9 +175,9 @@ class Inventory:
         """The resources to manage (not those only looked up)."""
         return [r for r in self.resources if not r.lookup]
 
-    def by_id(self) -> dict[str, Discovered]:
-        """Resources by physical id."""
-        return {r.physical_id: r for r in self.resources}
+    def by_key(self) -> dict[tuple[str, str], Discovered]:
+        """Resources by ``(type, physical id)``."""
+        return {r.key: r for r in self.resources}
 
 
 class Discovery(Protocol):
@@ -197,6 +204,11 @@ class Discovery(Protocol):
         ...
 
 
+def gateway_type(gateway: str) -> str | None:
+    """The type of a route's target id (``igw-...``, ``nat-...``), if infradsl has it."""
+    return next((t for prefix, t in _GATEWAYS.items() if gateway.startswith(prefix)), None)
+
+
 def references(type_name: str, properties: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(type, physical id)`` of every resource that resolved ``properties`` name.
 
@@ -205,14 +217,14 @@ def references(type_name: str, properties: Mapping[str, Any]) -> list[tuple[str,
         [('aws.ec2.Vpc', 'vpc-1')]
     """
     found: list[tuple[str, str]] = []
-    for name, target in _REFERENCES.get(type_name, {}).items():
+    for name, target in REFERENCE_TYPES.get(type_name, {}).items():
         value = properties.get(name)
         values = value if isinstance(value, list) else [value]
         found.extend((target, v) for v in values if isinstance(v, str) and v)
     if type_name == "aws.ec2.RouteTable":
         for route in properties.get("routes") or ():
             gateway = str(route.get("gateway", ""))
-            kind = next((t for prefix, t in _GATEWAYS.items() if gateway.startswith(prefix)), None)
+            kind = gateway_type(gateway)
             if kind is not None:
                 found.append((kind, gateway))
     if type_name == "aws.ec2.SecurityGroup":

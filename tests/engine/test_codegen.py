@@ -118,13 +118,40 @@ def test_construct_ids_come_from_names_and_stay_unique() -> None:
     assert construct_id("legacy-db (old)") == "LegacyDbOld"
     generated = _module()
     # The server keeps "Db"; the group named "db" too gets its type's word.
-    assert generated.paths == {
+    assert {path: pid for path, (_type, pid) in generated.paths.items()} == {
         "Prod": "vpc-1",
         "Data": "subnet-1",
         "App": "sg-1",
         "DbSg": "sg-2",
         "Db": "i-1",
     }
+
+
+def test_a_role_and_its_profile_may_share_a_name() -> None:
+    role = _res(
+        "aws.iam.Role",
+        "app",
+        {"role_name": "app", "assumed_by": "ec2.amazonaws.com", "path": "/"},
+        name="app",
+    )
+    profile = _res(
+        "aws.iam.InstanceProfile", "app", {"profile_name": "app", "role": "app"}, name="app"
+    )
+    server = _res(
+        "aws.ec2.Instance", "i-1", {**SERVER.properties, "instance_profile": "app"}, name="db"
+    )
+    inventory = Inventory(
+        region="us-east-1", resources=(VPC, SUBNET, APP, DB, role, profile, server)
+    )
+    generated = _module(inventory)
+    assert generated.paths["AppRole"] == ("aws.iam.Role", "app")
+    assert generated.paths["AppProfile"] == ("aws.iam.InstanceProfile", "app")
+    assert "role=app_role," in generated.source
+    assert "instance_profile=app_profile," in generated.source
+    document = synthesize_source(generated.source, "legacy.py")["legacy"]
+    found = {r.key: r for r in inventory.resources}
+    state = adoption_state(document, generated.paths, found, target="local")
+    assert state.resources["AppProfile"].properties["role"] == "app"
 
 
 def test_generated_code_passes_objects_and_leaves_defaults_out() -> None:
@@ -163,7 +190,7 @@ def test_generated_code_is_formatted_and_lint_clean(tmp_path: Path) -> None:
 def test_adoption_state_has_the_synthesized_inputs_and_plans_no_change() -> None:
     generated = _module()
     document = synthesize_source(generated.source, "legacy.py")["legacy"]
-    found = {r.physical_id: r for r in INVENTORY.resources}
+    found = {r.key: r for r in INVENTORY.resources}
     state = adoption_state(document, generated.paths, found, target="local")
     db = state.resources["Db"]
     assert db.physical_id == "i-1" and db.options == {ADOPTED: True}
@@ -173,9 +200,9 @@ def test_adoption_state_has_the_synthesized_inputs_and_plans_no_change() -> None
     # Refreshed: the live tags lack infradsl's: adding them is adoption, not a change.
     live = {
         path: ReadResult(
-            properties=found[pid].properties, attributes=found[pid].attributes, tags=found[pid].tags
+            properties=found[key].properties, attributes=found[key].attributes, tags=found[key].tags
         )
-        for path, pid in generated.paths.items()
+        for path, key in generated.paths.items()
     }
     plan = plan_stack(document, state, live)
     assert not plan.has_changes
@@ -187,8 +214,8 @@ def test_adoption_state_has_the_synthesized_inputs_and_plans_no_change() -> None
 def test_a_value_the_code_cannot_say_is_refused() -> None:
     generated = _module()
     document = synthesize_source(generated.source, "legacy.py")["legacy"]
-    found = {r.physical_id: r for r in INVENTORY.resources}
-    found["subnet-1"] = _res(
+    found = {r.key: r for r in INVENTORY.resources}
+    found[SUBNET.key] = _res(
         "aws.ec2.Subnet", "subnet-1", {**SUBNET.properties, "cidr_block": "10.0.9.0/24"}
     )
     with pytest.raises(ImportFailedError, match=r"Data\.cidr_block: code gives '10\.0\.1\.0/24'"):

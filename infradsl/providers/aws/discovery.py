@@ -191,11 +191,12 @@ class _Finder:
         self.ec2 = ec2_client(ctx)
         self.region = region
         self.iam = IamFinder(clients)
-        self.found: dict[str, Discovered] = {}
+        self.found: dict[tuple[str, str], Discovered] = {}  # by (type, physical id)
         self.skipped: list[Skipped] = []
         self.defaults: list[str] = []
         self.account = ""
         self._addresses: list[Any] | None = None
+        self._asked: set[tuple[str, str]] = set()  # referred to, and described once
 
     # -- scopes ------------------------------------------------------------------------
 
@@ -264,21 +265,21 @@ class _Finder:
         """Add what the resources found refer to: managed when it is a part of them (an
         instance's profile, a profile's role, an address), looked up when it is the
         network they sit in (a VPC, a subnet, a group of another scope)."""
-        for _ in range(8):
+        while True:
             wanted: dict[str, set[str]] = {}
             for res in list(self.found.values()):
                 if res.lookup:
                     continue
-                for type_name, physical_id in references(res.type, res.properties):
-                    if physical_id not in self.found:
-                        wanted.setdefault(type_name, set()).add(physical_id)
+                refs = references(res.type, res.properties)
                 if res.type == "aws.iam.Role" and not res.managed_by:
-                    for policy in self.iam.policies_of(res.physical_id):
-                        if policy not in self.found:
-                            wanted.setdefault("aws.iam.Policy", set()).add(policy)
+                    refs += [("aws.iam.Policy", p) for p in self.iam.policies_of(res.physical_id)]
+                for key in refs:
+                    if key not in self.found and key not in self._asked:
+                        wanted.setdefault(key[0], set()).add(key[1])
             if not wanted:
                 return
             for type_name, ids in sorted(wanted.items()):
+                self._asked.update((type_name, i) for i in ids)
                 looked_up = {i for i in ids if self._looked_up(type_name, i)}
                 got: list[Discovered] = []
                 for lookup, part in ((False, ids - looked_up), (True, looked_up)):
@@ -291,9 +292,10 @@ class _Finder:
                         self._add_all(found)
                         got += found
                 for gone in sorted(ids - {d.physical_id for d in got}):
-                    self.skipped.append(
-                        Skipped(gone, type_name, "referred to, but not found: left out")
-                    )
+                    if not any(s.physical_id == gone for s in self.iam.skipped):
+                        self.skipped.append(
+                            Skipped(gone, type_name, "referred to, but not found: left out")
+                        )
             self._parts()
 
     def _looked_up(self, type_name: str, physical_id: str) -> bool:
@@ -371,10 +373,10 @@ class _Finder:
 
     def _add_all(self, found: Iterable[Discovered]) -> None:
         for res in found:
-            known = self.found.get(res.physical_id)
+            known = self.found.get(res.key)
             if known is not None and (known.lookup <= res.lookup):
                 continue  # managed beats looked up
-            self.found[res.physical_id] = res
+            self.found[res.key] = res
 
     def _skip(self, physical_id: str, what: str, reason: str) -> list[Discovered]:
         self.skipped.append(Skipped(physical_id, what, reason))
@@ -647,7 +649,7 @@ class _Finder:
             mine = (
                 address.get("InstanceId") in instances or address.get("AllocationId") in allocations
             )
-            if mine and address.get("AllocationId") not in self.found:
+            if mine and ("aws.ec2.ElasticIp", address.get("AllocationId")) not in self.found:
                 self._add_all(self._convert_elasticip(address, False))
 
     def _images(self) -> dict[str, str]:
