@@ -170,3 +170,49 @@ def test_import_refuses_an_unknown_vpc_and_an_existing_file(
     code, _out, err = run_cli(["import", "--vpc", legacy["vpc"], "-o", "legacy.py"], capsys)
     assert code == 1 and "--force" in err
     assert Path("legacy.py").read_text() == "# mine\n"
+
+
+def test_one_server_imported_by_id_looks_its_network_up(
+    legacy: dict[str, str], local_cloud: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets = local_cloud.client("secretsmanager")
+    secret = secrets.create_secret(Name="legacy/db-password", SecretString="hunter2")["ARN"]
+    code, out, err = run_cli(
+        ["import", "--id", legacy["db"], "--id", secret, "-o", "db.py"], capsys
+    )
+    assert code == 0, out + err
+    source = Path("db.py").read_text()
+    assert "hunter2" not in source and "hunter2" not in Path("state/local/db.json").read_text()
+    # Its network is looked up, not adopted; what is part of the server is imported.
+    assert f'ec2.Subnet.lookup(self, "PrivateB", id="{legacy["private"]}")' in source
+    assert f'ec2.SecurityGroup.lookup(self, "Db", id="{legacy["db_sg"]}")' in source
+    assert "ec2.Vpc(" not in source and "ec2.Subnet(" not in source
+    for piece in (
+        "ec2.Instance(",
+        "ec2.Volume(",
+        "iam.InstanceProfile(",
+        "iam.Role(",
+        "iam.Policy(",
+    ):
+        assert piece in source
+    assert 'secrets.Secret(self, "LegacyDbPassword", secret_name="legacy/db-password")' in source
+    code, out, err = run_cli(["plan", "db.py", "--detailed-exitcode"], capsys)
+    assert code == 0, out + err
+    assert "No changes" in out
+
+
+def test_resources_imported_by_tag(
+    legacy: dict[str, str], local_cloud: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ec2 = local_cloud.client("ec2")
+    tag = [{"Key": "team", "Value": "web"}]
+    ec2.create_tags(Resources=[legacy["web"], legacy["app_sg"], legacy["public"]], Tags=tag)
+    code, out, err = run_cli(["import", "--tag", "team=web", "-o", "web.py"], capsys)
+    assert code == 0, out + err
+    source = Path("web.py").read_text()
+    assert 'tags={"team": "web"}' in source
+    assert "ec2.Instance(" in source and "ec2.SecurityGroup(" in source
+    # The group admits the db group, which is not tagged: looked up.
+    assert f'ec2.SecurityGroup.lookup(self, "Db", id="{legacy["db_sg"]}")' in source
+    code, out, err = run_cli(["plan", "web.py", "--detailed-exitcode"], capsys)
+    assert code == 0, out + err

@@ -179,7 +179,12 @@ def test_reading_many_secrets_makes_the_same_calls_as_reading_one(
         return set(handler.read(ctx, ids)), calls.made
 
     assert calls_to_read(arns[1:2]) == ({arns[1]}, ["secrets-manager.ListSecrets"])
-    assert calls_to_read([*arns, foreign]) == (set(arns[1:]), ["secrets-manager.ListSecrets"])
+    # Some asked for are not in the stack's listing: a second listing looks for secrets
+    # adopted by `infradsl import` (not tagged yet); it never finds another stack's.
+    assert calls_to_read([*arns, foreign]) == (
+        set(arns[1:]),
+        ["secrets-manager.ListSecrets", "secrets-manager.ListSecrets"],
+    )
     assert calls_to_read([]) == (set(), [])
 
 

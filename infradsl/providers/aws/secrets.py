@@ -13,7 +13,8 @@ How a value stays secret:
 - while it travels, botocore's debug log records of the calling thread (which print
   request and response bodies) are dropped;
 - reads use ``ListSecrets`` only (one call per page of 100, whatever the number of
-  secrets read): no value is ever read back.
+  secrets read; a second listing when some are not tagged with the stack): no value is
+  ever read back.
 """
 
 from __future__ import annotations
@@ -207,7 +208,16 @@ class SecretHandler:
         if ctx.stack:
             filters = _stack_filters(ctx)
         found: dict[str, ReadResult] = {}
-        for secret in _list(ctx, filters):
+        listed = _list(ctx, filters)
+        if filters and wanted - {s.get("ARN", "") for s in listed}:
+            # Adopted by `infradsl import` and not tagged yet: one more listing (a call per
+            # page) finds those, never another stack's.
+            listed += [
+                s
+                for s in _list(ctx, [])
+                if not any(t.get("Key") == "infradsl:stack" for t in s.get("Tags", []))
+            ]
+        for secret in listed:
             secret_arn = secret.get("ARN", "")
             if secret_arn in wanted:
                 name = secret.get("Name", "")
