@@ -173,6 +173,7 @@ class Executor:
         self._saved = 0
         self._saved_map: int | None = None
         self._unsaved: set[str] = set()
+        self._snapshot: ResourceMap | None = None  # the resources of the last state written
         self._rolling_back = False
         self._save_failures: list[str] = []
         self._serial = state.serial if state else 0
@@ -973,13 +974,26 @@ class Executor:
         with self._lock:
             changes = self._changes
             self._serial += 1
-            self._unsaved |= self.resources.take_changed()
-            self._unsaved |= {f"{path}#old" for path in self.retired.take_changed()}
+            # Old halves of replacements stay tracked as `path#old` until deleted, so
+            # nothing is ever lost; they win over a `path#old` left by a run that died.
+            keys = self.resources.take_changed()
+            keys |= {f"{path}#old" for path in self.retired.take_changed()}
+            self._unsaved |= keys
+            if self._snapshot is None:
+                entries = dict(self.resources)
+                entries.update((f"{path}#old", old) for path, old in self.retired.items())
+                resources = ResourceMap(entries, base=self._saved_map, changed=self._unsaved)
+            else:
+                # The previous snapshot plus what changed since: costs the changes only.
+                update: dict[str, ResourceState | None] = {}
+                for key in keys:
+                    old = self.retired.get(key[: -len("#old")]) if key.endswith("#old") else None
+                    update[key] = old if old is not None else self.resources.get(key)
+                resources = self._snapshot.updated(
+                    update, base=self._saved_map, changed=self._unsaved
+                )
             # Knows what changed since the last write, so the backend journals only that.
-            resources = ResourceMap(self.resources, base=self._saved_map, changed=self._unsaved)
-            # Old halves of replacements stay tracked until deleted, so nothing is ever lost.
-            for path, old in self.retired.items():
-                resources[f"{path}#old"] = old
+            self._snapshot = resources
             state = StackState(
                 stack=self.stack,
                 target=self.target,

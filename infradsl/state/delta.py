@@ -4,18 +4,19 @@ A deploy writes its state before and after every mutating call. Backends append 
 change (a `Delta`) to the stack's journal instead of rewriting the whole document, so a
 record costs the same at 20,000 resources as at 20 (see ``docs/state.md``).
 
-Finding the change must not cost a walk over every resource either. The executor keeps
-its resources in a `TrackedDict`, which remembers the keys it set or removed, and hands
-the backend a `ResourceMap`: the resources to write, which know the keys that differ
-from the map of the executor's previous successful write. A backend that wrote that
-previous map itself trusts the list; otherwise `diff` compares every entry (by identity
-first, so unchanged entries cost one pointer comparison).
+Neither finding the change nor taking the snapshot to write may cost a walk over every
+resource. The executor keeps its resources in a `TrackedDict`, which remembers the keys
+it set or removed, and hands the backend a `ResourceMap`: an immutable snapshot made from
+the previous one plus the changed entries (sharing the rest), which knows the keys that
+differ from the map of the executor's previous successful write. A backend that wrote
+that previous map itself trusts the list; otherwise `diff` compares every entry (by
+identity first, so unchanged entries cost one pointer comparison).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
 import attrs
@@ -31,6 +32,7 @@ T = TypeVar("T")
 _FIELDS = ("outputs", "local_instance", "region", "target")
 
 _tokens = itertools.count(1)
+_MAX_DEPTH = 16  # layers of a `ResourceMap` before it is flattened again
 
 
 class TrackedDict(dict[str, V]):
@@ -97,17 +99,23 @@ class TrackedDict(dict[str, V]):
         super().clear()
 
 
-class ResourceMap(dict[str, ResourceState]):
-    """The resources of a state about to be written, knowing what differs from an
-    earlier map.
+class ResourceMap(Mapping[str, ResourceState]):
+    """The resources of a state about to be written: an immutable mapping that knows what
+    differs from an earlier map, and shares what it did not change with the map it was
+    made from (`updated`), so making one costs the changes, not the stack.
 
     Args:
         items: the resources.
         base: the `token` of the map this one follows, or ``None``.
         changed: every key whose entry may differ from ``base`` (set or removed since).
+
+    Attributes:
+        token: unique to this map.
+        base: as given.
+        changed: as given.
     """
 
-    __slots__ = ("base", "changed", "token")
+    __slots__ = ("_depth", "_flat", "_layer", "_len", "_parent", "base", "changed", "token")
 
     def __init__(
         self,
@@ -116,10 +124,89 @@ class ResourceMap(dict[str, ResourceState]):
         base: int | None = None,
         changed: Iterable[str] = (),
     ) -> None:
-        super().__init__(items)
+        # A map is either flat (``_flat``) or a layer of changes on ``_parent`` (a value of
+        # None removes the key); layers are at most `_MAX_DEPTH` deep. ``_flat`` of a
+        # layer is filled once, when it is first iterated, and never changes after.
+        self._flat: dict[str, ResourceState] | None = dict(items)
+        self._layer: dict[str, ResourceState | None] = {}
+        self._parent: ResourceMap | None = None
+        self._depth = 0
+        self._len = len(self._flat)
         self.token = next(_tokens)
         self.base = base
         self.changed = frozenset(changed)
+
+    def updated(
+        self,
+        changes: Mapping[str, ResourceState | None],
+        *,
+        base: int | None,
+        changed: Iterable[str],
+    ) -> ResourceMap:
+        """This map with ``changes`` applied (``None`` removes the key), as a new map."""
+        if self._depth >= _MAX_DEPTH:
+            # Flattened once per `_MAX_DEPTH` maps: a constant share of each.
+            flat = dict(self._entries())
+            for key, value in changes.items():
+                if value is None:
+                    flat.pop(key, None)
+                else:
+                    flat[key] = value
+            return ResourceMap(flat, base=base, changed=changed)
+        new = object.__new__(ResourceMap)
+        new._flat = None
+        new._layer = dict(changes)
+        new._parent = self
+        new._depth = self._depth + 1
+        length = self._len
+        for key, value in changes.items():
+            present = key in self
+            length += (value is not None) - present
+        new._len = length
+        new.token = next(_tokens)
+        new.base = base
+        new.changed = frozenset(changed)
+        return new
+
+    def __getitem__(self, key: str) -> ResourceState:
+        node = self
+        while node._flat is None:
+            if key in node._layer:
+                value = node._layer[key]
+                if value is None:
+                    raise KeyError(key)
+                return value
+            assert node._parent is not None
+            node = node._parent
+        return node._flat[key]
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def _entries(self) -> dict[str, ResourceState]:
+        if self._flat is None:
+            assert self._parent is not None
+            flat = dict(self._parent._entries())
+            for key, value in self._layer.items():
+                if value is None:
+                    flat.pop(key, None)
+                else:
+                    flat[key] = value
+            self._flat = flat
+        return self._flat
+
+    def __repr__(self) -> str:
+        return f"ResourceMap({self._entries()!r})"
 
 
 @attrs.frozen

@@ -75,6 +75,30 @@ def test_a_resource_map_hint_is_trusted_only_after_the_map_it_names() -> None:
     assert delta is not None and set(delta.put) == {"A", "B"}
 
 
+def test_a_resource_map_made_from_another_reads_like_a_dict_through_many_layers() -> None:
+    expected = {f"R{i}": resource(f"r-{i}") for i in range(30)}
+    current = ResourceMap(expected)
+    for step in range(40):  # more layers than are kept before flattening
+        changes: dict[str, ResourceState | None] = {
+            f"R{step}": None,
+            f"R{step + 30}": resource(f"new-{step}"),
+            f"R{(step * 7 + 3) % 30}": resource(f"changed-{step}"),
+        }
+        for key, value in changes.items():
+            if value is None:
+                expected.pop(key, None)
+            else:
+                expected[key] = value
+        before = current
+        current = current.updated(changes, base=before.token, changed=changes)
+        assert len(current) == len(expected)
+        assert all(current[key] is value for key, value in expected.items())
+        assert "R-missing" not in current and f"R{step}" not in current
+        if step % 9 == 0:
+            assert dict(current) == expected and current == expected
+    assert before != current, "an earlier map is unchanged"
+
+
 def test_a_tracked_dict_records_every_key_set_or_removed() -> None:
     tracked: TrackedDict[int] = TrackedDict({"a": 1, "b": 2, "c": 3})
     tracked["d"] = 4
