@@ -1,27 +1,40 @@
-"""Synthesis benchmark: `infradsl synth` against plain dicts + json.dumps, at scale.
+"""Synthesis benchmark: `infradsl synth` against troposphere and plain dicts, at scale.
 
 What it measures
-    A stack of 1 VPC (10.0.0.0/16) plus T tiers; each tier is a construct holding a /28
-    subnet, a security group with two ingress rules (443 from 0.0.0.0/0 and 5432 from the
-    previous tier's group; tier 0 admits 5432 from the VPC's CIDR instead, so there is no
-    cycle) and a t3.micro instance in that subnet and group: 1 + 3*T resources.
+    1. Against troposphere (`pip install -e ".[bench]"`), the topology of DESIGN.md section 8:
+       1 VPC + 1,000 tiers of a /28 subnet, a security group, two rules as resources of
+       their own (443 from 0.0.0.0/0; 5432 from the previous tier's group, or from the
+       VPC's range for tier 0) and a t3.micro instance: 5,001 resources. infradsl runs
+       `infradsl synth app.py -o DIR`; troposphere builds the same template (validation
+       on, rules as SecurityGroupIngress) and writes `to_json()`. Target: infradsl's time
+       at most 1.0x troposphere's.
+    2. Against plain dicts, at several sizes: 1 VPC (10.0.0.0/16) plus T tiers; each tier
+       is a construct holding a /28 subnet, a security group with two inline ingress rules
+       (443 from 0.0.0.0/0 and 5432 from the previous tier's group; tier 0 admits 5432
+       from the VPC's CIDR instead) and a t3.micro instance in that subnet and group:
+       1 + 3*T resources. The baseline is a generated plain-Python script building the
+       same document as dicts and writing it with json.dumps(sort_keys=True, indent=2).
+    3. At 100,000 resources: synthesis and a plan against a saved state (no cloud), in
+       one fresh process, as `benchmarks/plan.py` runs it. Target: under 15 s wall and
+       1 GB peak RSS.
 
-    For each size, in a fresh process per run (median of --repeat runs):
-      * infradsl: `infradsl synth app.py -o DIR`, end to end (interpreter start, import,
-        construction, validation, serialization, file write);
-      * baseline: a generated plain-Python script building the same document as dicts
-        and writing it with json.dumps(sort_keys=True, indent=2).
-    Wall time is measured around spawn + wait; peak RSS is the child's own ru_maxrss from
-    os.wait4 (exact, per child). It also times `import infradsl` (-X importtime's
-    cumulative figure, and `python -c "import infradsl"` minus `python -c pass`).
+    Every measurement runs in a fresh process (interpreter start, import, construction,
+    validation, serialization, file write), median of --repeat runs, the tools alternating
+    within each round. Wall time is measured around spawn + wait; CPU time (user + system)
+    and peak RSS are the child's own, from os.wait4 (exact, per child): on a machine
+    shared with other work, the CPU ratio is the steadier figure. It also times
+    `import infradsl` (-X importtime's cumulative figure, and `python -c "import
+    infradsl"` minus `python -c pass`).
 
-    Every infradsl run must exit 0 and its document must hold exactly 1 + 3*T resources,
-    or the script stops with an error. "same" says whether the baseline's bytes equal
-    infradsl's output (informational: the baseline hard-codes today's defaults).
+    Every infradsl run must exit 0 and its document must hold exactly the expected
+    resources, or the script stops with an error. "same" says whether the baseline's
+    bytes equal infradsl's output (informational: the baseline hard-codes today's
+    defaults).
 
-Run it (stdlib only):
-    python benchmarks/synth.py                       # sizes 1000 5000 10000, 3 runs each
-    python benchmarks/synth.py --sizes 5000 --repeat 5
+Run it:
+    pip install -e ".[bench]"                       # troposphere, for the comparison
+    python benchmarks/synth.py                       # everything, 3 runs each
+    python benchmarks/synth.py --sizes 5000 --repeat 5 --no-scale
 Sizes are resource counts; T = (size - 1) // 3 tiers (at most 4096 /28s fit the VPC).
 Exit status: 0 when every applicable target passes, 1 otherwise.
 """
@@ -41,6 +54,7 @@ import time
 from pathlib import Path
 
 STACK = "bench"
+TROPOSPHERE_TARGET = 1.0  # infradsl / troposphere wall time, at 5,001 resources
 RATIO_TARGET = 4.0  # infradsl / baseline wall time, at ~5,000 resources
 RSS_TARGET_MB = 150.0  # infradsl peak RSS, at ~10,000 resources
 IMPORT_TARGET_MS = 50.0
@@ -63,6 +77,64 @@ for i in range(TIERS):
     ec2.Instance(tier, "Server", image="ami-12345678", instance_type="t3.micro",
                  subnet=subnet, security_groups=[sg])
     prev = sg
+"""
+
+# The topology of DESIGN.md section 8: rules as resources, so 1 + 5*T resources.
+APP_RULES = """\
+from infradsl import App, Construct, Stack
+from infradsl.aws import ec2
+
+TIERS = {tiers}
+app = App()
+stack = Stack(app, "{stack}", region="us-east-1")
+vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
+prev = "10.0.0.0/16"
+for i in range(TIERS):
+    tier = Construct(stack, f"Tier{{i}}")
+    subnet = ec2.Subnet(tier, "Subnet", vpc=vpc,
+                        cidr_block=f"10.0.{{i // 16}}.{{i % 16 * 16}}/28")
+    sg = ec2.SecurityGroup(tier, "Sg", vpc=vpc)
+    ec2.SecurityGroupRule(tier, "Https", group=sg, rule=ec2.Rule.tcp(443, source="0.0.0.0/0"))
+    ec2.SecurityGroupRule(tier, "Db", group=sg, rule=ec2.Rule.tcp(5432, source=prev))
+    ec2.Instance(tier, "Server", image="ami-12345678", instance_type="t3.micro",
+                 subnet=subnet, security_groups=[sg])
+    prev = sg
+"""
+
+TROPOSPHERE = """\
+import sys
+import troposphere
+from troposphere import Ref, Template, ec2
+
+troposphere.MAX_RESOURCES = 10**7  # its default refuses more than 500, as CloudFormation
+TIERS = {tiers}
+t = Template()
+vpc = t.add_resource(ec2.VPC("Vpc", CidrBlock="10.0.0.0/16", EnableDnsSupport=True,
+                             EnableDnsHostnames=True, InstanceTenancy="default"))
+prev = None
+for i in range(TIERS):
+    subnet = t.add_resource(ec2.Subnet(
+        f"Tier{{i}}Subnet", VpcId=Ref(vpc), CidrBlock=f"10.0.{{i // 16}}.{{i % 16 * 16}}/28",
+        MapPublicIpOnLaunch=False))
+    sg = t.add_resource(ec2.SecurityGroup(
+        f"Tier{{i}}Sg", VpcId=Ref(vpc), GroupDescription="Managed by infradsl"))
+    t.add_resource(ec2.SecurityGroupIngress(
+        f"Tier{{i}}Https", GroupId=Ref(sg), IpProtocol="tcp", FromPort=443, ToPort=443,
+        CidrIp="0.0.0.0/0"))
+    if prev is None:
+        t.add_resource(ec2.SecurityGroupIngress(
+            f"Tier{{i}}Db", GroupId=Ref(sg), IpProtocol="tcp", FromPort=5432, ToPort=5432,
+            CidrIp="10.0.0.0/16"))
+    else:
+        t.add_resource(ec2.SecurityGroupIngress(
+            f"Tier{{i}}Db", GroupId=Ref(sg), IpProtocol="tcp", FromPort=5432, ToPort=5432,
+            SourceSecurityGroupId=Ref(prev)))
+    t.add_resource(ec2.Instance(
+        f"Tier{{i}}Server", ImageId="ami-12345678", InstanceType="t3.micro",
+        SubnetId=Ref(subnet), SecurityGroupIds=[Ref(sg)], Monitoring=False))
+    prev = sg
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    f.write(t.to_json())
 """
 
 BASELINE = """\
@@ -102,8 +174,8 @@ with open(sys.argv[1], "w", encoding="utf-8") as f:
 """
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
-    """Run ``cmd`` in a fresh process: (wall seconds, peak RSS MiB, exit code, stderr)."""
+def run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str, float]:
+    """Run ``cmd`` in a fresh process: (wall s, peak RSS MiB, exit code, stderr, CPU s)."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
@@ -111,7 +183,14 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
-        return wall, usage.ru_maxrss / 1024, proc.returncode, err.read().decode(errors="replace")
+        cpu = usage.ru_utime + usage.ru_stime
+        return (
+            wall,
+            usage.ru_maxrss / 1024,
+            proc.returncode,
+            err.read().decode(errors="replace"),
+            cpu,
+        )
 
 
 def infradsl_cmd() -> list[str]:
@@ -131,7 +210,7 @@ def bench_size(size: int, repeat: int, work: Path) -> dict[str, object]:
     walls, rsss, base_walls, base_rsss = [], [], [], []
     for i in range(repeat):
         out = case / f"out{i}"
-        wall, rss, code, err = run([*infradsl_cmd(), "synth", "app.py", "-o", str(out)], case)
+        wall, rss, code, err, _ = run([*infradsl_cmd(), "synth", "app.py", "-o", str(out)], case)
         if code != 0:
             sys.exit(f"FAILED: infradsl synth exited {code} at {size} resources:\n{err[-4000:]}")
         count = len(json.loads((out / f"{STACK}.json").read_text())["resources"])
@@ -139,7 +218,7 @@ def bench_size(size: int, repeat: int, work: Path) -> dict[str, object]:
             sys.exit(f"FAILED: synthesized {count} resources, expected {expected} (1 + 3*{tiers})")
         walls.append(wall)
         rsss.append(rss)
-        bwall, brss, bcode, berr = run([sys.executable, "baseline.py", f"base{i}.json"], case)
+        bwall, brss, bcode, berr, _ = run([sys.executable, "baseline.py", f"base{i}.json"], case)
         if bcode != 0:
             sys.exit(f"FAILED: baseline exited {bcode}:\n{berr[-4000:]}")
         base_walls.append(bwall)
@@ -153,6 +232,60 @@ def bench_size(size: int, repeat: int, work: Path) -> dict[str, object]:
         "brss": statistics.median(base_rsss),
         "same": same,
     }
+
+
+def has_troposphere() -> bool:
+    probe = [sys.executable, "-c", "import troposphere"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+def bench_troposphere(repeat: int, work: Path) -> dict[str, float]:
+    """infradsl and troposphere on 1 VPC + 1,000 tiers (5,001 resources), alternating."""
+    tiers = 1000
+    case = work / "troposphere"
+    case.mkdir()
+    (case / "app.py").write_text(APP_RULES.format(tiers=tiers, stack=STACK))
+    (case / "tropo.py").write_text(TROPOSPHERE.format(tiers=tiers))
+    expected = 1 + 5 * tiers
+    runs: dict[str, list[tuple[float, float, float]]] = {"infradsl": [], "troposphere": []}
+    for i in range(repeat):
+        # Alternate which goes first, so a burst of load elsewhere hits both alike.
+        order = ["infradsl", "troposphere"] if i % 2 == 0 else ["troposphere", "infradsl"]
+        for tool in order:
+            if tool == "infradsl":
+                out = case / f"out{i}"
+                cmd = [*infradsl_cmd(), "synth", "app.py", "-o", str(out)]
+            else:
+                cmd = [sys.executable, "tropo.py", f"tropo{i}.json"]
+            wall, rss, code, err, cpu = run(cmd, case)
+            if code != 0:
+                sys.exit(f"FAILED: {tool} exited {code} at {expected} resources:\n{err[-4000:]}")
+            runs[tool].append((wall, cpu, rss))
+        count = len(json.loads((case / f"out{i}" / f"{STACK}.json").read_text())["resources"])
+        tropo = len(json.loads((case / f"tropo{i}.json").read_text())["Resources"])
+        if count != expected or tropo != expected:
+            sys.exit(
+                f"FAILED: {count} resources by infradsl, {tropo} by troposphere, "
+                f"expected {expected}"
+            )
+    result: dict[str, float] = {"n": expected}
+    for tool, rows in runs.items():
+        for index, key in enumerate(("wall", "cpu", "rss")):
+            result[f"{tool}_{key}"] = statistics.median(row[index] for row in rows)
+    return result
+
+
+def bench_scale(size: int, repeat: int) -> tuple[str, str, bool]:
+    """The 100,000-resource synthesis and plan, as benchmarks/plan.py runs it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import plan  # benchmarks/plan.py
+
+    work = Path(tempfile.mkdtemp(prefix="infradsl-plan-bench-"))
+    try:
+        line, ok = plan.report_line(plan.bench(size, repeat, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return plan.HEADER, line, ok
 
 
 def import_times(repeat: int = 5) -> tuple[float, float]:
@@ -192,6 +325,15 @@ def main() -> int:
         help="resource counts (default: 1000 5000 10000)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=100_000,
+        help="resources synthesized and planned against a saved state (default 100000)",
+    )
+    parser.add_argument(
+        "--no-scale", action="store_true", help="skip the synthesis and plan at --scale"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="infradsl-bench-"))
     print(
@@ -200,6 +342,30 @@ def main() -> int:
     )
     all_ok = True
     try:
+        if has_troposphere():
+            r = bench_troposphere(args.repeat, work)
+            ratio = r["infradsl_wall"] / r["troposphere_wall"]
+            cpu_ratio = r["infradsl_cpu"] / r["troposphere_cpu"]
+            tropo_ok = ratio <= TROPOSPHERE_TARGET
+            all_ok = all_ok and tropo_ok
+            print(
+                f"\nvs troposphere, {int(r['n']):,} resources (1 VPC + 1,000 tiers of subnet, "
+                "security group, 2 rules, instance):"
+            )
+            header = (
+                f"{'':>12} {'wall s':>7} {'CPU s':>7} {'peak MB':>8}\n"
+                f"{'infradsl':>12} {r['infradsl_wall']:>7.3f} {r['infradsl_cpu']:>7.3f} "
+                f"{r['infradsl_rss']:>8.1f}\n"
+                f"{'troposphere':>12} {r['troposphere_wall']:>7.3f} "
+                f"{r['troposphere_cpu']:>7.3f} {r['troposphere_rss']:>8.1f}\n"
+                f"{'ratio':>12} {ratio:>7.2f} {cpu_ratio:>7.2f}   "
+                f"wall ratio<={TROPOSPHERE_TARGET:g}: {verdict(tropo_ok)}"
+            )
+            print(header, flush=True)
+        else:
+            all_ok = False
+            print('\nvs troposphere: FAIL, troposphere is not installed: pip install -e ".[bench]"')
+        print("\nvs plain dicts + json.dumps:")
         header = (
             f"{'resources':>9} {'infradsl s':>10} {'baseline s':>10} {'ratio':>6} "
             f"{'infradsl MB':>11} {'baseline MB':>11} {'same':>4}  "
@@ -221,6 +387,13 @@ def main() -> int:
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if not args.no_scale:
+        print(f"\nsynthesized and planned against a saved state, {args.scale:,} resources:")
+        header, line, scale_ok = bench_scale(args.scale, args.repeat)
+        all_ok = all_ok and scale_ok
+        print(header)
+        print("-" * len(header))
+        print(line, flush=True)
     cumulative, wall = import_times()
     import_ok = cumulative < IMPORT_TARGET_MS
     all_ok = all_ok and import_ok

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from infradsl.core._source import format_location, user_location
 from infradsl.errors import ConstructError, Problem
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["Construct", "Node"]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+# `Node._stack` before it is looked up.
+_UNRESOLVED: Any = object()
 
 
 class Node:
@@ -56,10 +58,14 @@ class Node:
         self._aliases: list[str] = []
         # Only the root collects problems; every other node forwards to it.
         self._problems: list[Problem] = []
+        # The enclosing stack is found on first use (`stack`); the root is known now.
+        self._stack: Stack | None = _UNRESOLVED
         if scope is None:
+            self._root: Construct = construct
             self.path = ""
             return
         parent = scope.node
+        self._root = parent._root
         self.path = f"{parent.path}/{id}" if parent.path else id
         if not isinstance(id, str) or not _ID_RE.match(id):
             self.add_problem(
@@ -81,14 +87,8 @@ class Node:
     @property
     def root(self) -> Construct:
         """The root of the tree (normally the `App`)."""
-        # Cached: a construct never changes scope, and this is asked for every reference.
-        try:
-            return self._root
-        except AttributeError:
-            pass
-        root = self.construct if self.scope is None else self.scope.node.root
-        self._root: Construct = root
-        return root
+        # Set at construction: a construct never changes scope.
+        return self._root
 
     @property
     def children(self) -> list[Construct]:
@@ -122,19 +122,18 @@ class Node:
     @property
     def stack(self) -> Stack | None:
         """The nearest enclosing `Stack` (the construct itself if it is one), or ``None``."""
-        # Cached like `root`: every resource asks at construction, validation and synth.
-        try:
-            return self._stack
-        except AttributeError:
-            pass
+        # Cached: every resource asks at construction, validation and synth, and a
+        # construct never changes scope.
+        found = self._stack
+        if found is not _UNRESOLVED:
+            return found
         from infradsl.core.stack import Stack
 
-        found: Stack | None
         if isinstance(self.construct, Stack):
             found = self.construct
         else:
             found = None if self.scope is None else self.scope.node.stack
-        self._stack: Stack | None = found
+        self._stack = found
         return found
 
     # renames ------------------------------------------------------------------------
@@ -224,14 +223,16 @@ class Node:
 
     def acknowledgements(self) -> dict[str, str]:
         """Rules acknowledged on this construct or any of its scopes (inner ones win)."""
-        chain: list[Node] = []
+        # Asked for every resource at synth; most scopes acknowledge nothing.
+        found: list[dict[str, str]] = []
         node: Node | None = self
         while node is not None:
-            chain.append(node)
+            if node._acks:
+                found.append(node._acks)
             node = node.scope.node if node.scope is not None else None
         acks: dict[str, str] = {}
-        for n in reversed(chain):
-            acks.update(n._acks)
+        for own in reversed(found):
+            acks.update(own)
         return acks
 
 

@@ -108,6 +108,18 @@ def resource(type_name: str) -> Callable[[R], R]:
         cls.__infradsl_type__ = type_name  # type: ignore[attr-defined]
         _TYPES[type_name] = cls
         cls._props = {f.name: f for f in fields}  # type: ignore[attr-defined]
+        # What construction checks per property, read once here rather than per value.
+        cls._specs = {  # type: ignore[attr-defined]
+            f.name: (
+                f.metadata.get("types", ()),
+                f.metadata.get("items", ()),
+                f.metadata.get("check"),
+            )
+            for f in fields
+        }
+        cls._required = tuple(  # type: ignore[attr-defined]
+            f.name for f in fields if f.default is attrs.NOTHING
+        )
         cls._attributes = tuple(  # type: ignore[attr-defined]
             sorted(
                 name
@@ -175,6 +187,9 @@ class Resource(Construct):
     # both, then applies those elements).
     __infradsl_deferrable__: ClassVar[tuple[str, ...]] = ()
     _props: ClassVar[dict[str, attrs.Attribute[Any]]] = {}
+    # Per property: (accepted types, item types, check), from its `prop` declaration.
+    _specs: ClassVar[dict[str, tuple[tuple[type, ...], tuple[type, ...], Check | None]]] = {}
+    _required: ClassVar[tuple[str, ...]] = ()
     _attributes: ClassVar[tuple[str, ...]] = ()
 
     id = attribute("The physical id of the resource (set at deploy time).")
@@ -193,33 +208,40 @@ class Resource(Construct):
             )
         else:
             self.logical_id = self.node.path[len(stack.node.path) + 1 :]
-        options = {k: kwargs.pop(k) for k in _OPTION_NAMES if k in kwargs}
-        props = type(self)._props
+        options = (
+            {}
+            if kwargs.keys().isdisjoint(_OPTION_NAMES)
+            else {k: kwargs.pop(k) for k in _OPTION_NAMES if k in kwargs}
+        )
+        cls = type(self)
+        props = cls._props
+        specs = cls._specs
         values: dict[str, Any] = {}
         for name, value in kwargs.items():
-            if name not in props:
+            spec = specs.get(name)
+            if spec is None:
                 hint = did_you_mean(name, list(props) + list(_OPTION_NAMES))
                 self.node.add_problem(
                     f"unknown property {name!r} for {self.__infradsl_type__}{hint}"
                 )
                 continue
-            field = props[name]
-            meta = field.metadata
-            problem = _type_problem(name, value, meta["types"])
-            if problem is None and meta["items"] and value is not None:
-                problem = self._items_problem(name, value, meta["items"])
-            if problem is None and meta["check"] is not None and value is not None:
+            types, items, check = spec
+            # An exact type that is declared needs no further type test (the common case).
+            problem = None if type(value) in types else _type_problem(name, value, types)
+            if problem is None and items and value is not None:
+                problem = self._items_problem(name, value, items)
+            if problem is None and check is not None and value is not None:
                 try:
-                    meta["check"](name, value)
+                    check(name, value)
                 except (ValueError, TypeError) as exc:
                     problem = str(exc)
             if problem is not None:
                 self.node.add_problem(problem)
-            if isinstance(value, tuple) and list in meta["types"]:
+            if isinstance(value, tuple) and list in types:
                 value = list(value)
             values[name] = value
-        for name, field in props.items():
-            if name not in values and field.default is attrs.NOTHING:
+        for name in cls._required:
+            if name not in values:
                 if name not in kwargs:
                     self.node.add_problem(
                         f"missing required property {name!r} for {self.__infradsl_type__}"

@@ -43,22 +43,21 @@ def dumps_indented(value: Any) -> str:
         }
     """
     try:
-        return _encode(value, "\n")
+        return _encode(value, "\n", {})
     except (_Unsupported, TypeError, RecursionError):
         # A non-str key (TypeError from the escaper or the sort), a type of its own, a
         # circular reference: json.dumps writes it the same way, or raises its error.
         return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
 
 
-def _encode(value: Any, newline: str) -> str:
+def _encode(value: Any, newline: str, keys: dict[str, str]) -> str:
     """The text of ``value``; ``newline`` is "\\n" followed by the current indent.
 
     Exact types only (``type(x) is str``): a subclass may encode differently, so it goes
-    to `json.dumps`. Scalars inside a dict are written inline, without a call.
+    to `json.dumps`. Scalars inside a container are written inline, without a call;
+    ``keys`` keeps each key's escaped ``"key": `` (the same few keys recur everywhere).
     """
     cls = type(value)
-    if cls is str:
-        return escape(value)
     if cls is dict:
         if not value:
             return "{}"
@@ -67,25 +66,31 @@ def _encode(value: Any, newline: str) -> str:
         append = parts.append
         for key in sorted(value):
             item = value[key]
+            head = keys.get(key)
+            if head is None:
+                head = keys[key] = escape(key) + ": "
             item_cls = type(item)
             if item_cls is str:
-                append(escape(key) + ": " + escape(item))
+                append(head + escape(item))
             elif item_cls is dict or item_cls is list:
-                append(escape(key) + ": " + _encode(item, inner))
+                append(head + _encode(item, inner, keys))
             elif item_cls is bool:
-                append(escape(key) + (": true" if item else ": false"))
+                append(head + ("true" if item else "false"))
             elif item_cls is int:
-                append(escape(key) + ": " + _INT_REPR(item))
+                append(head + _INT_REPR(item))
             elif item is None:
-                append(escape(key) + ": null")
+                append(head + "null")
             else:
-                append(escape(key) + ": " + _encode(item, inner))
+                append(head + _encode(item, inner, keys))
         return "{" + inner + ("," + inner).join(parts) + newline + "}"
     if cls is list or cls is tuple:
         if not value:
             return "[]"
         inner = newline + "  "
-        return "[" + inner + ("," + inner).join([_encode(v, inner) for v in value]) + newline + "]"
+        items = [escape(v) if type(v) is str else _encode(v, inner, keys) for v in value]
+        return "[" + inner + ("," + inner).join(items) + newline + "]"
+    if cls is str:
+        return escape(value)
     if value is None:
         return "null"
     if cls is bool:

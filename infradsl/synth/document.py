@@ -129,7 +129,8 @@ class StackDocument:
         self._deps = set()
         soft: set[str] = set()
         properties: dict[str, Any] = {}
-        for name, value in res.property_values().items():
+        for name in type(res)._props:  # `property_values()` without the dict
+            value = getattr(res, name)
             if value is None:
                 continue
             if name == "tags" and self.stack.tags:
@@ -325,7 +326,7 @@ def _has_alias_above(res: Resource, stack: Stack) -> bool:
     """Whether the resource or a construct above it (below the stack) has an alias."""
     node = res.node
     while node.construct is not stack and node.scope is not None:
-        if node.aliases:
+        if node._aliases:  # the list itself: `aliases` makes a tuple of it
             return True
         node = node.scope.node
     return False

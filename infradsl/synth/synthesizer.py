@@ -76,7 +76,8 @@ def _run(
         problems.append(Problem("", "the app defines no Stack: create one with Stack(app, 'name')"))
     by_type: dict[type[Resource], list[Resource]] = {}
     # Only an app whose stacks are in several regions can use a resource of another region.
-    several_regions = len({s.region for s in app_stacks(root)}) > 1
+    every_stack = stacks if root is app else app_stacks(root)
+    several_regions = len({s.region for s in every_stack}) > 1
     for construct in root.node.walk():
         if isinstance(construct, Resource) and not is_lookup(construct):
             by_type.setdefault(type(construct), []).append(construct)
