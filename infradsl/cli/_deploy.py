@@ -213,6 +213,12 @@ def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
                     if run.plan.has_resource_changes
                     else f"[green]✓[/] {run.plan.stack}: outputs recorded"
                 )
+            elif run.plan.adopting:
+                count = len(run.plan.adopting)
+                console.print(
+                    f"[green]✓[/] {run.plan.stack}: infradsl's tags added to {count} adopted "
+                    f"resource{'s' if count != 1 else ''}"
+                )
             for line in result.kept:
                 console.print(f"[yellow]  ! {line}[/]")
             if operation == "deploy":

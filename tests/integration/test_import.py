@@ -127,6 +127,7 @@ def test_the_first_deploy_only_tags_and_destroy_removes_everything(
     with recording() as calls:
         code, out, err = run_cli(["deploy", "legacy.py", "--yes"], capsys)
     assert code == 0, out + err
+    assert "✓ legacy: infradsl's tags added to 14 adopted resources" in out
     operations = {operation for _s, operation, _p in calls.mutating()}
     assert operations and operations <= TAGGING, operations
     state = json.loads(Path("state/local/legacy.json").read_text())
