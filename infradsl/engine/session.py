@@ -31,7 +31,7 @@ from infradsl.plan.crossstack import (
 )
 from infradsl.plan.lookup import with_lookups
 from infradsl.plan.planner import plan_stack, topological_order
-from infradsl.plan.values import references, resolve_outputs, state_lookup
+from infradsl.plan.values import document_references, resolve_outputs, state_lookup
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
 from infradsl.state.backend import LockInfo, StateBackend, current_user
 from infradsl.state.model import ResourceState, StackState
@@ -659,7 +659,7 @@ class Session:
         for name, doc in sorted(documents.items()):
             if doc is None:
                 continue
-            refs = {r for r in references([doc["resources"], doc["outputs"]]) if r[0]}
+            refs = {r for r in document_references(doc) if r[0]}
             for stack, path, attribute in sorted(refs, key=str):
                 assert stack is not None
                 if stack == name:

@@ -45,6 +45,8 @@ review, not how the engine treats the resource.
 
 def option_diffs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[PropertyDiff]:
     """One diff per compared option whose value differs between state and code."""
+    if not old and not new:
+        return []  # most resources set no option (asked for every resource)
     diffs: list[PropertyDiff] = []
     for name, unset in COMPARED_OPTIONS.items():
         before, after = old.get(name, unset), new.get(name, unset)
@@ -240,6 +242,8 @@ def relink_reasons(
 ) -> tuple[str, ...]:
     """Why a resource's recorded references to other stacks change with their renames
     (the deploy records the new paths; the values stay the same)."""
+    if not foreign:
+        return ()  # no producer renamed anything (asked for every resource)
     reasons: list[str] = []
     for name in sorted(inputs):
         for stack, path, _attribute in sorted(set(references(inputs[name])), key=str):

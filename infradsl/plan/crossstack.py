@@ -17,7 +17,13 @@ from typing import Any
 import attrs
 
 from infradsl.plan.change import Action, Plan, PropertyDiff, ResourceChange
-from infradsl.plan.values import UnresolvedError, references, resolve, state_lookup
+from infradsl.plan.values import (
+    UnresolvedError,
+    document_references,
+    references,
+    resolve,
+    state_lookup,
+)
 from infradsl.state.model import ResourceState, StackState
 
 __all__ = [
@@ -36,7 +42,7 @@ OLD_SUFFIX = "#old"
 
 def document_producers(document: Mapping[str, Any]) -> set[str]:
     """The other stacks a synthesized document reads from."""
-    found = references([document["resources"], document["outputs"]])
+    found = document_references(document)
     return {s for s, _p, _a in found if s} - {document["stack"]}
 
 

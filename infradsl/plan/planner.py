@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -121,13 +121,21 @@ def plan_stack(
         }
 
     changes: dict[str, ResourceChange] = {}
-    hard = {p: set(e["depends_on"]) - set(e.get("deferred", ())) for p, e in desired.items()}
+    hard = {
+        p: set(e["depends_on"]).difference(e["deferred"]) if e.get("deferred") else e["depends_on"]
+        for p, e in desired.items()
+    }
+    # Paths planned so far whose attributes are known only after the deploy (replaced, or
+    # created again): a property that reads one of them changes.
+    replaced: set[str] = set()
     for path in topological_order(hard):
         entry = desired[path]
         old_path = renamed.get(path, path)
         changes[path] = _plan_one(
-            path, entry, current.get(old_path), live, changes, old_path, upstream
+            path, entry, current.get(old_path), live, changes, old_path, upstream, replaced
         )
+        if changes[path].action is Action.REPLACE or changes[path].missing:
+            replaced.add(path)
     # A deferred dependency (a group named in another group's rules) may come later in that
     # order: plan its holders again, now that every change they read is known. Only
     # in-place properties hold deferred references, so this cannot turn into a replacement.
@@ -135,7 +143,7 @@ def plan_stack(
         if entry.get("deferred"):
             old_path = renamed.get(path, path)
             changes[path] = _plan_one(
-                path, entry, current.get(old_path), live, changes, old_path, upstream
+                path, entry, current.get(old_path), live, changes, old_path, upstream, replaced
             )
     for path, change in changes.items():
         old_path = renamed.get(path, path)
@@ -234,7 +242,10 @@ def _plan_one(
     planned: Mapping[str, ResourceChange],
     old_path: str,
     producers: Upstream | None = None,
+    replaced: Collection[str] | None = None,
 ) -> ResourceChange:
+    """The change of one resource. ``replaced``: the paths among ``planned`` that are
+    replaced or created again, when the caller tracks them (else ``planned`` is read)."""
     type_name = entry["type"]
     previous = old_path if old_path != path else None
     if old is None:
@@ -249,16 +260,21 @@ def _plan_one(
             missing=True,
         )
     options = entry.get("options", {})
-    ignored = set(options.get("ignore_changes", []))
-    forcing = _replace_props(type_name) | set(options.get("replace_on_changes", []))
+    # Most resources set neither option: no sets are built for them.
+    ignored = set(options.get("ignore_changes", ())) if options else frozenset[str]()
+    forcing = _replace_props(type_name)
+    if options.get("replace_on_changes"):
+        forcing = forcing | set(options["replace_on_changes"])
     props: Mapping[str, Any] = entry["properties"]
     diffs: dict[str, PropertyDiff] = {}
-    for name in sorted(set(props) | set(old.inputs)):
-        if name in ignored:
-            continue
-        new_value, old_value = props.get(name), old.inputs.get(name)
-        if new_value != old_value:
-            diffs[name] = PropertyDiff(name, old_value, new_value, name in forcing)
+    # Equal mappings (most resources of most plans) have no property to compare.
+    if props != old.inputs:
+        for name in sorted(set(props) | set(old.inputs)):
+            if name in ignored:
+                continue
+            new_value, old_value = props.get(name), old.inputs.get(name)
+            if new_value != old_value:
+                diffs[name] = PropertyDiff(name, old_value, new_value, name in forcing)
     observed = live.get(old_path) if live is not None else None
     if observed is not None:
         for name, value in observed.properties.items():
@@ -268,9 +284,9 @@ def _plan_one(
                 diffs[name] = PropertyDiff(
                     name, value, props.get(name), name in forcing, drift=True
                 )
-    for name, value in props.items():
-        if name in diffs or name in ignored:
-            continue
+    for name, value in props.items() if replaced is None or replaced else ():
+        if name in diffs or name in ignored or not isinstance(value, (dict, list)):
+            continue  # (a scalar holds no reference)
         for stack, dep, _attr in references(value):
             upstream = planned.get(dep) if stack is None else None
             if upstream is not None and (upstream.action is Action.REPLACE or upstream.missing):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from infradsl.state.model import ResourceState, StackState
 
-__all__ = ["UnresolvedError", "references", "resolve", "resolve_outputs", "state_lookup"]
+__all__ = [
+    "UnresolvedError",
+    "document_references",
+    "references",
+    "resolve",
+    "resolve_outputs",
+    "state_lookup",
+]
 
 
 class UnresolvedError(LookupError):
@@ -27,6 +34,20 @@ def references(value: Any) -> Iterator[tuple[str | None, str, str]]:
     return iter(found)
 
 
+def document_references(document: Mapping[str, Any]) -> list[tuple[str | None, str, str]]:
+    """`references` of a synthesized document's resources and outputs, in order.
+
+    Only a resource's ``properties`` can hold references (its ``type``, ``depends_on`` and
+    ``options`` are names), so only they are walked: a third fewer containers to visit,
+    for whole documents read by every plan.
+    """
+    found: list[tuple[str | None, str, str]] = []
+    for entry in document["resources"].values():
+        _collect_items(entry["properties"].values(), found)
+    _collect_items(document["outputs"].values(), found)
+    return found
+
+
 def _collect(value: Any, found: list[tuple[str | None, str, str]]) -> None:
     if isinstance(value, dict):
         ref = value.get("ref")
@@ -35,9 +56,22 @@ def _collect(value: Any, found: list[tuple[str | None, str, str]]) -> None:
             found.append((value.get("stack"), path, attribute))
             return
         value = value.values()
-    for item in value:
-        if isinstance(item, (dict, list)):
-            _collect(item, found)
+    _collect_items(value, found)
+
+
+def _collect_items(items: Iterable[Any], found: list[tuple[str | None, str, str]]) -> None:
+    # A reference (the most common nested value) is read here, without a call; empty
+    # containers are skipped.
+    for item in items:
+        if isinstance(item, dict):
+            ref = item.get("ref")
+            if isinstance(ref, str):
+                path, _, attribute = ref.rpartition(".")
+                found.append((item.get("stack"), path, attribute))
+            elif item:
+                _collect_items(item.values(), found)
+        elif isinstance(item, list) and item:
+            _collect_items(item, found)
 
 
 Lookup = Callable[[str | None, str, str], Any]
