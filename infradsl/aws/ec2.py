@@ -248,13 +248,24 @@ class InternetGateway(Taggable):
 
 @resource("aws.ec2.ElasticIp")
 class ElasticIp(Taggable):
-    """A static public IPv4 address.
+    """A static public IPv4 address, optionally associated with an instance.
 
     Args:
+        instance: an `Instance` to give the address to. When the instance is replaced,
+            the address moves to the new one before the old one is terminated.
         tags: extra tags.
     """
 
+    # `Instance` is declared further down: its type is checked by `validate`.
+    instance: Any = prop(Resource, default=None)
+
     public_ip = attribute("The allocated public IPv4 address.")
+
+    def validate(self) -> Iterable[str]:
+        target = _resource_of(self.instance)
+        if self.instance is not None and not isinstance(target, Instance):
+            what = target.__infradsl_type__ if target is not None else type(self.instance).__name__
+            yield f"'instance' must be aws.ec2.Instance (got {what})"
 
 
 @resource("aws.ec2.NatGateway")

@@ -446,12 +446,17 @@ def generate(
         if res.lookup and res.key in writer.used:
             writer.lookup(res)
     groups = [r for r in managed if r.type == "aws.ec2.SecurityGroup"]
+    # An address given to an instance comes after the instances.
+    late = [r for r in managed if r.type == "aws.ec2.ElasticIp" and r.properties.get("instance")]
     for type_name in TYPE_ORDER:
         if type_name == "aws.ec2.SecurityGroup":
             writer.security_groups(groups)
             continue
         for res in managed:
-            if res.type == type_name:
+            if res.type == type_name and res not in late:
+                writer.emit(res, writer.kwargs(res))
+        if type_name == "aws.ec2.Instance":
+            for res in late:
                 writer.emit(res, writer.kwargs(res))
     paths = {writer.ids[r.key]: r.key for r in managed}
     lookups = {

@@ -42,6 +42,7 @@ LOOKUP_TYPES = frozenset({"aws.ec2.Vpc", "aws.ec2.Subnet", "aws.ec2.SecurityGrou
 REFERENCE_TYPES: Mapping[str, Mapping[str, str]] = {
     "aws.ec2.Subnet": {"vpc": "aws.ec2.Vpc"},
     "aws.ec2.InternetGateway": {"vpc": "aws.ec2.Vpc"},
+    "aws.ec2.ElasticIp": {"instance": "aws.ec2.Instance"},
     "aws.ec2.NatGateway": {"subnet": "aws.ec2.Subnet", "elastic_ip": "aws.ec2.ElasticIp"},
     "aws.ec2.RouteTable": {"vpc": "aws.ec2.Vpc", "subnets": "aws.ec2.Subnet"},
     "aws.ec2.SecurityGroup": {"vpc": "aws.ec2.Vpc"},

@@ -93,6 +93,7 @@ def test_an_imported_vpc_is_code_a_person_would_write(
     assert "app_sg.ingress.append(ec2.Rule.tcp(8080, source=db))" in source
     assert "instance_profile=legacy_db_profile" in source and "role=legacy_db_role" in source
     assert "instance=legacy_db" in source and '"LegacyDb"' in source
+    assert 'ec2.ElasticIp(self, "WebIp", instance=web)' in source
     # Defaults left out; what differs from them (and what AWS fixes at creation) kept.
     assert "instance_tenancy" not in source and "monitoring" not in source
     assert "enable_dns_hostnames=False" in source and 'availability_zone="us-east-1b"' in source
@@ -217,3 +218,30 @@ def test_resources_imported_by_tag(
     assert f'ec2.SecurityGroup.lookup(self, "Db", id="{legacy["db_sg"]}")' in source
     code, out, err = run_cli(["plan", "web.py", "--detailed-exitcode"], capsys)
     assert code == 0, out + err
+
+
+def test_replacing_the_servers_moves_the_data_volume_and_the_address(
+    legacy: dict[str, str], local_cloud: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The golden-image step as far as it exists: a new image replaces both servers; the
+    data volume and the elastic IP move to the new ones before the old ones go."""
+    _import(legacy, capsys)
+    ec2 = local_cloud.client("ec2")
+    images = [i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]]
+    golden = next(i for i in images if i != legacy["image"])
+    module = Path("legacy.py")
+    module.write_text(module.read_text().replace(f'"{legacy["image"]}"', f'"{golden}"'))
+    with recording() as calls:
+        code, out, err = run_cli(["deploy", "legacy.py", "--yes"], capsys)
+    assert code == 0, out + err
+    assert "Plan: 0 to create, 2 to update, 2 to replace, 0 to delete." in out
+    state = json.loads(Path("state/local/legacy.json").read_text())["resources"]
+    db, web = state["LegacyDb"]["physical_id"], state["Web"]["physical_id"]
+    assert legacy["db"] != db and legacy["web"] != web
+    volume = ec2.describe_volumes(VolumeIds=[legacy["data"]])["Volumes"][0]
+    assert [(a["InstanceId"], a["Device"]) for a in volume["Attachments"]] == [(db, "/dev/sdf")]
+    (address,) = ec2.describe_addresses(AllocationIds=[legacy["eip"]])["Addresses"]
+    assert address["InstanceId"] == web
+    order = [(o, p.get("InstanceIds") or p.get("InstanceId")) for _s, o, p in calls.calls]
+    moved = order.index(("AssociateAddress", web))
+    assert moved < order.index(("TerminateInstances", [legacy["web"]]))

@@ -622,15 +622,10 @@ class _Finder:
         pid = address.get("AllocationId")
         if not pid:
             return self._skip(address.get("PublicIp", ""), "classic address", "not a VPC address")
-        if address.get("InstanceId"):
-            self._skip(
-                pid,
-                f"association with {address['InstanceId']} of address",
-                "infradsl's ElasticIp has no instance property: the association stays as it is",
-            )
+        props = {"instance": address["InstanceId"]} if address.get("InstanceId") else {}
         attributes = {"id": pid, "public_ip": address.get("PublicIp")}
         return self._made(
-            "aws.ec2.ElasticIp", pid, {}, attributes, tags_of(address.get("Tags")), lookup
+            "aws.ec2.ElasticIp", pid, props, attributes, tags_of(address.get("Tags")), lookup
         )
 
     def _addresses_of(self) -> None:

@@ -315,11 +315,15 @@ class ElasticIpHandler:
     type_name: ClassVar[str] = "aws.ec2.ElasticIp"
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
-        address = ec2_client(ctx).allocate_address(
+        ec2 = ec2_client(ctx)
+        address = ec2.allocate_address(
             Domain="vpc",
             TagSpecifications=tag_specifications("elastic-ip", ctx.merged_tags(props)),
         )
         pid = address["AllocationId"]
+        if props.get("instance"):
+            with undo_on_failure(lambda: self.delete(ctx, pid, props)):
+                ec2.associate_address(AllocationId=pid, InstanceId=props["instance"])
         return CreateResult(pid, {"id": pid, "public_ip": address["PublicIp"]})
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
@@ -331,7 +335,7 @@ class ElasticIpHandler:
         )["Addresses"]
         return {
             a["AllocationId"]: ReadResult(
-                properties={},
+                properties={"instance": a.get("InstanceId")},
                 attributes={"id": a["AllocationId"], "public_ip": a.get("PublicIp")},
                 tags=tags_of(a.get("Tags")),
             )
@@ -342,13 +346,28 @@ class ElasticIpHandler:
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
     ) -> UpdateResult:
         ec2 = ec2_client(ctx)
-        sync_tags(ec2, physical_id, ctx, old, new)
         address = ec2.describe_addresses(AllocationIds=[physical_id])["Addresses"][0]
+        wanted = new.get("instance")
+        if wanted and address.get("InstanceId") != wanted:
+            # One call moves it: the old instance (being replaced) keeps running meanwhile.
+            ec2.associate_address(
+                AllocationId=physical_id, InstanceId=wanted, AllowReassociation=True
+            )
+        elif not wanted and old.get("instance") and address.get("AssociationId"):
+            with ignore_not_found():
+                ec2.disassociate_address(AssociationId=address["AssociationId"])
+        sync_tags(ec2, physical_id, ctx, old, new)
         return UpdateResult({"id": physical_id, "public_ip": address.get("PublicIp")})
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
         with ignore_not_found():
+            # AWS refuses to release an associated address (moto does not): release it first.
+            found = ec2.describe_addresses(Filters=id_filter("allocation-id", [physical_id]))
+            for address in found["Addresses"]:
+                if address.get("AssociationId"):
+                    with ignore_not_found():
+                        ec2.disassociate_address(AssociationId=address["AssociationId"])
             retry_while_in_use(lambda: ec2.release_address(AllocationId=physical_id))
 
     def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
