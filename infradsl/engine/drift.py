@@ -340,6 +340,7 @@ def _unmanaged(
     )
     in_scope: dict[tuple[str, str], Discovered] = {}
     notes: list[str] = []
+    odd: dict[str, int] = {}
     for vpc in vpcs:
         inventory = discovery.discover(
             session.clients_for(state.region), state.region, Scope(vpc=vpc)
@@ -347,6 +348,16 @@ def _unmanaged(
         for res in inventory.resources:
             if not res.lookup:
                 in_scope.setdefault(res.key, res)
+        for skipped in inventory.skipped:
+            if (
+                skipped.physical_id not in inventory.defaults
+                and "infradsl has no" in skipped.reason
+            ):
+                kind = skipped.what.split(" (")[0]
+                odd[kind] = odd.get(kind, 0) + 1
+    if odd:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(odd.items()))
+        notes.append(f"its VPCs also hold what infradsl has no type for (not counted): {kinds}")
     if not vpcs:
         notes.append("the stack has no VPC: unmanaged resources are looked for in VPCs only")
     unmanaged = [

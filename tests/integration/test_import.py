@@ -59,8 +59,9 @@ def _string_values(tree: ast.AST) -> list[str]:
 
 
 def test_an_imported_vpc_is_code_a_person_would_write(
-    legacy: dict[str, str], capsys: pytest.CaptureFixture[str]
+    legacy: dict[str, str], local_cloud: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    acl = local_cloud.client("ec2").create_network_acl(VpcId=legacy["vpc"])["NetworkAcl"]
     out = _import(legacy, capsys)
     assert "imported 15 resources" in out
     source = Path("legacy.py").read_text()
@@ -102,6 +103,7 @@ def test_an_imported_vpc_is_code_a_person_would_write(
     assert re.search(rf'^[A-Z0-9_]+_IMAGE = "{legacy["image"]}"$', source, re.M)
     header = source.split("\n\n", 1)[0]
     assert "main route table" in header and "default security group" in header
+    assert f"network ACL {acl['NetworkAclId']}: infradsl has no network ACLs" in header
     assert "user data" in header
 
 
