@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from itertools import chain, repeat
 from typing import Any, TypeVar
 
 import attrs
@@ -357,8 +358,13 @@ class Executor:
         )
         try:
             with reporting_to(self._reporter(change.path, change.action.verb, change.type)):
+                # Only the first try knows what is live: a try after a lost answer
+                # converges against what it reads.
+                contexts = chain([ctx], repeat(attrs.evolve(ctx, fresh=False)))
                 updated = self._idempotent(
-                    lambda: handler.update(ctx, created.physical_id, created.properties, props)
+                    lambda: handler.update(
+                        next(contexts), created.physical_id, created.properties, props
+                    )
                 )
         except BaseException as exc:
             self._settle(intent)
