@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -28,6 +28,9 @@ from infradsl.plan.compare import visible_tags
 from infradsl.providers.discovery import Discovered, Discovery, Scope
 from infradsl.providers.handler import ReadResult, system_tags
 from infradsl.state.model import ResourceState, StackState
+
+if TYPE_CHECKING:
+    from infradsl.engine.session import Session
 
 __all__ = [
     "DETAILED_TYPES",
@@ -264,7 +267,7 @@ def _file_name(res: Discovered) -> str:
 
 
 def detect_drift(
-    session: Any, discovery: Discovery, name: str, state: StackState | None = None
+    session: Session, discovery: Discovery, name: str, state: StackState | None = None
 ) -> StackDrift:
     """The drift report of stack ``name`` (read-only).
 
@@ -320,7 +323,7 @@ def detect_drift(
 
 
 def _unmanaged(
-    session: Any,
+    session: Session,
     discovery: Discovery,
     state: StackState,
     live: Mapping[str, ReadResult | None],

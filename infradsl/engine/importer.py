@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -38,6 +38,9 @@ from infradsl.providers.discovery import (
 )
 from infradsl.state.backend import LockInfo, StateBackend, current_user
 from infradsl.state.model import ResourceState, StackState
+
+if TYPE_CHECKING:
+    from infradsl.engine.session import Session
 
 __all__ = [
     "ADOPTED",
@@ -138,7 +141,7 @@ def synthesize_source(source: str, filename: str) -> dict[str, dict[str, Any]]:
 
 
 def import_scope(
-    session: Any,
+    session: Session,
     discovery: Discovery,
     scope: Scope,
     *,
