@@ -14,10 +14,13 @@ What it measures
     Timed, in a fresh process per run (median of --repeat runs), the way `infradsl plan
     --no-refresh` does it: start the interpreter, import, build and synthesize the app
     (validation included), read the state and plan the stack with the AWS handlers' diff
-    rules (no client is made, nothing is read from a cloud); the plan is checked
-    (creates, replacements, deletes, no-ops). Wall time is measured around spawn + wait;
-    peak RSS is the child's own ru_maxrss from os.wait4. The child also reports its time
-    to synthesized documents and its time to plan.
+    rules (no client is made, nothing is read from a cloud), and exit as the console
+    script does; the plan is checked (creates, replacements, deletes, no-ops).
+
+    Wall time is measured around spawn + wait; CPU time (user + system) and peak RSS are
+    the child's own, from os.wait4 (on a machine shared with other work, CPU time is the
+    steadier figure). The child also reports its wall time to synthesized documents
+    (start and imports included) and its time to plan.
 
 Run it (stdlib only):
     python benchmarks/plan.py                     # 100,000 resources, 3 runs
@@ -102,7 +105,7 @@ LocalBackend("state", "local").write(
 PLAN = """\
 import json, resource, sys, time
 start = time.perf_counter()
-from infradsl.cli.main import _load
+from infradsl.cli.main import _load, exit_now
 from infradsl.engine.session import Session
 from infradsl.providers.aws import handler_for
 from infradsl.state.local import LocalBackend
@@ -122,11 +125,13 @@ for change in plan.changes:
     actions[change.action.name] = actions.get(change.action.name, 0) + 1
 print(json.dumps({{"synth": synthesized - start, "plan": planned - synthesized,
                   "actions": actions, "resources": len(documents["{stack}"]["resources"])}}))
+exit_now(0)  # as the console script ends
 """
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str, str]:
-    """Run ``cmd`` in a fresh process: (wall s, peak RSS MiB, exit code, stdout, stderr)."""
+def run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str, str, float]:
+    """Run ``cmd`` in a fresh process: (wall s, peak RSS MiB, exit code, stdout, stderr,
+    CPU s)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
@@ -141,6 +146,7 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str, str]:
             code,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
+            usage.ru_utime + usage.ru_stime,
         )
 
 
@@ -160,14 +166,14 @@ def bench(size: int, repeat: int, work: Path) -> dict[str, object]:
     (work / "app.py").write_text(APP.format(tiers=tiers, stack=STACK, per_vpc=PER_VPC))
     (work / "save.py").write_text(SAVE.format(stack=STACK))
     (work / "plan_run.py").write_text(PLAN.format(stack=STACK))
-    _, _, code, _, err = run([sys.executable, "save.py"], work)
+    _, _, code, _, err, _ = run([sys.executable, "save.py"], work)
     if code != 0:
         sys.exit(f"FAILED: writing the saved state exited {code}:\n{err[-4000:]}")
     state_mb = (work / "state" / "local" / f"{STACK}.json").stat().st_size / 1e6
-    walls, rsss, synths, plans = [], [], [], []
+    walls, rsss, synths, plans, cpus = [], [], [], [], []
     actions: dict[str, int] = {}
     for _ in range(repeat):
-        wall, rss, code, out, err = run([sys.executable, "plan_run.py"], work)
+        wall, rss, code, out, err, cpu = run([sys.executable, "plan_run.py"], work)
         if code != 0:
             sys.exit(f"FAILED: the plan run exited {code}:\n{err[-4000:]}")
         report = json.loads(out.strip().splitlines()[-1])
@@ -175,6 +181,7 @@ def bench(size: int, repeat: int, work: Path) -> dict[str, object]:
             sys.exit(f"FAILED: synthesized {report['resources']} resources, expected {expected}")
         actions = report["actions"]
         walls.append(wall)
+        cpus.append(cpu)
         rsss.append(rss)
         synths.append(report["synth"])
         plans.append(report["plan"])
@@ -185,6 +192,7 @@ def bench(size: int, repeat: int, work: Path) -> dict[str, object]:
     return {
         "n": expected,
         "wall": statistics.median(walls),
+        "cpu": statistics.median(cpus),
         "rss": statistics.median(rsss),
         "synth": statistics.median(synths),
         "plan": statistics.median(plans),
@@ -200,14 +208,15 @@ def report_line(r: dict[str, object]) -> tuple[str, bool]:
     ok = wall < WALL_TARGET_S and rss < RSS_TARGET_MB
     verdict = ("PASS" if ok else "FAIL") if applies else "-"
     line = (
-        f"{r['n']:>9,} {r['synth']:>8.2f} {r['plan']:>7.2f} {wall:>7.2f} {rss:>8.0f} "
+        f"{r['n']:>9,} {r['synth']:>8.2f} {r['plan']:>7.2f} {wall:>7.2f} {r['cpu']:>6.2f} "
+        f"{rss:>8.0f} "
         f"{r['state_mb']:>8.1f}  {verdict}"
     )
     return line, ok or not applies
 
 
 HEADER = (
-    f"{'resources':>9} {'synth s':>8} {'plan s':>7} {'wall s':>7} {'peak MB':>8} "
+    f"{'resources':>9} {'synth s':>8} {'plan s':>7} {'wall s':>7} {'CPU s':>6} {'peak MB':>8} "
     f"{'state MB':>8}  wall<{WALL_TARGET_S:g}s RSS<{RSS_TARGET_MB:g}MB"
 )
 

@@ -98,10 +98,13 @@ class Node:
     def walk(self) -> Iterator[Construct]:
         """Yield this construct and every construct below it, depth first, in creation order."""
         stack = [self.construct]
+        pop, extend = stack.pop, stack.extend
         while stack:
-            current = stack.pop()
+            current = pop()
             yield current
-            stack.extend(reversed(current.node._children.values()))
+            children = current.node._children
+            if children:  # most constructs (the resources) are leaves
+                extend(reversed(children.values()))
 
     def try_find_child(self, id: str) -> Construct | None:
         """Return the direct child with this id, or ``None``."""

@@ -82,6 +82,17 @@ def tag_diff(
     both show, and the executor converges the tags from ``old`` (it passes it to the
     handler as `HandlerContext.live_tags`).
     """
+    applied = old.properties.get("tags") or {}
+    if (
+        observed is None
+        and path == old_path
+        and not applied
+        and not props.get("tags")
+        and not old_inputs.get("tags")
+    ):
+        # No tags of its own, none read, no rename: both sides are the system tags
+        # (asked for every resource of a plan without a refresh).
+        return None
     recorded = visible_tags(
         {**dict(old.properties.get("tags") or {}), **system_tags(stack, old_path)}
     )

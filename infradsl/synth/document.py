@@ -129,13 +129,21 @@ class StackDocument:
         self._deps = set()
         soft: set[str] = set()
         properties: dict[str, Any] = {}
+        stack_tags = self.stack.tags
+        deferrable = res.__infradsl_deferrable__
         for name in type(res)._props:  # `property_values()` without the dict
             value = getattr(res, name)
             if value is None:
                 continue
-            if name == "tags" and self.stack.tags:
-                value = merge_tags(self.stack.tags, value)
-            if name in res.__infradsl_deferrable__:
+            cls = value.__class__
+            # Plain scalars, most values, are taken as they are without a call (a string
+            # with neither "${" nor ":" holds no token, whole or damaged: see `_value`).
+            if cls is bool or cls is int or (cls is str and "${" not in value and ":" not in value):
+                properties[name] = value
+                continue
+            if name == "tags" and stack_tags:
+                value = merge_tags(stack_tags, value)
+            if name in deferrable:
                 hard, self._deps = self._deps, set()
                 properties[name] = self._value(value, name)
                 soft |= self._deps
