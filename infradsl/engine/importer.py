@@ -107,6 +107,9 @@ def prepare(inventory: Inventory) -> tuple[Inventory, list[str]]:
             if res.lookup:
                 continue
             missing = [key for key in references(res.type, res.properties) if key not in found]
+            res = _without_optional(res, {pid for _t, pid in missing}, notes)
+            found[res.key] = res
+            missing = [key for key in references(res.type, res.properties) if key not in found]
             if missing:
                 del found[res.key]
                 names = ", ".join(sorted(pid for _t, pid in missing))
@@ -117,6 +120,36 @@ def prepare(inventory: Inventory) -> tuple[Inventory, list[str]]:
                 changed = True
     kept = tuple(found[r.key] for r in inventory.resources if r.key in found)
     return attrs.evolve(inventory, resources=kept), notes
+
+
+# Optional references a resource can be imported without: the refresh reads them, but a
+# property absent from state is not compared, so leaving one out changes nothing (an
+# instance keeps its key pair; a replacement would be made without it).
+_OPTIONAL_REFERENCES = {
+    ("aws.ec2.Instance", "key_pair"),
+    ("aws.ec2.Instance", "instance_profile"),
+    ("aws.ec2.Volume", "instance"),
+    ("aws.ec2.ElasticIp", "instance"),
+}
+
+
+def _without_optional(res: Discovered, missing: set[str], notes: list[str]) -> Discovered:
+    """``res`` without the optional references to ``missing`` ids (noted)."""
+    dropped = [
+        name
+        for name, value in res.properties.items()
+        if (res.type, name) in _OPTIONAL_REFERENCES and value in missing
+    ]
+    for name in dropped:
+        notes.append(
+            f"{name}={res.properties[name]} of {_kind(res)} {res.physical_id}: it cannot be "
+            f"imported nor looked up; the code leaves {name} out (a replacement would not "
+            "have it)"
+        )
+    if not dropped:
+        return res
+    props = {k: v for k, v in res.properties.items() if k not in dropped}
+    return attrs.evolve(res, properties=props)
 
 
 def _kind(res: Discovered) -> str:

@@ -223,6 +223,8 @@ def test_a_value_the_code_cannot_say_is_refused() -> None:
 
 
 def test_what_another_stack_manages_is_looked_up_or_left_out() -> None:
+    """A VPC of another stack is looked up; its key pair is left out, and the server that
+    uses it is imported without it."""
     managed_vpc = Discovered(**{**_fields(VPC), "managed_by": "network"})
     key = _res("aws.ec2.KeyPair", "ops", {"key_name": "ops", "public_key": "ssh-ed25519 AAAA"})
     server = _res("aws.ec2.Instance", "i-2", {**SERVER.properties, "key_pair": "ops"}, name="web")
@@ -231,9 +233,12 @@ def test_what_another_stack_manages_is_looked_up_or_left_out() -> None:
         Inventory(region="us-east-1", resources=(managed_vpc, SUBNET, owned_key, server, DB, APP))
     )
     kinds = {r.physical_id: r.lookup for r in inventory.resources}
-    assert kinds == {"vpc-1": True, "subnet-1": False, "sg-2": False, "sg-1": False}
+    assert kinds == {"vpc-1": True, "subnet-1": False, "i-2": False, "sg-2": False, "sg-1": False}
     assert any("KeyPair ops: managed by infradsl stack 'keys'" in n for n in notes)
-    assert any("Instance i-2: it uses ops" in n for n in notes)
+    # The server is imported without its key pair (optional), not left out.
+    assert any(n.startswith("key_pair=ops of Instance i-2: ") for n in notes)
+    (server_found,) = [r for r in inventory.resources if r.physical_id == "i-2"]
+    assert "key_pair" not in server_found.properties
     source = generate(inventory, stack="s", region="us-east-1", command="c").source
     assert 'prod = ec2.Vpc.lookup(self, "Prod", id="vpc-1")' in source
 
@@ -242,3 +247,18 @@ def _fields(res: Discovered) -> dict[str, Any]:
     import attrs
 
     return attrs.asdict(res, recurse=False)
+
+
+def test_what_refers_to_something_missing_is_left_out_with_what_uses_it() -> None:
+    gone_subnet = _res("aws.ec2.Instance", "i-3", {**SERVER.properties, "subnet": "subnet-9"})
+    volume = _res(
+        "aws.ec2.Volume",
+        "vol-1",
+        {"availability_zone": "us-east-1a", "size": 10, "instance": "i-3"},
+    )
+    inventory, notes = prepare(
+        Inventory(region="us-east-1", resources=(VPC, SUBNET, DB, APP, gone_subnet, volume))
+    )
+    kept = {r.physical_id: r for r in inventory.resources}
+    assert "i-3" not in kept and "instance" not in kept["vol-1"].properties
+    assert any(n.startswith("Instance i-3: it uses subnet-9") for n in notes)
