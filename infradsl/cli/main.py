@@ -101,12 +101,11 @@ def _load(app_path: str, stack: str | None = None) -> tuple[dict[str, dict[str, 
     from infradsl.core._gc import collector_paused
     from infradsl.synth import synthesize
 
-    with collector_paused():
+    # The tree and the documents live until the command ends: frozen, later passes of the
+    # collector skip them (`main` unfreezes them for in-process callers).
+    with collector_paused(freeze=True):
         app = load_app(app_path)
         documents = synthesize(app)
-    # The tree and the documents live until the command ends: later passes of the
-    # collector skip them (`main` unfreezes them for in-process callers).
-    gc.freeze()
     if stack is not None:
         if stack not in documents:
             from infradsl.core.construct import did_you_mean

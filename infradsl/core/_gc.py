@@ -16,8 +16,15 @@ __all__ = ["collector_paused"]
 
 
 @contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(*, freeze: bool = False) -> Iterator[None]:
     """Run the block with the cycle collector paused (it resumes after, as it was).
+
+    Args:
+        freeze: on success, freeze every object tracked so far (`gc.freeze`) before the
+            collector resumes, for a process that keeps what the block built until it
+            exits (the CLI, for the app and its documents). A process that froze objects
+            before gets this too; any other gets the collector back as it was, and its
+            first pass walks what the block built once.
 
     Example:
         >>> with collector_paused():
@@ -29,6 +36,8 @@ def collector_paused() -> Iterator[None]:
     gc.disable()
     try:
         yield
+        if freeze or gc.get_freeze_count():
+            gc.freeze()
     finally:
         if enabled:
             gc.enable()

@@ -18,6 +18,17 @@ __all__ = ["Construct", "Node"]
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 # `Node._stack` before it is looked up.
 _UNRESOLVED: Any = object()
+# The `Stack` class, imported on first use (stack.py imports this module); an import
+# statement in `Node.stack` cost a microsecond for each of 100,000 constructs.
+_STACK: type[Stack] | None = None
+
+
+def _stack_class() -> type[Stack]:
+    global _STACK
+    from infradsl.core.stack import Stack
+
+    _STACK = Stack
+    return Stack
 
 
 class Node:
@@ -130,9 +141,7 @@ class Node:
         found = self._stack
         if found is not _UNRESOLVED:
             return found
-        from infradsl.core.stack import Stack
-
-        if isinstance(self.construct, Stack):
+        if isinstance(self.construct, _STACK or _stack_class()):
             found = self.construct
         else:
             found = None if self.scope is None else self.scope.node.stack

@@ -138,7 +138,8 @@ def is_literal(value: Any) -> bool:
     if isinstance(value, Reference):
         return False
     if isinstance(value, str):
-        return not holds_reference(value)
+        # Every token, whole or damaged, has "${" or ":" (checked first: most values).
+        return ("${" not in value and ":" not in value) or not holds_reference(value)
     return True
 
 

@@ -191,7 +191,7 @@ class Upstream:
             skip: properties already planned or ignored.
             forcing: properties whose change replaces the resource.
         """
-        if not self.plans and all(name == self.stack for name in self.states):
+        if not self.plans and self.states.keys() <= {self.stack}:
             # No other stack has a state or a plan: a reference to one can be neither
             # pending nor resolved, so nothing changes through it (the common case of a
             # single stack; asked for every resource).

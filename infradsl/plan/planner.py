@@ -35,20 +35,32 @@ def topological_order(dependencies: Mapping[str, Iterable[str]]) -> list[str]:
     """
     import heapq
 
-    remaining = {n: {d for d in deps if d in dependencies} for n, deps in dependencies.items()}
-    dependents: dict[str, list[str]] = {n: [] for n in dependencies}
-    for path, deps in remaining.items():
-        for dep in deps:
-            dependents[dep].append(path)
-    ready = [p for p, deps in remaining.items() if not deps]
+    # Counts of unmet dependencies, not sets of them: one int per node at 100,000 nodes.
+    waiting: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {}
+    ready: list[str] = []
+    for node, deps in dependencies.items():
+        count = 0
+        for dep in set(deps):
+            if dep in dependencies:
+                count += 1
+                if dep in dependents:
+                    dependents[dep].append(node)
+                else:
+                    dependents[dep] = [node]
+        if count:
+            waiting[node] = count
+        else:
+            ready.append(node)
     heapq.heapify(ready)
     order: list[str] = []
     while ready:
         path = heapq.heappop(ready)
         order.append(path)
-        for nxt in dependents[path]:
-            remaining[nxt].discard(path)
-            if not remaining[nxt]:
+        for nxt in dependents.get(path, ()):
+            left = waiting[nxt] - 1
+            waiting[nxt] = left
+            if not left:
                 heapq.heappush(ready, nxt)
     if len(order) != len(dependencies):
         raise PlanError("the dependency graph has a cycle; run `infradsl check` to see it")
