@@ -200,7 +200,26 @@ def import_scope(
     """
     session.reach(region)
     inventory = discovery.discover(session.clients_for(region), region, scope)
+    # What a stack's state already tracks is managed, even before its tags say so.
+    owned = {
+        (res.type, res.physical_id): name
+        for name, other in session.states().items()
+        for res in other.resources.values()
+    }
+    inventory = attrs.evolve(
+        inventory,
+        resources=tuple(
+            attrs.evolve(r, managed_by=owned[r.key]) if r.key in owned and not r.managed_by else r
+            for r in inventory.resources
+        ),
+    )
     inventory, notes = prepare(inventory)
+    if not inventory.managed():
+        left = [*notes, *(str(s) for s in inventory.skipped)]
+        raise ImportFailedError(
+            "nothing to import, nothing was written"
+            + (f": {'; '.join(left)}" if left else f": {scope.describe()} found nothing")
+        )
     generated, documents = _generate(inventory, notes, stack, region, command, filename)
     document = documents[stack]
     if set(document["resources"]) != set(generated.paths):

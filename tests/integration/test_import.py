@@ -164,6 +164,17 @@ def test_the_first_deploy_only_tags_and_destroy_removes_everything(
     assert iam.list_policies(Scope="Local")["Policies"] == []
 
 
+def test_a_second_import_does_not_adopt_what_a_stack_already_owns(
+    legacy: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _import(legacy, capsys)
+    code, out, err = run_cli(["import", "--id", legacy["db"], "-o", "again.py"], capsys)
+    assert code == 1, out + err
+    assert "nothing to import, nothing was written" in err
+    assert f"Instance {legacy['db']}: managed by infradsl stack 'legacy'" in err
+    assert not Path("again.py").exists() and not Path("state/local/again.json").exists()
+
+
 def test_import_refuses_an_unknown_vpc_and_an_existing_file(
     legacy: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
