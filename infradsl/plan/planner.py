@@ -182,7 +182,8 @@ def plan_stack(
             old = ("the old half of a replacement",) if path.endswith("#old") else ()
             deletes.append(ResourceChange(path, res.type, Action.DELETE, reasons=old))
     # Deletes run dependents first.
-    deletes.sort(key=lambda c: (-_depth(c.path, current), c.path))
+    depths: dict[str, int] = {}
+    deletes.sort(key=lambda c: (-_depth(c.path, current, depths), c.path))
 
     plan_changes = (*changes.values(), *deletes)
     refused = [
@@ -223,14 +224,41 @@ def _normalized(value: Any) -> Any:
     return value
 
 
-def _depth(
-    path: str, current: Mapping[str, ResourceState], seen: frozenset[str] = frozenset()
-) -> int:
-    res = current.get(path)
-    if res is None or path in seen:
+def _depth(path: str, current: Mapping[str, ResourceState], depths: dict[str, int]) -> int:
+    """1 + the depth of the deepest resource ``path`` depends on in ``current`` (0 when
+    absent). ``depths`` memoizes across calls; an edge back into the path being walked
+    (groups that admit each other) counts as absent.
+
+    Iterative: a chain of thousands of dependent resources (a destroy) must neither
+    recurse that deep nor walk each chain again for every resource on it.
+    """
+    if path in depths:
+        return depths[path]
+    if path not in current:
         return 0
-    deps = [d for d in res.depends_on if d in current]
-    return 1 + max((_depth(d, current, seen | {path}) for d in deps), default=0)
+    on_path = {path}
+    walk: list[tuple[str, list[str]]] = [(path, list(current[path].depends_on))]
+    deepest: dict[str, int] = {path: 0}
+    while walk:
+        node, deps = walk[-1]
+        if deps:
+            dep = deps.pop()
+            if dep in on_path or dep not in current:
+                continue
+            if dep in depths:
+                deepest[node] = max(deepest[node], depths[dep])
+                continue
+            on_path.add(dep)
+            deepest[dep] = 0
+            walk.append((dep, list(current[dep].depends_on)))
+            continue
+        walk.pop()
+        on_path.discard(node)
+        depths[node] = found = 1 + deepest.pop(node)
+        if walk:
+            parent = walk[-1][0]
+            deepest[parent] = max(deepest[parent], found)
+    return depths[path]
 
 
 def _protected(
