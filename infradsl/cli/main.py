@@ -65,10 +65,44 @@ def _hoist_global_options(args: list[str]) -> list[str]:
 
 
 class _Cli(click.Group):
-    """The root group: global options are accepted after the command too."""
+    """The root group: global options are accepted after the command too, and the
+    commands defined in modules of their own are added when first looked for."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, _hoist_global_options(args))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and _register_more(self):
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register_more(self)
+        return super().list_commands(ctx)
+
+
+_more_registered = False
+
+
+def _register_more(group: click.Group) -> bool:
+    """Add the commands of their own modules (state, history, local, import, drift);
+    True the first time only.
+
+    Deferred: synth, plan and deploy need none of them, and importing them cost more
+    than a twentieth of `infradsl synth` on 5,000 resources.
+    """
+    global _more_registered
+    if _more_registered:
+        return False
+    _more_registered = True
+    # _reconcile adds its command to _admin's `state` group.
+    from infradsl.cli import _admin, _drift, _import, _reconcile  # noqa: F401
+
+    _admin.register(group)
+    _import.register(group)
+    _drift.register(group)
+    return True
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -365,13 +399,6 @@ def _run(args: list[str], debug: bool) -> None:
         )
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_OK)
-
-
-from infradsl.cli import _admin, _drift, _import, _reconcile  # noqa: E402, F401  - register them
-
-_admin.register(cli)
-_import.register(cli)
-_drift.register(cli)
 
 
 def _print_error(exc: InfraDslError, debug: bool = False) -> None:
