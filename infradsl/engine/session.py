@@ -585,10 +585,13 @@ class Session:
                 f"{document.get('region')}: a stack does not move regions. Set the region "
                 f"back, or destroy it in {state.region} and deploy it under a new name"
             )
+        # Asked once per type, not once per resource.
+        types = {res.type for res in state.resources.values()}
+        unknown_types = {t for t in types if not self._knows(t)}
         unknown = sorted(
             f"{path} ({res.type})"
             for path, res in state.resources.items()
-            if not self._knows(res.type)
+            if res.type in unknown_types
         )
         if unknown:
             wrong.append(

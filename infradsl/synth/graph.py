@@ -55,7 +55,8 @@ def _is_acyclic(edges: Mapping[str, Iterable[str]]) -> bool:
     ready: list[str] = []
     for node, deps in edges.items():
         count = 0
-        for dep in set(deps):
+        # (Synthesis passes sets: no copy to drop duplicates.)
+        for dep in deps if isinstance(deps, (set, frozenset)) else set(deps):
             if dep in edges:
                 count += 1
                 if dep in dependents:
