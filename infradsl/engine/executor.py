@@ -221,17 +221,7 @@ class Executor:
         if not errors:
             if not finished:
                 return self._interrupted()
-            try:
-                self._finish()
-            except (StateError, OSError) as exc:
-                self._save_failures.append(_message(exc))
-                return DeployResult(
-                    Status.ROLLBACK_INCOMPLETE,
-                    (("", f"saving the final state failed: {_message(exc)}"),),
-                    tuple(self._state_leftovers()),
-                    operations=self._operations(),
-                )
-            return DeployResult(Status.OK, outputs=self._outputs, operations=self._operations())
+            return self._finished(Status.ROLLBACK_INCOMPLETE)
         if not rollback:
             self._rolling_back = True  # saving is best effort from here on
             self._save()
@@ -770,12 +760,16 @@ class Executor:
             )
         if not finished:
             return self._interrupted()
+        return self._finished(Status.CLEANUP_FAILED)
+
+    def _finished(self, unsaved: Status) -> DeployResult:
+        """Save the final state; `Status.OK`, or ``unsaved`` when that save failed."""
         try:
             self._finish()
         except (StateError, OSError) as exc:
             self._save_failures.append(_message(exc))
             return DeployResult(
-                Status.CLEANUP_FAILED,
+                unsaved,
                 (("", f"saving the final state failed: {_message(exc)}"),),
                 tuple(self._state_leftovers()),
                 operations=self._operations(),
