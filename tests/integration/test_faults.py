@@ -50,10 +50,17 @@ def _mutating_count(capsys: pytest.CaptureFixture[str]) -> int:
     return len(calls.mutating())
 
 
+# Each mode's calls are split in PARTS tests (every PARTS-th call), so that the runs
+# spread evenly over the test workers.
+PARTS = 4
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("part", range(PARTS), ids=lambda p: f"calls{p + 1}mod{PARTS}")
 @pytest.mark.parametrize("mode", MODES)
 def test_a_fault_at_any_mutating_call_converges_with_no_orphan_and_no_duplicate(
     mode: str,
+    part: int,
     tmp_path: Path,
     local_cloud: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -64,7 +71,8 @@ def test_a_fault_at_any_mutating_call_converges_with_no_orphan_and_no_duplicate(
     assert total >= 25
     problems: list[str] = []
     tally: Counter[str] = Counter()
-    for n in range(1, total + 1):
+    calls = range(1 + part, total + 1, PARTS)
+    for n in calls:
         local_cloud.reset()
         folder = webapp_project(tmp_path, monkeypatch, f"{mode}-{n}")
         with fault_at(n, mode) as fault:
@@ -92,10 +100,10 @@ def test_a_fault_at_any_mutating_call_converges_with_no_orphan_and_no_duplicate(
         tally["left after destroy"] += len(left)
         if code != 0 or left:
             problems.append(f"{label}: destroy exited {code}, left {left}\n{out}{err}")
-    REPORT[mode] = tally
-    print(f"\n{mode}: {dict(tally)}")
+    REPORT[f"{mode} {part}"] = tally
+    print(f"\n{mode}, calls {list(calls)} of {total}: {dict(tally)}")
     assert problems == []
-    assert tally["converged"] == tally["injected"] == total
+    assert tally["converged"] == tally["injected"] == len(calls)
 
 
 # One call that consumes each kind of create, failed once as AWS does while the new id is
