@@ -20,6 +20,7 @@ from infradsl.plan.crossstack import Upstream
 from infradsl.plan.values import references
 from infradsl.providers.handler import ReadResult
 from infradsl.state.model import ResourceState, StackState
+from infradsl.synth.graph import kahn_order
 
 __all__ = ["plan_stack", "topological_order"]
 
@@ -33,35 +34,7 @@ def topological_order(dependencies: Mapping[str, Iterable[str]]) -> list[str]:
     Raises:
         PlanError: the dependencies form a cycle.
     """
-    import heapq
-
-    # Counts of unmet dependencies, not sets of them: one int per node at 100,000 nodes.
-    waiting: dict[str, int] = {}
-    dependents: dict[str, list[str]] = {}
-    ready: list[str] = []
-    for node, deps in dependencies.items():
-        count = 0
-        for dep in set(deps):
-            if dep in dependencies:
-                count += 1
-                if dep in dependents:
-                    dependents[dep].append(node)
-                else:
-                    dependents[dep] = [node]
-        if count:
-            waiting[node] = count
-        else:
-            ready.append(node)
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        path = heapq.heappop(ready)
-        order.append(path)
-        for nxt in dependents.get(path, ()):
-            left = waiting[nxt] - 1
-            waiting[nxt] = left
-            if not left:
-                heapq.heappush(ready, nxt)
+    order = kahn_order(dependencies)
     if len(order) != len(dependencies):
         raise PlanError("the dependency graph has a cycle; run `infradsl check` to see it")
     return order

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["find_cycles"]
+__all__ = ["find_cycles", "kahn_order"]
 
 
 def find_cycles(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
@@ -44,12 +44,17 @@ def find_cycles(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
     return sorted(cycles)
 
 
-def _is_acyclic(edges: Mapping[str, Iterable[str]]) -> bool:
-    """True when ``edges`` has no cycle (Kahn's algorithm; a self-edge is a cycle).
+def kahn_order(edges: Mapping[str, Iterable[str]]) -> list[str]:
+    """Nodes so that each comes after the nodes it depends on, ties by name (Kahn's
+    algorithm with a heap). Nodes on a cycle, and those after them, are left out, so the
+    graph is acyclic exactly when every node is listed.
 
-    A node that appears only as a dependency has no edges of its own, so it cannot be on
-    a cycle and is not counted.
+    ``edges`` maps a node to the nodes it depends on; a node that appears only as a
+    dependency has no edges of its own and is ignored. Counts of unmet dependencies are
+    kept, not sets of them: one int per node at 100,000 nodes.
     """
+    import heapq
+
     waiting: dict[str, int] = {}
     dependents: dict[str, list[str]] = {}
     ready: list[str] = []
@@ -67,16 +72,22 @@ def _is_acyclic(edges: Mapping[str, Iterable[str]]) -> bool:
             waiting[node] = count
         else:
             ready.append(node)
-    done = 0
+    heapq.heapify(ready)
+    order: list[str] = []
     while ready:
-        node = ready.pop()
-        done += 1
+        node = heapq.heappop(ready)
+        order.append(node)
         for dependent in dependents.get(node, ()):
             left = waiting[dependent] - 1
             waiting[dependent] = left
             if not left:
-                ready.append(dependent)
-    return done == len(edges)
+                heapq.heappush(ready, dependent)
+    return order
+
+
+def _is_acyclic(edges: Mapping[str, Iterable[str]]) -> bool:
+    """True when ``edges`` has no cycle (a self-edge is a cycle)."""
+    return len(kahn_order(edges)) == len(edges)
 
 
 def _shortest_cycle(graph: nx.DiGraph[str], start: str, component: set[str]) -> list[str]:
