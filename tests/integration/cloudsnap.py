@@ -98,7 +98,10 @@ def recording() -> Iterator[Recorder]:
         remove()
 
 
-class _FakeHttp:
+class FakeHttp:
+    """The HTTP response of a failure injected by a ``before-call`` hook (botocore reads
+    only these fields)."""
+
     status_code = 400
     headers: dict[str, str] = {}
     content = b""
@@ -117,7 +120,7 @@ def failing(service: str, operation: str, occurrence: int = 1) -> Iterator[list[
             seen[0] += 1
             hit = seen[0] == occurrence
         if hit:
-            return _FakeHttp(), {
+            return FakeHttp(), {
                 "Error": {"Code": "InjectedFailure", "Message": f"injected failure of {operation}"},
                 "ResponseMetadata": {"HTTPStatusCode": 400},
             }
@@ -263,7 +266,7 @@ def failing_nth_mutating(n: int | None) -> Iterator[None]:
             seen[0] += 1
             hit = seen[0] == n
         if hit:
-            return _FakeHttp(), {
+            return FakeHttp(), {
                 "Error": {"Code": "InjectedFailure", "Message": f"injected failure of {operation}"},
                 "ResponseMetadata": {"HTTPStatusCode": 400},
             }

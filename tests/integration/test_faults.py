@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudsnap import owned, recording, run_cli, webapp_project
+from cloudsnap import FakeHttp, owned, recording, run_cli, webapp_project
 from faults import MODES, fault_at
 
 from infradsl.providers.aws.clients import add_event_hook
@@ -137,13 +137,6 @@ NOT_YET_VISIBLE = {
 }
 
 
-class _FakeHttp:
-    status_code = 400
-    headers: dict[str, str] = {}
-    content = b""
-    text = ""
-
-
 def test_a_transient_not_found_after_each_kind_of_create_is_retried_and_the_deploy_succeeds(
     tmp_path: Path,
     local_cloud: Any,
@@ -161,7 +154,7 @@ def test_a_transient_not_found_after_each_kind_of_create_is_retried_and_the_depl
             if error is None or f"{service}.{operation}" in failed:
                 return None
             failed.append(f"{service}.{operation}")
-        return _FakeHttp(), {
+        return FakeHttp(), {
             "Error": {"Code": error[0], "Message": error[1]},
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
