@@ -83,7 +83,8 @@ def _signal_and_converge(
     if sig == "KILL":
         assert proc.returncode == -signal.SIGKILL, f"{label}: not killed: {err[-2000:]}"
     else:
-        assert proc.returncode == 130, f"{label}: exited {proc.returncode}\n{out}{err[-2000:]}"
+        # 130 when work was left to do; 0 when the calls in flight were the last ones.
+        assert proc.returncode in (0, 130), f"{label}: exited {proc.returncode}\n{out}{err[-2000:]}"
         assert "SIGTERM: stopping the" in out, out
     code, out, err = run_cli([command, "app.py", "--yes"], capsys)
     assert code == 0, f"{label}: the next {command} did not converge\n{out}{err}"
