@@ -18,6 +18,8 @@ import attrs
 from infradsl.aws import _lookup as lk
 from infradsl.aws import _validators as v
 from infradsl.aws._common import Taggable
+from infradsl.aws._image import Ansible, CopyFile, Image, Shell
+from infradsl.aws._migration import Migration
 from infradsl.aws.iam import InstanceProfile, Role
 from infradsl.core.construct import Construct
 from infradsl.core.lookup import is_lookup, make_lookup
@@ -25,16 +27,21 @@ from infradsl.core.reference import Reference, attribute
 from infradsl.core.resource import Resource, is_literal, prop, resource
 
 __all__ = [
+    "Ansible",
+    "CopyFile",
     "ElasticIp",
+    "Image",
     "Instance",
     "InternetGateway",
     "KeyPair",
+    "Migration",
     "NatGateway",
     "Route",
     "RouteTable",
     "Rule",
     "SecurityGroup",
     "SecurityGroupRule",
+    "Shell",
     "Subnet",
     "Volume",
     "Vpc",
@@ -626,12 +633,18 @@ class KeyPair(Taggable):
     fingerprint = attribute("The key's fingerprint.")
 
 
+def _image_id(name: str, value: Any) -> None:
+    """An AMI id, or a golden `Image` (checked by type)."""
+    if isinstance(value, str):
+        v.matches(r"^ami-[0-9a-f]{8,17}$", "ami-0123456789abcdef0")(name, value)
+
+
 @resource("aws.ec2.Instance")
 class Instance(Taggable):
     """An EC2 instance. Instances are immutable: any change but tags replaces them.
 
     Args:
-        image: the AMI id (``ami-...``) or a reference to an image.
+        image: the AMI id (``ami-...``), a golden `Image`, or a reference to an image.
         instance_type: e.g. ``"t3.micro"``.
         subnet: the subnet to launch in.
         security_groups: groups of the instance's network interface.
@@ -645,6 +658,12 @@ class Instance(Taggable):
         root_volume_type: ``gp3``, ``gp2``, ``io1``, ``io2``, ``st1``, ``sc1``.
         root_volume_encrypted: encrypt the root volume.
         monitoring: detailed CloudWatch monitoring.
+        stateful: the server holds data that a replacement must not lose: replacing it
+            needs a ``migration``, or the plan is refused.
+        migration: a `Migration` run when the instance is replaced, after the new one
+            exists and its data volumes moved to it, before the old one is terminated.
+            An instance with a data volume (``ec2.Volume(..., instance=...)``) needs one
+            to be replaced.
         tags: extra tags.
 
     Example:
@@ -658,9 +677,7 @@ class Instance(Taggable):
         Reference(Web.public_ip)
     """
 
-    image: str = prop(
-        str, check=v.matches(r"^ami-[0-9a-f]{8,17}$", "ami-0123456789abcdef0"), replace=True
-    )
+    image: str | Image = prop(str, Image, check=_image_id, replace=True)
     instance_type: str = prop(
         str, check=v.matches(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$", "t3.micro"), replace=True
     )
@@ -678,6 +695,8 @@ class Instance(Taggable):
     root_volume_type: str = prop(str, default="gp3", check=v.choice(v.VOLUME_TYPES), replace=True)
     root_volume_encrypted: bool = prop(bool, default=True, replace=True)
     monitoring: bool = prop(bool, default=False, replace=True)
+    stateful: bool | None = prop(bool, default=None)
+    migration: Migration | None = prop(Migration, default=None)
 
     arn = attribute("The instance's ARN.")
     public_ip = attribute("The public IPv4 address, if any.")
@@ -691,6 +710,14 @@ class Instance(Taggable):
             self.instance_profile = self.role.instance_profile()
 
     def validate(self) -> Iterable[str]:
+        if isinstance(self.migration, Migration):
+            yield from self.migration.problems()
+        image = _resource_of(self.image)
+        if isinstance(image, Image) and not is_lookup(image) and _region(image) != _region(self):
+            yield (
+                f"'image' is {_name(self, image)}, built in {_region(image)}: an image is "
+                f"regional; copy it here with ec2.Image(..., copy_of=...) in this stack"
+            )
         if (
             self.role is not None
             and self.instance_profile is not None
