@@ -301,8 +301,7 @@ class NatGateway(Taggable):
 
     public_ip = attribute("The gateway's public IPv4 address.")
 
-    def __init__(self, scope: Construct, id: str, /, **kwargs: Any) -> None:
-        super().__init__(scope, id, **kwargs)
+    def _finish(self) -> None:
         if self.elastic_ip is None and self.connectivity == "public":
             self.elastic_ip = ElasticIp(self, "Eip")
 
@@ -704,8 +703,7 @@ class Instance(Taggable):
     public_dns = attribute("The public DNS name, if any.")
     availability_zone = attribute("The availability zone it runs in.")
 
-    def __init__(self, scope: Construct, id: str, /, **kwargs: Any) -> None:
-        super().__init__(scope, id, **kwargs)
+    def _finish(self) -> None:
         if isinstance(self.role, Role) and self.instance_profile is None:
             self.instance_profile = self.role.instance_profile()
 

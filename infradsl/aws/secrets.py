@@ -103,13 +103,10 @@ class Secret(Taggable):
     arn = attribute("The secret's ARN.")
     name = attribute("The secret's name.")
 
-    def __init__(self, scope: Any, id: str, /, **kwargs: Any) -> None:
-        plain = kwargs.get("value")
-        if isinstance(plain, str):
+    def _prepare(self, properties: dict[str, Any]) -> None:
+        if isinstance(properties.get("value"), str):
             # Never keep the plain text, not even to report it.
-            kwargs["value"] = None
-        super().__init__(scope, id, **kwargs)
-        if isinstance(plain, str):
+            properties["value"] = None
             self.node.add_problem(
                 "'value' must be a secret source, not a plain string: secrets never appear in "
                 "code; use value=secrets.SecretValue.env('NAME') or "

@@ -214,6 +214,7 @@ class Resource(Construct):
             if kwargs.keys().isdisjoint(_OPTION_NAMES)
             else {k: kwargs.pop(k) for k in _OPTION_NAMES if k in kwargs}
         )
+        self._prepare(kwargs)
         cls = type(self)
         props = cls._props
         specs = cls._specs
@@ -251,6 +252,21 @@ class Resource(Construct):
         self.__attrs_init__(**values)  # type: ignore[attr-defined]
         # Most resources set no option: they share one (frozen) default.
         self.options = self._make_options(options) if options else _NO_OPTIONS
+        self._finish()
+
+    # A subclass customizes construction through these two hooks, never by overriding
+    # __init__: its constructor signature is generated from the props (tools/signatures.py).
+
+    def _prepare(self, properties: dict[str, Any]) -> None:
+        """Hook run before the properties are checked and set.
+
+        Args:
+            properties: the keyword arguments other than options; may be changed in place
+                (the node exists, so problems may be recorded with ``self.node.add_problem``).
+        """
+
+    def _finish(self) -> None:
+        """Hook run once the properties and options are set: add implicit children."""
 
     @staticmethod
     def _items_problem(name: str, value: Any, items: tuple[type, ...]) -> str | None:
