@@ -9,7 +9,23 @@ InfraDslError
 │                                   a str method (.upper(), .split()...) called on one
 ├── ValidationError (ValueError)    one or more problems in the user's app, reported together
 ├── LoadError                       the app module could not be loaded or defines no app
-└── SynthError                      the tree could not be turned into a document
+├── SynthError                      the tree could not be turned into a document
+└── HandlerError                    a handler could not do what the engine asked
+    │                               (these live in `infradsl.providers.handler`)
+    ├── CloudUnreachableError       no answer or refused credentials, before any change
+    ├── OutcomeUnknownError         a mutating call failed; whether it took effect is open
+    ├── WaitError                   a bounded wait ended; carries the last observed state
+    │   ├── WaitTimeoutError (TimeoutError)
+    │   │                           it ran out of attempts
+    │   └── WaitFailedError (RuntimeError)
+    │                               the resource stopped, failed or vanished instead
+    ├── ResourceNotFoundError (LookupError)
+    │                               a resource an operation needs is not there
+    ├── ResourceConflictError       a name a create needs is taken by something else
+    ├── InvalidPropertyError (ValueError)
+    │                               a resolved property the API cannot take
+    ├── SecretError                 a secret's value could not be obtained or stored
+    └── BucketNotEmptyError         a bucket holding objects without force_destroy
 ```
 
 Errors caused by user code carry the construct path and the user's ``file:line``.

@@ -24,11 +24,18 @@ __all__ = [
     "CloudUnreachableError",
     "CreateResult",
     "HandlerContext",
+    "HandlerError",
+    "InvalidPropertyError",
     "LookupHandler",
     "OutcomeUnknownError",
     "ReadResult",
+    "ResourceConflictError",
     "ResourceHandler",
+    "ResourceNotFoundError",
     "UpdateResult",
+    "WaitError",
+    "WaitFailedError",
+    "WaitTimeoutError",
     "notify",
     "reporting_to",
     "system_tags",
@@ -46,7 +53,17 @@ class ClientProvider(Protocol):
 TOKEN_TAG = "infradsl:token"
 
 
-class OutcomeUnknownError(InfraDslError):
+class HandlerError(InfraDslError):
+    """A handler could not do what the engine asked of it.
+
+    The root of every error a handler raises on purpose (see the tree in `infradsl.errors`).
+    The engine reports the message's first line against the resource, so it names the
+    resource and says what was expected and what was found. Where an error refines a
+    builtin (a timeout, a missing resource) it subclasses that too.
+    """
+
+
+class OutcomeUnknownError(HandlerError):
     """A mutating call failed without saying whether the cloud acted on it.
 
     An HTTP 5xx, a timeout or a dropped connection can come after the server made the
@@ -65,8 +82,63 @@ class OutcomeUnknownError(InfraDslError):
         super().__init__(f"{operation} failed and may or may not have taken effect: {first}")
 
 
-class CloudUnreachableError(InfraDslError):
+class CloudUnreachableError(HandlerError):
     """The cloud could not be reached or refused the credentials, before any change."""
+
+
+class WaitError(HandlerError):
+    """A bounded wait ended without the resource reaching the state waited for.
+
+    Attributes:
+        resource: what was waited for (an id, or several ids joined by ``", "``).
+        wanted: the state waited for (``"running"``, ``"available"``...), or ``""``.
+        last_state: the state last observed (``"pending"``), or ``""`` when none was read
+            (the resource was gone, or the API does not report one).
+    """
+
+    def __init__(
+        self, message: str, *, resource: str = "", wanted: str = "", last_state: str = ""
+    ) -> None:
+        self.resource = resource
+        self.wanted = wanted
+        self.last_state = last_state
+        super().__init__(message)
+
+
+class WaitTimeoutError(WaitError, TimeoutError):
+    """The wait ran out of attempts; ``last_state`` is where the resource was stuck."""
+
+
+class WaitFailedError(WaitError, RuntimeError):
+    """The resource reached a state it will not leave for the one waited for (an instance
+    stopped instead of running, a NAT gateway failed), or vanished while waited for."""
+
+
+class ResourceNotFoundError(HandlerError, LookupError):
+    """A resource an operation needs is not there (deleted by hand, or never made)."""
+
+
+class ResourceConflictError(HandlerError):
+    """A resource with the name a create needs exists, and this creation did not make it.
+
+    Attributes:
+        code: the error code the cloud gives for the situation (``BucketAlreadyOwnedByYou``).
+        operation: the API operation that wanted the name (``CreateBucket``).
+    """
+
+    def __init__(self, code: str, operation: str, message: str) -> None:
+        self.code = code
+        self.operation = operation
+        # Worded as botocore words an API error: outside us-east-1 it is what the cloud
+        # answers; in us-east-1 it answers with a success, and the tags tell.
+        super().__init__(
+            f"An error occurred ({code}) when calling the {operation} operation: {message}"
+        )
+
+
+class InvalidPropertyError(HandlerError, ValueError):
+    """A resolved property has a value the API cannot take (synth-time validation
+    normally refuses it first)."""
 
 
 # Where the clients report what they retry (eventual consistency, throttling): set by the
@@ -125,6 +197,9 @@ class HandlerContext:
             the resource: a handler with a ``settle(ctx, physical_ids)`` method (returning
             the final attributes by id once every one is ready) may return as soon as the
             resource exists; the engine then settles all of them in one batched call.
+        retiring: set on a `ResourceHandler.delete` of the old half of a replacement, in
+            the cleanup after a successful deploy (an image handler keeps the last few
+            images for rolling back instead of deleting at once).
     """
 
     stack: str
@@ -137,6 +212,7 @@ class HandlerContext:
     live_tags: Mapping[str, str] | None = None
     fresh: bool = False
     settle_later: bool = False
+    retiring: bool = False
 
     @property
     def tags(self) -> dict[str, str]:

@@ -6,12 +6,11 @@ from typing import Any
 
 import attrs
 import pytest
-from botocore.exceptions import ClientError
 from conformance import check_handler
 
 from infradsl.providers.aws.clients import Clients
 from infradsl.providers.aws.s3 import BucketHandler, BucketNotEmptyError
-from infradsl.providers.handler import HandlerContext
+from infradsl.providers.handler import HandlerContext, ResourceConflictError
 from infradsl.testing.plugin import LocalCloudFixture
 
 
@@ -166,8 +165,12 @@ def test_another_lineage_neither_finds_nor_takes_over_a_bucket(
     handler = BucketHandler()
     handler.create(ctx, props)
     assert handler.find(other, props) is None
-    with pytest.raises(ClientError, match="BucketAlreadyOwnedByYou"):
+    with pytest.raises(ResourceConflictError) as refused:
         handler.create(other, {**props, "tags": {"team": "thief"}})
+    assert str(refused.value) == (
+        "An error occurred (BucketAlreadyOwnedByYou) when calling the CreateBucket operation: "
+        f"bucket 'acme-{region}' already exists and was not created by test/Logs in this state"
+    )
     found = handler.find(ctx, props)
     assert found is not None and found.physical_id == f"acme-{region}"
     live = handler.read(ctx, [f"acme-{region}"])[f"acme-{region}"]
@@ -193,7 +196,7 @@ def test_an_untagged_bucket_is_not_found_but_a_retried_create_finishes_it(
     local_cloud.client("s3", region="eu-west-1").create_bucket(
         Bucket="acme-manual", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    with pytest.raises(ClientError, match="BucketAlreadyOwnedByYou"):
+    with pytest.raises(ResourceConflictError, match="BucketAlreadyOwnedByYou"):
         handler.create(ctx, bucket_props(bucket_name="acme-manual"))
     assert "acme-manual" in handler.read(ctx, ["acme-manual"])  # and left alone
 

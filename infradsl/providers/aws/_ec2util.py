@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from infradsl.providers.aws._wait import run_waiter
 from infradsl.providers.handler import TOKEN_TAG, HandlerContext
 
 if TYPE_CHECKING:
@@ -205,10 +206,13 @@ def describe_ids(
 
 
 def wait_for(ec2: EC2Client, waiter: str, **kwargs: Any) -> None:
-    """Run botocore's ``waiter`` with the module's bounded delay and attempts."""
-    ec2.get_waiter(waiter).wait(  # type: ignore[call-overload]
-        WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS}, **kwargs
-    )
+    """Run botocore's ``waiter`` with the module's bounded delay and attempts.
+
+    Raises:
+        WaitTimeoutError: the attempts ran out (it carries the last observed state).
+        WaitFailedError: the resource reached a failure state instead.
+    """
+    run_waiter(ec2, waiter, delay=WAIT_DELAY, max_attempts=WAIT_MAX_ATTEMPTS, **kwargs)
 
 
 def arn(region: str, account: str, kind: str, resource_id: str) -> str:

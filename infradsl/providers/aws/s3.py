@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from botocore.exceptions import ClientError
 
-from infradsl.errors import InfraDslError
+from infradsl.providers.aws._wait import run_waiter
 from infradsl.providers.handler import (
     TOKEN_TAG,
     CreateResult,
     HandlerContext,
+    HandlerError,
     ReadResult,
+    ResourceConflictError,
     UpdateResult,
 )
 
@@ -55,7 +57,7 @@ _ALL_BLOCKED: PublicAccessBlockConfigurationTypeDef = {
 }
 
 
-class BucketNotEmptyError(InfraDslError):
+class BucketNotEmptyError(HandlerError):
     """A bucket still holding objects was to be deleted without ``force_destroy``."""
 
 
@@ -146,8 +148,8 @@ class BucketHandler:
             existed = True
         if existed:
             self._refuse_foreign(ctx, name, generated=not props.get("bucket_name"))
-        s3.get_waiter("bucket_exists").wait(
-            Bucket=name, WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS}
+        run_waiter(
+            s3, "bucket_exists", delay=WAIT_DELAY, max_attempts=WAIT_MAX_ATTEMPTS, Bucket=name
         )
         try:
             if props.get("versioned"):
@@ -232,9 +234,12 @@ class BucketHandler:
                     "force_destroy=True to have infradsl delete every object on delete"
                 ) from error
             raise
-        s3.get_waiter("bucket_not_exists").wait(
+        run_waiter(
+            s3,
+            "bucket_not_exists",
+            delay=WAIT_DELAY,
+            max_attempts=WAIT_MAX_ATTEMPTS,
             Bucket=physical_id,
-            WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS},
         )
 
     def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
@@ -274,15 +279,11 @@ class BucketHandler:
             return
         if tags == {} and (generated or ctx.region == "us-east-1"):
             return
-        raise ClientError(
-            {
-                "Error": {
-                    "Code": "BucketAlreadyOwnedByYou",
-                    "Message": f"bucket {name!r} already exists and was not created by "
-                    f"{ctx.stack}/{ctx.path} in this state",
-                }
-            },
+        raise ResourceConflictError(
+            "BucketAlreadyOwnedByYou",
             "CreateBucket",
+            f"bucket {name!r} already exists and was not created by "
+            f"{ctx.stack}/{ctx.path} in this state",
         )
 
 

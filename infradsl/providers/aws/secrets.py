@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infradsl.errors import InfraDslError
 from infradsl.providers.handler import (
     TOKEN_TAG,
     CreateResult,
     HandlerContext,
+    HandlerError,
     ReadResult,
     UpdateResult,
 )
@@ -57,7 +57,7 @@ _BODY_LOGGERS = (
 )
 
 
-class SecretError(InfraDslError):
+class SecretError(HandlerError):
     """A secret's value could not be obtained or stored (the message never holds the value)."""
 
 
