@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import attrs
 
+from infradsl.core._signature import constructor_signature
 from infradsl.core.construct import Construct, did_you_mean
 from infradsl.core.reference import Reference, attribute, holds_reference
 
@@ -174,6 +176,29 @@ def _type_problem(name: str, value: Any, types: tuple[type, ...]) -> str | None:
     return f"{name!r} must be {_type_names(types)} (got {type(value).__name__} {shown})"
 
 
+class _Signature:
+    """``inspect.signature(cls)`` of a resource class, built when first asked for.
+
+    Every class declared with `resource` gets its own, from its props (see
+    `infradsl.core._signature`), and so does an undeclared subclass that keeps its
+    constructor; for any other class, inspect reads ``__init__``.
+    """
+
+    def __get__(self, instance: object, owner: type) -> inspect.Signature | None:
+        if instance is not None:
+            return None
+        for klass in owner.__mro__:
+            if "__init__" in vars(klass):  # Resource's own, or a subclass's hand-written one
+                return None
+            if "__attrs_attrs__" in vars(klass):
+                found = vars(klass).get("_signature")
+                if not isinstance(found, inspect.Signature):
+                    found = constructor_signature(klass)
+                    klass._signature = found  # type: ignore[attr-defined]
+                return found
+        return None
+
+
 class Resource(Construct):
     """Base of every resource type: a construct with typed properties and attributes.
 
@@ -192,6 +217,7 @@ class Resource(Construct):
     _specs: ClassVar[dict[str, tuple[tuple[type, ...], tuple[type, ...], Check | None]]] = {}
     _required: ClassVar[tuple[str, ...]] = ()
     _attributes: ClassVar[tuple[str, ...]] = ()
+    __signature__: ClassVar[_Signature] = _Signature()
 
     id = attribute("The physical id of the resource (set at deploy time).")
 
