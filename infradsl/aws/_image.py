@@ -36,6 +36,7 @@ __all__ = [
     "bundle_directory",
     "bundle_files",
     "content_hash",
+    "files_digest",
 ]
 
 _AMI = v.matches(r"^ami-[0-9a-f]{8,17}$", "ami-0123456789abcdef0")
@@ -107,30 +108,36 @@ def bundle_files(directory: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
-def content_hash(directory: Path, base: Any, steps: Iterable[Mapping[str, Any]]) -> str:
-    """The identity of an image: sha256 over its files, base image and steps (32 hex).
-
-    ``base`` is the base as written (an AMI id or a lookup's query); the handler mixes in
-    the resolved AMI id, so a new upstream image is a new identity too.
-    """
+def files_digest(directory: Path) -> str:
+    """sha256 over every file of a provisioning directory: sorted paths, sizes and bytes."""
     digest = hashlib.sha256()
-    digest.update(b"infradsl-image-1\0")
-    digest.update(json.dumps({"base": base, "steps": list(steps)}, sort_keys=True).encode())
     for relative, path in bundle_files(directory):
         data = path.read_bytes()
         digest.update(f"\0{relative}\0{len(data)}\0".encode())
         digest.update(data)
-    return digest.hexdigest()[:32]
+    return digest.hexdigest()
 
 
-# content hash -> the provisioning directory on this machine. The synthesized document
-# holds the directory as the user wrote it; the builder needs the files themselves.
-_BUNDLES: dict[str, Path] = {}
+def content_hash(files: str, base: Any, steps: Iterable[Mapping[str, Any]]) -> str:
+    """The identity of an image (32 hex): its files' digest (`files_digest`), its base image
+    as written and its steps.
+
+    ``base`` is the base as written (an AMI id or a lookup's query); the handler mixes in
+    the resolved AMI id, so a new upstream image is a new identity too.
+    """
+    text = json.dumps({"base": base, "files": files, "steps": list(steps)}, sort_keys=True)
+    return hashlib.sha256(f"infradsl-image-1\0{text}".encode()).hexdigest()[:32]
 
 
-def bundle_directory(hash_: str) -> Path | None:
-    """The provisioning directory of the image with content hash ``hash_``, if this process
-    built the tree that declares it."""
+# content hash -> (the provisioning directory on this machine, its files' digest). The
+# synthesized document holds the directory as the user wrote it; the builder needs the
+# files themselves, unchanged since the plan.
+_BUNDLES: dict[str, tuple[Path, str]] = {}
+
+
+def bundle_directory(hash_: str) -> tuple[Path, str] | None:
+    """The provisioning directory of the image with content hash ``hash_`` and the digest
+    its files had when the tree was built, if this process built the tree that declares it."""
     return _BUNDLES.get(hash_)
 
 
@@ -207,14 +214,16 @@ class Image(Taggable):
     name = attribute("The image's name.")
     snapshot_ids = attribute("The EBS snapshots behind the image.")
 
-    def __init__(self, scope: Construct, id: str, /, **kwargs: Any) -> None:
-        given_hash = "content_hash" in kwargs or "source_region" in kwargs
-        super().__init__(scope, id, **kwargs)
+    def _prepare(self, properties: dict[str, Any]) -> None:
         self._source_dir: Path | None = None
-        if given_hash:
+        self._computed_given = "content_hash" in properties or "source_region" in properties
+        if self._computed_given:
             self.node.add_problem(
                 "'content_hash' and 'source_region' are computed by infradsl: remove them"
             )
+
+    def _finish(self) -> None:
+        if self._computed_given:
             return
         if self.copy_of is not None:
             self._init_copy()
@@ -269,8 +278,9 @@ class Image(Taggable):
             self.node.add_problem(problem)
         source = self._source_dir = root.resolve()
         base = self.base if isinstance(self.base, str) else _base_query(self.base)
-        self.content_hash = content_hash(source, base, steps)
-        _BUNDLES[self.content_hash] = source
+        files = files_digest(source)
+        self.content_hash = content_hash(files, base, steps)
+        _BUNDLES[self.content_hash] = (source, files)
 
     @property
     def source_directory(self) -> Path | None:
