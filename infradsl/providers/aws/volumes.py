@@ -26,7 +26,13 @@ from infradsl.providers.aws._ec2util import (
     undo_on_failure,
     wait_for,
 )
-from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+from infradsl.providers.handler import (
+    CreateResult,
+    HandlerContext,
+    ReadResult,
+    UpdateResult,
+    notify,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -111,9 +117,12 @@ class VolumeHandler:
         old_at = (old.get("instance"), old.get("device", "/dev/sdf"))
         new_at = (new.get("instance"), new.get("device", "/dev/sdf"))
         if old_at != new_at:
-            _detach_all(ec2, physical_id)
+            # A data volume moving to another instance (the replacement of its server):
+            # the instance it leaves is stopped first, so no write is lost.
+            _detach_all(ec2, physical_id, keep=new_at[0], quiesce=bool(new_at[0]))
             if new_at[0]:
                 _attach(ec2, physical_id, new_at[0], new_at[1])
+                _start_if_stopped_for(ec2, new_at[0], physical_id)
         sync_tags(ec2, physical_id, ctx, old, new)
         return UpdateResult(self._attributes(ctx, physical_id))
 
@@ -181,16 +190,66 @@ def _live(ec2: EC2Client, filters: Any) -> list[Any]:
 
 
 def _attach(ec2: EC2Client, volume_id: str, instance_id: str, device: str) -> None:
+    volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    if any(a.get("InstanceId") == instance_id for v in volumes for a in v.get("Attachments", [])):
+        return  # attached already (a move finished by a run that died before recording it)
     ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
     wait_for(ec2, "volume_in_use", VolumeIds=[volume_id])
 
 
-def _detach_all(ec2: EC2Client, volume_id: str) -> None:
-    """Detach ``volume_id`` from every instance and wait until it is available."""
+def _detach_all(
+    ec2: EC2Client, volume_id: str, *, keep: str | None = None, quiesce: bool = False
+) -> None:
+    """Detach ``volume_id`` from every instance but ``keep`` and wait until it is available.
+
+    With ``quiesce``, an instance it leaves that is running is stopped first, and tagged
+    ``infradsl:stopped-for = <volume>`` so that moving the volume back (a rollback) starts
+    it again (`_start_if_stopped_for`).
+    """
     volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
-    attachments = [a for v in volumes for a in v.get("Attachments", []) if a.get("InstanceId")]
+    attachments = [
+        a
+        for v in volumes
+        for a in v.get("Attachments", [])
+        if a.get("InstanceId") and a.get("InstanceId") != keep
+    ]
     for attachment in attachments:
+        if quiesce:
+            _stop_for(ec2, attachment["InstanceId"], volume_id)
         with ignore_not_found():
             ec2.detach_volume(VolumeId=volume_id, InstanceId=attachment["InstanceId"])
     if attachments:
         wait_for(ec2, "volume_available", VolumeIds=[volume_id])
+
+
+STOPPED_FOR_TAG = "infradsl:stopped-for"
+
+
+def _stop_for(ec2: EC2Client, instance_id: str, volume_id: str) -> None:
+    """Stop a running instance before its data volume leaves it (tagged for a way back)."""
+    with ignore_not_found():
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        states = [i.get("State", {}).get("Name") for r in reservations for i in r["Instances"]]
+        if not states or states[0] not in ("pending", "running"):
+            return
+        notify(f"stopping {instance_id} so that {volume_id} leaves it with no write lost")
+        ec2.create_tags(
+            Resources=[instance_id], Tags=[{"Key": STOPPED_FOR_TAG, "Value": volume_id}]
+        )
+        ec2.stop_instances(InstanceIds=[instance_id])
+        wait_for(ec2, "instance_stopped", InstanceIds=[instance_id])
+
+
+def _start_if_stopped_for(ec2: EC2Client, instance_id: str, volume_id: str) -> None:
+    """Start an instance that infradsl stopped to take ``volume_id`` away, now it is back."""
+    with ignore_not_found():
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        for instance in (i for r in reservations for i in r["Instances"]):
+            if tags_of(instance.get("Tags")).get(STOPPED_FOR_TAG) != volume_id:
+                continue
+            if instance.get("State", {}).get("Name") in ("stopped", "stopping"):
+                notify(f"starting {instance_id} again with {volume_id}")
+                wait_for(ec2, "instance_stopped", InstanceIds=[instance_id])
+                ec2.start_instances(InstanceIds=[instance_id])
+                wait_for(ec2, "instance_running", InstanceIds=[instance_id])
+            ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": STOPPED_FOR_TAG}])
