@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from infradsl.core.typeinfo import type_info
 from infradsl.errors import InfraDslError
 
 if TYPE_CHECKING:
@@ -50,6 +51,11 @@ class PropertyDiff:
             the value the deploy puts back).
         option: a resource option (``protect``, ``retain_on_delete``...) rather than a
             property: recorded in state, no cloud call.
+        paths: where the values differ, JSON-pointer-like, starting with the name
+            (``ingress/2/from_port``; see `infradsl.plan.paths`); for a value known after
+            deploy, where the references to replaced resources are.
+        replace_paths: the create-only paths among them (``image``,
+            ``rule/protocol``): why ``forces_replacement`` is set.
     """
 
     name: str
@@ -59,6 +65,8 @@ class PropertyDiff:
     known_after_deploy: bool = False
     drift: bool = False
     option: bool = False
+    paths: tuple[str, ...] = ()
+    replace_paths: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Plain data."""
@@ -190,7 +198,9 @@ class Plan:
         return {verb: counts.get(verb, 0) for verb in ("create", "update", "delete")}
 
     def confirmation_reasons(self) -> list[str]:
-        """Why a human should confirm: destructive or permission-widening changes."""
+        """Why a human should confirm: destructive or permission-widening changes (a
+        create or update of a type whose `~infradsl.core.typeinfo.TypeInfo` says
+        ``widens_permissions``)."""
         reasons: list[str] = []
         for c in self.changes:
             if c.action in (Action.DELETE, Action.REPLACE):
@@ -199,10 +209,7 @@ class Plan:
                 )
             elif (
                 c.action in (Action.CREATE, Action.UPDATE)
-                and (
-                    c.type.startswith("aws.iam.")
-                    or c.type in ("aws.ec2.SecurityGroup", "aws.ec2.SecurityGroupRule")
-                )
+                and type_info(c.type).widens_permissions
                 and not _bookkeeping_only(c)
             ):
                 reasons.append(f"{c.path} ({c.type}) widens permissions or network access")

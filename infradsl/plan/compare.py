@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from infradsl.aws import resource_type
+from infradsl.core.typeinfo import type_info
 from infradsl.plan.change import Action, OutputChange, PropertyDiff, ResourceChange
 from infradsl.plan.crossstack import Upstream
 from infradsl.plan.values import UnresolvedError, references, resolve
@@ -105,7 +105,10 @@ def tag_diff(
     if before == after:
         return None
     drift = live is not None and before != recorded
-    return PropertyDiff("tags", before, after, forcing and not code_same, drift=drift)
+    forces = forcing and not code_same
+    return PropertyDiff(
+        "tags", before, after, forces, drift=drift, replace_paths=("tags",) if forces else ()
+    )
 
 
 def amend_change(
@@ -203,10 +206,7 @@ def _applied(diff: PropertyDiff, props: Mapping[str, Any], old: ResourceState) -
 
 
 def _taggable(type_name: str) -> bool:
-    try:
-        return "tags" in resource_type(type_name)._props
-    except KeyError:
-        return False
+    return type_info(type_name).taggable
 
 
 def renamed_references(

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from infradsl.core.typeinfo import type_info
 from infradsl.plan.change import Plan, PlanError
 from infradsl.plan.values import references
 
@@ -204,19 +205,16 @@ def _join(parts: Iterable[Any]) -> Any:
     return {"join": merged}
 
 
-# A resource type, the property naming its VPC, and the property that must lie in one of
-# the VPC's ranges: AWS refuses a subnet outside them (InvalidSubnet.Range).
-_INSIDE_VPC = {"aws.ec2.Subnet": ("vpc", "cidr_block")}
-
-
 def problems_with(document: Mapping[str, Any], found: Mapping[Key, LookedUp]) -> list[str]:
     """Checks of the (unresolved) ``document`` that synthesis left for the looked-up values.
 
-    A subnet of a looked-up VPC must lie inside one of the VPC's ranges.
+    A resource whose type says ``cidr_within`` (a subnet) must lie inside one of the
+    ranges of its looked-up parent (its VPC): AWS refuses it otherwise
+    (InvalidSubnet.Range).
     """
     problems: list[str] = []
     for path, entry in sorted(document.get("resources", {}).items()):
-        rule = _INSIDE_VPC.get(entry.get("type", ""))
+        rule = type_info(entry.get("type", "")).cidr_within
         if rule is None:
             continue
         vpc_prop, cidr_prop = rule

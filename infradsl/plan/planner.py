@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from infradsl.aws import resource_type
+from infradsl.core.typeinfo import TypeInfo, type_info
 from infradsl.plan.change import Action, Plan, PlanError, PropertyDiff, ResourceChange
 from infradsl.plan.compare import (
     amend_change,
@@ -17,6 +17,7 @@ from infradsl.plan.compare import (
     upstream_renames,
 )
 from infradsl.plan.crossstack import Upstream
+from infradsl.plan.paths import changed_paths, diff_paths, mask_references
 from infradsl.plan.values import references
 from infradsl.providers.handler import ReadResult
 from infradsl.state.model import ResourceState, StackState
@@ -38,22 +39,6 @@ def topological_order(dependencies: Mapping[str, Iterable[str]]) -> list[str]:
     if len(order) != len(dependencies):
         raise PlanError("the dependency graph has a cycle; run `infradsl check` to see it")
     return order
-
-
-def _replace_props(type_name: str) -> frozenset[str]:
-    try:
-        cls = resource_type(type_name)
-    except KeyError:
-        return frozenset()
-    # Asked once per resource when planning; a class's declarations never change.
-    found = _REPLACE_PROPS.get(cls)
-    if found is None:
-        found = frozenset(n for n, field in cls._props.items() if field.metadata.get("replace"))
-        _REPLACE_PROPS[cls] = found
-    return found
-
-
-_REPLACE_PROPS: dict[type, frozenset[str]] = {}
 
 
 def plan_stack(
@@ -132,14 +117,16 @@ def plan_stack(
             )
     for path, change in changes.items():
         old_path = renamed.get(path, path)
-        changes[path] = amend_change(
-            change,
-            stack=name,
-            entry=desired[path],
-            old=current.get(old_path),
-            old_path=old_path,
-            observed=live.get(old_path) if live is not None else None,
-            relinked=relinked.get(old_path, ()),
+        changes[path] = _with_paths(
+            amend_change(
+                change,
+                stack=name,
+                entry=desired[path],
+                old=current.get(old_path),
+                old_path=old_path,
+                observed=live.get(old_path) if live is not None else None,
+                relinked=relinked.get(old_path, ()),
+            )
         )
 
     claimed = set(desired) | set(renamed.values())
@@ -275,7 +262,10 @@ def _plan_one(
     options = entry.get("options", {})
     # Most resources set neither option: no sets are built for them.
     ignored = set(options.get("ignore_changes", ())) if options else frozenset[str]()
-    forcing = _replace_props(type_name)
+    info = type_info(type_name)
+    # The properties whose change (at some path) may replace the resource; which path
+    # does is decided per diff, below.
+    forcing = {p.partition("/")[0] for p in info.create_only}
     if options.get("replace_on_changes"):
         forcing = forcing | set(options["replace_on_changes"])
     props: Mapping[str, Any] = entry["properties"]
@@ -312,6 +302,9 @@ def _plan_one(
         skip = set(diffs) | ignored
         for diff, why in producers.diffs(props, old, skip=skip, forcing=forcing):
             diffs[diff.name], cross[diff.name] = diff, why
+    if diffs:
+        for name, diff in diffs.items():
+            diffs[name] = _located(diff, info, options, old, planned, cross=name in cross)
     reasons: list[str] = []
     if previous is not None:
         reasons.append(f"renamed from {previous}")
@@ -347,12 +340,66 @@ def _plan_one(
             )
             verb = "is" if len(deps) == 1 else "are"
             reasons.append(f"'{diff.name}' refers to {', '.join(deps)}, which {verb} replaced")
-    replacing = [d.name for d in diffs.values() if d.forces_replacement]
+    replacing = [p for d in diffs.values() if d.forces_replacement for p in d.replace_paths]
     if replacing:
-        reasons.extend(f"'{n}' forces replacement" for n in replacing)
+        reasons.extend(f"'{p}' forces replacement" for p in replacing)
         return ResourceChange(
             path, type_name, Action.REPLACE, tuple(diffs.values()), tuple(reasons), previous
         )
     return ResourceChange(
         path, type_name, Action.UPDATE, tuple(diffs.values()), tuple(reasons), previous
     )
+
+
+def _located(
+    diff: PropertyDiff,
+    info: TypeInfo,
+    options: Mapping[str, Any],
+    old: ResourceState,
+    planned: Mapping[str, ResourceChange],
+    *,
+    cross: bool,
+) -> PropertyDiff:
+    """``diff`` with the create-only paths it changes (which decide whether it replaces
+    the resource) and, for a value known after deploy, the paths of the references that
+    make it unknown (the other diffs get their paths once amended: `_with_paths`).
+
+    The sides compared: drift compares what was applied with what the cloud has (lists in
+    any order); a value known after deploy compares the recorded value with the same value
+    whose references to replaced resources (any other stack's, for ``cross``) are unknown.
+    """
+    name = diff.name
+    before, after = diff.old, diff.new
+    if diff.drift:
+        before, after = _normalized(old.properties.get(name)), _normalized(diff.old)
+    elif diff.known_after_deploy:
+
+        def changing(stack: str | None, path: str) -> bool:
+            if stack is not None:
+                return cross
+            change = planned.get(path)
+            return change is not None and (change.action is Action.REPLACE or change.missing)
+
+        after = mask_references(diff.new, changing)
+    found: list[str] = []
+    if name in options.get("replace_on_changes", ()) and before != after:
+        found.append(name)
+    else:
+        for pattern in info.create_only_of(name):
+            found.extend(p for p in changed_paths(pattern, before, after) if p not in found)
+    paths = diff_paths(name, before, after) if diff.known_after_deploy else diff.paths
+    return attrs.evolve(
+        diff, forces_replacement=bool(found), replace_paths=tuple(found), paths=paths
+    )
+
+
+def _with_paths(change: ResourceChange) -> ResourceChange:
+    """``change`` with the paths of each property diff that has none yet (see
+    `PropertyDiff`; options are no property: they have none)."""
+    if not change.diffs or all(d.paths or d.option for d in change.diffs):
+        return change
+    diffs = tuple(
+        d if d.paths or d.option else attrs.evolve(d, paths=diff_paths(d.name, d.old, d.new))
+        for d in change.diffs
+    )
+    return attrs.evolve(change, diffs=diffs)

@@ -1,0 +1,161 @@
+"""Type descriptions as data: the data file matches the declarations, and generic layers
+read it without importing the catalog."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+from infradsl.aws._typedata import catalog_type_info, catalog_type_names, render
+from infradsl.core.resource import Resource, prop, resource, resource_type
+from infradsl.core.typeinfo import (
+    TypeInfo,
+    TypeInfoError,
+    data_path,
+    find_type_info,
+    register_type_info,
+    try_find_type_info,
+    type_info,
+    unregister_type_info,
+)
+
+DATA = data_path("aws")
+REGENERATE = "python -m pytest tests/core/test_typeinfo.py --update-golden"
+
+
+def _file_infos() -> dict[str, TypeInfo]:
+    document = json.loads(DATA.read_text(encoding="utf-8"))
+    return {name: TypeInfo.from_json(name, data) for name, data in document["types"].items()}
+
+
+def test_the_data_file_matches_the_declarations(update_golden: bool) -> None:
+    expected = render(catalog_type_info(_file_infos()))
+    if update_golden:
+        DATA.write_text(expected, encoding="utf-8")
+    assert DATA.read_text(encoding="utf-8") == expected, (
+        f"{DATA} is stale (a declaration changed): regenerate it with `{REGENERATE}`"
+    )
+
+
+def test_every_replace_true_property_is_create_only_in_the_data() -> None:
+    infos = _file_infos()
+    assert sorted(infos) == catalog_type_names()
+    for name in catalog_type_names():
+        cls = resource_type(name)
+        declared = [n for n, f in cls._props.items() if f.metadata.get("replace")]
+        top_level = [p for p in infos[name].create_only if "/" not in p]
+        assert top_level == declared, name
+
+
+def test_the_hand_written_fields_survive_regeneration() -> None:
+    infos = catalog_type_info(_file_infos())
+    assert infos["aws.iam.Role"].widens_permissions
+    assert not infos["aws.iam.Role"].regional
+    assert infos["aws.ec2.SecurityGroup"].widens_permissions
+    assert infos["aws.ec2.Subnet"].cidr_within == ("vpc", "cidr_block")
+    assert not infos["aws.ec2.Vpc"].widens_permissions
+    assert infos["aws.ec2.SecurityGroup"].deferrable == ("ingress", "egress")
+    assert infos["aws.ec2.Instance"].taggable
+    assert not infos["aws.ec2.SecurityGroupRule"].taggable
+
+
+# declarations outside the catalog --------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Port:
+    protocol: str = attrs.field(metadata={"replace": True})
+    number: int = 0
+
+
+@resource("test.typeinfo.Listener")
+class Listener(Resource):
+    name: str = prop(str, replace=True)
+    ports: list[Any] = prop(list, items=(Port,), factory=list)
+    main: Port | None = prop(Port, default=None)
+    peer: Resource | None = prop(Resource, default=None)
+
+
+def test_nested_create_only_paths_come_from_value_object_fields() -> None:
+    info = type_info("test.typeinfo.Listener")
+    assert info.create_only == ("name", "ports/*/protocol", "main/protocol")
+    assert info.properties == ("name", "ports", "main", "peer")
+    assert info.read_only == ("id",)
+    assert info.create_only_of("ports") == (("ports", "*", "protocol"),)
+    assert info.create_only_of("peer") == ()
+
+
+@pytest.fixture
+def registered() -> Iterator[TypeInfo]:
+    info = TypeInfo(name="test.typeinfo.Registered", create_only=("a/b",), widens_permissions=True)
+    register_type_info(info)
+    yield info
+    unregister_type_info(info.name)
+
+
+def test_a_registered_description_is_found_by_name(registered: TypeInfo) -> None:
+    assert find_type_info("test.typeinfo.Registered") is registered
+
+
+def test_an_unknown_type_has_no_description_but_defaults() -> None:
+    assert try_find_type_info("aws.ec2.Nothing") is None
+    assert type_info("aws.ec2.Nothing") == TypeInfo(name="aws.ec2.Nothing")
+    with pytest.raises(KeyError, match=r"unknown resource type 'aws\.ec2\.Vcp'.*'aws\.ec2\.Vpc'"):
+        find_type_info("aws.ec2.Vcp")
+
+
+def test_a_misspelt_field_in_the_data_is_reported_with_a_suggestion() -> None:
+    with pytest.raises(TypeInfoError) as caught:
+        TypeInfo.from_json("aws.x.Y", {"create_onyl": ["a"]})
+    assert str(caught.value) == (
+        "type 'aws.x.Y': unknown field 'create_onyl' (did you mean 'create_only'?)"
+    )
+
+
+def test_a_cidr_rule_needs_two_property_names() -> None:
+    with pytest.raises(TypeInfoError, match=r"type 'aws\.x\.Y': expected two property names"):
+        TypeInfo.from_json("aws.x.Y", {"cidr_within": ["vpc"]})
+
+
+def test_json_keeps_only_what_differs_from_the_defaults() -> None:
+    info = TypeInfo(name="aws.x.Y", create_only=["a"], regional=False)
+    assert info.to_json() == {"create_only": ["a"], "regional": False}
+    assert TypeInfo.from_json("aws.x.Y", info.to_json()) == info
+
+
+def test_planning_and_the_confirmation_policy_do_not_import_the_catalog() -> None:
+    script = """
+import json, sys
+from infradsl.core.typeinfo import find_type_info
+from infradsl.plan.planner import plan_stack
+from infradsl.state.model import ResourceState, StackState
+doc = {"infradsl": 1, "stack": "s", "region": "us-east-1", "outputs": {}, "resources": {
+    "Web": {"type": "aws.ec2.Instance", "properties": {"image": "ami-2"},
+            "depends_on": [], "options": {}},
+    "Role": {"type": "aws.iam.Role", "properties": {}, "depends_on": [], "options": {}}}}
+state = StackState("s", "local", "us-east-1", 1, resources={
+    "Web": ResourceState("aws.ec2.Instance", "i-1", {"image": "ami-1"}, {"image": "ami-1"},
+                         {"id": "i-1"})})
+plan = plan_stack(doc, state)
+print(json.dumps({
+    "actions": [c.action.verb for c in plan.changes],
+    "confirm": plan.confirmation_reasons(),
+    "catalog": sorted(m for m in sys.modules if m.startswith("infradsl.aws.")),
+}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["actions"] == ["create", "replace"]
+    assert found["confirm"] == [
+        "Role (aws.iam.Role) widens permissions or network access",
+        "Web will be replaced",
+    ]
+    assert found["catalog"] == []
