@@ -118,7 +118,7 @@ def constructor_parameters(
         inspect.Parameter("scope", positional, annotation=name(Construct)),
         inspect.Parameter("id", positional, annotation="str"),
     ]
-    fields = list(cls._props.values())
+    fields = [f for f in cls._props.values() if not f.metadata.get("computed")]
     for field in [f for f in fields if not _inherited(f)] + [f for f in fields if _inherited(f)]:
         default = _default(field)
         annotation = _annotation(

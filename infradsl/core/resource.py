@@ -63,6 +63,7 @@ def prop(
     factory: Callable[[], Any] | None = None,
     check: Check | None = None,
     replace: bool = False,
+    computed: bool = False,
 ) -> Any:
     """Declare a resource property.
 
@@ -74,8 +75,12 @@ def prop(
         factory: default factory for mutable defaults.
         check: validator ``check(name, value)`` raising ``ValueError`` with the message.
         replace: a change of this property forces replacement of the resource.
+        computed: set by the resource itself (a content hash), never by the user: not a
+            constructor parameter, and passing it is a problem.
     """
     metadata = {"types": types, "items": items, "check": check, "replace": replace}
+    if computed:
+        metadata["computed"] = True
     if factory is not None:
         return attrs.field(factory=factory, metadata=metadata, kw_only=True)
     return attrs.field(default=default, metadata=metadata, kw_only=True)
@@ -118,7 +123,11 @@ def resource(type_name: str) -> Callable[[R], R]:
                 f.metadata.get("check"),
             )
             for f in fields
+            if not f.metadata.get("computed")
         }
+        cls._computed = frozenset(  # type: ignore[attr-defined]
+            f.name for f in fields if f.metadata.get("computed")
+        )
         cls._required = tuple(  # type: ignore[attr-defined]
             f.name for f in fields if f.default is attrs.NOTHING
         )
@@ -216,6 +225,7 @@ class Resource(Construct):
     # Per property: (accepted types, item types, check), from its `prop` declaration.
     _specs: ClassVar[dict[str, tuple[tuple[type, ...], tuple[type, ...], Check | None]]] = {}
     _required: ClassVar[tuple[str, ...]] = ()
+    _computed: ClassVar[frozenset[str]] = frozenset()
     _attributes: ClassVar[tuple[str, ...]] = ()
     __signature__: ClassVar[_Signature] = _Signature()
 
@@ -248,7 +258,14 @@ class Resource(Construct):
         for name, value in kwargs.items():
             spec = specs.get(name)
             if spec is None:
-                hint = did_you_mean(name, list(props) + list(_OPTION_NAMES))
+                if name in cls._computed:
+                    self.node.add_problem(
+                        f"{name!r} is computed by infradsl, not an argument of "
+                        f"{self.__infradsl_type__}: remove it"
+                    )
+                    continue
+                names = [p for p in props if p not in cls._computed] + list(_OPTION_NAMES)
+                hint = did_you_mean(name, names)
                 self.node.add_problem(
                     f"unknown property {name!r} for {self.__infradsl_type__}{hint}"
                 )
