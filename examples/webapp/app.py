@@ -103,7 +103,18 @@ class WebApp(Stack):
             security_groups=[db_sg],
             role=role,
             root_volume_size=50,
-            user_data=f"#!/bin/sh\ninit-postgres --password-secret {db_password.arn}\n",
+            user_data=(
+                "#!/bin/sh\n"
+                "dnf install -y postgresql15-server\n"
+                f"{db_password.fetch_at_boot(to='/run/postgres/db-password')}"
+                "chown -R postgres: /run/postgres\n"
+                'PGSETUP_INITDB_OPTIONS="--auth-host=scram-sha-256 '
+                '--pwfile=/run/postgres/db-password" postgresql-setup --initdb\n'
+                "rm -f /run/postgres/db-password\n"
+                "echo \"listen_addresses = '*'\" >> /var/lib/pgsql/data/postgresql.conf\n"
+                'echo "host all all 10.0.0.0/16 scram-sha-256" >> /var/lib/pgsql/data/pg_hba.conf\n'
+                "systemctl enable --now postgresql\n"
+            ),
         )
         web = ec2.Instance(
             self,
@@ -115,7 +126,7 @@ class WebApp(Stack):
             role=role,
             user_data=(
                 f"#!/bin/sh\nexport DB_HOST={db.private_ip}\n"
-                f"fetch-secret {db_password.arn} > /run/db-password\n"
+                f"{db_password.fetch_at_boot(to='/run/db-password')}"
             ),
         )
 

@@ -15,7 +15,7 @@ Example:
 """
 
 from infradsl.check.finding import Finding, Severity
-from infradsl.check.rule import Check, Rule, StackCheck
+from infradsl.check.rule import AppCheck, Check, Rule, StackCheck
 from infradsl.check.rules import RULES
 from infradsl.check.runner import (
     OUTPUT_TYPE,
@@ -27,6 +27,7 @@ from infradsl.check.runner import (
 __all__ = [
     "OUTPUT_TYPE",
     "RULES",
+    "AppCheck",
     "Check",
     "Finding",
     "Rule",

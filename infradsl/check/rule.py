@@ -9,7 +9,7 @@ import attrs
 
 from infradsl.check.finding import Severity
 
-__all__ = ["Check", "Rule", "StackCheck"]
+__all__ = ["AppCheck", "Check", "Rule", "StackCheck"]
 
 Check = Callable[[Mapping[str, Any]], Iterable[str]]
 """Applies a rule to one resource entry of a synthesized document (``type``,
@@ -20,6 +20,11 @@ StackCheck = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
 for each violation, ``path`` being the logical id of the resource to report it on. For
 rules that reason across resources, such as a security group and its standalone rules."""
 
+AppCheck = Callable[[Mapping[str, Mapping[str, Any]]], Iterable[tuple[str, str, str]]]
+"""Applies a rule to every synthesized stack document of an app at once (by stack name)
+and yields ``(stack, path, message)`` for each violation. For rules that follow
+references across stacks, such as an instance in one stack reading a secret of another."""
+
 
 def _no_entry_check(entry: Mapping[str, Any]) -> Iterable[str]:
     return ()
@@ -29,11 +34,16 @@ def _no_stack_check(document: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     return ()
 
 
+def _no_app_check(documents: Mapping[str, Mapping[str, Any]]) -> Iterable[tuple[str, str, str]]:
+    return ()
+
+
 @attrs.frozen(kw_only=True)
 class Rule:
     """A named policy rule applied to synthesized documents.
 
-    A rule has a per-resource `check`, a whole-stack `check_stack`, or both.
+    A rule has a per-resource `check`, a whole-stack `check_stack`, a whole-app
+    `check_app`, or several of them.
 
     Attributes:
         id: a stable id such as ``"SG001"``; users acknowledge findings by it.
@@ -42,10 +52,12 @@ class Rule:
         description: why it matters.
         fix: how to fix it in code.
         types: the resource types it applies to (``"aws.ec2.Instance"``); empty for every
-            resource and every stack output. Findings of `check_stack` on resources of
-            other types are dropped.
+            resource and every stack output. Findings of `check_stack` and `check_app` on
+            resources of other types are dropped.
         check: yields one message per violation in a resource entry.
         check_stack: yields ``(path, message)`` per violation in a stack document.
+        check_app: yields ``(stack, path, message)`` per violation in the documents of an
+            app.
 
     Example:
         >>> rule = Rule(id="X001", title="no VPCs", severity=Severity.LOW,
@@ -63,10 +75,17 @@ class Rule:
     types: tuple[str, ...] = ()
     check: Check = attrs.field(default=_no_entry_check, repr=False, eq=False)
     check_stack: StackCheck = attrs.field(default=_no_stack_check, repr=False, eq=False)
+    check_app: AppCheck = attrs.field(default=_no_app_check, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.check is _no_entry_check and self.check_stack is _no_stack_check:
-            raise TypeError(f"rule {self.id!r} needs a 'check' or a 'check_stack' function")
+        if (
+            self.check is _no_entry_check
+            and self.check_stack is _no_stack_check
+            and self.check_app is _no_app_check
+        ):
+            raise TypeError(
+                f"rule {self.id!r} needs a 'check', a 'check_stack' or a 'check_app' function"
+            )
 
     def applies_to(self, type_name: str) -> bool:
         """Whether entries of ``type_name`` are checked by this rule."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from infradsl.check._boot import exposed_secret_values, unreadable_boot_secrets
 from infradsl.check._iam import admin_grants, dangerous_managed_policies
 from infradsl.check._network import GROUP, GROUP_RULE, admin_ports_open, all_ports_open
 from infradsl.check._secret import plaintext_secrets
@@ -117,9 +118,34 @@ _BUILT_IN = (
         description="A property holds a credential as a literal (a password or token "
         "assignment, an AWS access key id, a private key): it ends up in git, in the "
         "synthesized output, in state and in the cloud console.",
-        fix="Store it in a secrets.Secret and read it at runtime through the instance role "
-        "(user_data=f'fetch-secret {secret.arn}'), or pass a reference.",
+        fix="Store it in a secrets.Secret and read it at boot through the instance role "
+        "(secret.fetch_at_boot(to='/run/NAME') in the user data), or pass a reference.",
         check=_check_plaintext_secrets,
+    ),
+    Rule(
+        id="SEC002",
+        title="Secret unreadable at boot",
+        severity=Severity.HIGH,
+        description="An instance's user data reads a secret (a reference to a Secret's arn or "
+        "name, as fetch_at_boot writes, or a Secrets Manager ARN) that its role is not "
+        "allowed to read with secretsmanager:GetSecretValue, or the instance has no role: "
+        "the boot script would fail on the server.",
+        fix="Let the instance's role read the secret: secret.grant_read(role).",
+        types=("aws.ec2.Instance",),
+        check_app=unreadable_boot_secrets,
+    ),
+    Rule(
+        id="SEC003",
+        title="Secret value exposed",
+        severity=Severity.CRITICAL,
+        description="A secret's value appears outside the secret: the value of a Secret "
+        "read from the environment (SecretValue.env) found in a property such as user data "
+        "or tags, or in an output; or user data that prints a value it reads with "
+        "get-secret-value, which lands in the instance's console output. Whoever can read "
+        "the instance's attributes, tags, console, the state or the plan can read it.",
+        fix="Pass the secret, not its value: read it on the instance with "
+        "secret.fetch_at_boot(to='/run/NAME') or env='NAME', and never print it.",
+        check_app=exposed_secret_values,
     ),
     Rule(
         id="S3001",

@@ -28,7 +28,8 @@ def run_checks(
     """Apply ``rules`` (the built-in `RULES` by default) to every resource and output.
 
     A rule's ``check`` sees each resource (and output) entry; its ``check_stack`` sees each
-    stack document whole and names the resource each finding belongs to.
+    stack document whole and names the resource each finding belongs to; its
+    ``check_app`` sees all documents together and names the stack and resource.
 
     A finding whose rule is acknowledged on the resource (``options.acknowledged``) is
     still returned, with ``acknowledged`` set to the user's reason.
@@ -71,15 +72,22 @@ def run_checks(
             if rule.applies_to(type_name):
                 for message in rule.check(entry):
                     add(rule, stack, path, entry, message)
+    def add_found(rule: Rule, stack: str, path: str, message: str) -> None:
+        document = documents.get(stack, {})
+        resources, outputs = document.get("resources"), document.get("outputs")
+        target = resources.get(path) if isinstance(resources, Mapping) else None
+        if target is None and isinstance(outputs, Mapping) and path in outputs:
+            target = {"type": OUTPUT_TYPE, "properties": {"value": outputs[path]}}
+        if isinstance(target, Mapping) and rule.applies_to(str(target.get("type", ""))):
+            add(rule, stack, path, target, message)
+
     for stack in sorted(documents):
-        resources = documents[stack].get("resources")
-        if not isinstance(resources, Mapping):
-            continue
         for rule in chosen:
             for path, message in rule.check_stack(documents[stack]):
-                target = resources.get(path)
-                if isinstance(target, Mapping) and rule.applies_to(str(target.get("type", ""))):
-                    add(rule, stack, path, target, message)
+                add_found(rule, stack, path, message)
+    for rule in chosen:
+        for stack, path, message in rule.check_app(documents):
+            add_found(rule, stack, path, message)
     return sorted(found, key=lambda finding: finding.sort_key)
 
 

@@ -254,3 +254,23 @@ def test_something_else_than_a_secret_is_refused() -> None:
     assert caught.value.problems[0].message == (
         "fetch_at_boot() takes a secrets.Secret, a reference to its ARN or an ARN (got int)"
     )
+
+
+def test_the_user_data_of_the_webapp_example_parses_as_posix_sh() -> None:
+    import runpy
+
+    root = Path(__file__).resolve().parents[2]
+    module = runpy.run_path(str(root / "examples" / "webapp" / "app.py"))
+    documents = synthesize(module["app"])
+    scripts = [
+        "".join(part if isinstance(part, str) else "x" for part in user_data["join"])
+        for document in documents.values()
+        for entry in document["resources"].values()
+        if isinstance(user_data := entry["properties"].get("user_data"), dict)
+    ]
+    assert len(scripts) == 2
+    for script in scripts:
+        assert "secretsmanager get-secret-value" in script
+        result = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True,
+                                check=False)
+        assert result.returncode == 0, result.stderr

@@ -53,6 +53,8 @@ def test_the_built_in_rules_have_the_documented_ids_and_severities() -> None:
         "EC2002": Severity.MEDIUM,
         "IAM001": Severity.HIGH,
         "SEC001": Severity.CRITICAL,
+        "SEC002": Severity.HIGH,
+        "SEC003": Severity.CRITICAL,
         "S3001": Severity.MEDIUM,
     }
     for rule in RULES.values():

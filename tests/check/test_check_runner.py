@@ -175,7 +175,8 @@ def test_a_stack_check_reports_on_the_resource_it_names_with_its_acknowledgement
 
 
 def test_a_rule_without_a_check_or_a_stack_check_is_refused() -> None:
-    with pytest.raises(TypeError, match="rule 'ORG003' needs a 'check' or a 'check_stack'"):
+    with pytest.raises(TypeError, match="rule 'ORG003' needs a 'check', a 'check_stack' or a "
+                                        "'check_app' function"):
         Rule(id="ORG003", title="Nothing", severity=Severity.LOW, description="Nothing.",
              fix="Nothing.")
 
@@ -208,7 +209,7 @@ def test_severities_are_ordered_and_serialize_as_lowercase_names() -> None:
 
 def test_the_public_surface_is_curated() -> None:
     assert sorted(infradsl.check.__all__) == sorted([
-        "Check", "Finding", "OUTPUT_TYPE", "RULES", "Rule", "Severity", "StackCheck",
+        "AppCheck", "Check", "Finding", "OUTPUT_TYPE", "RULES", "Rule", "Severity", "StackCheck",
         "acknowledgement_problems", "run_checks", "unknown_acknowledgements",
     ])
     assert infradsl.check.__doc__ and infradsl.check.__doc__.splitlines()[0].endswith(".")

@@ -133,7 +133,7 @@ ssh = ec2.SecurityGroup(s, "Ssh", vpc=vpc, ingress=[ec2.Rule.tcp(22, source="0.0
 def test_check_passes_the_webapp_example(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["check", str(WEBAPP)], capsys)
     assert code == 0
-    assert "18 resources checked against 7 rules: 0 findings" in out
+    assert "18 resources checked against 9 rules: 0 findings" in out
 
 
 def test_check_fails_on_an_open_finding_and_says_how_to_fix_it(
