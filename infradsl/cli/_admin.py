@@ -278,21 +278,33 @@ def _time(epoch: float) -> str:
 
 @click.command()
 @click.option("--stack", default=None, callback=stack_name, help="Only this stack.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run, with every field.")
 @app_option
 @click.pass_obj
-def history(obj: Any, stack: str | None, app_path: str | None) -> None:
-    """Show the deployment history: time, user, git commit, summary, result."""
+def history(obj: Any, stack: str | None, as_json: bool, app_path: str | None) -> None:
+    """Show the deployment history: time, user, git commit and branch, summary, result,
+    plan hash."""
     backend = _backend(obj, app_path)
     # Destroyed stacks and failed first deploys have a history but no state.
     names = [stack] if stack else sorted(set(backend.stacks()) | set(backend.history_stacks()))
     for name in names:
         for rec in backend.history(name):
+            if as_json:
+                import json
+
+                click.echo(json.dumps({"stack": name, **rec}, sort_keys=True))
+                continue
             commit = (rec.get("commit") or "no git")[:10]
+            if rec.get("commit") and rec.get("branch"):
+                commit += f" {rec['branch']}"
+            if rec.get("at"):
+                commit += f" (--at {rec['at']})"
             dirty = " (dirty)" if rec.get("dirty") else ""
             summary = ", ".join(f"{v} {k}" for k, v in rec.get("summary", {}).items()) or "-"
+            plan = str(rec.get("plan_hash") or "").removeprefix("sha256:")[:12]
             click.echo(
                 f"{rec['time']}  {name}  {rec['operation']}  {rec['user']}  "
-                f"{commit}{dirty}  {summary}  {rec['result']}"
+                f"{commit}{dirty}  {summary}  {rec['result']}" + (f"  plan {plan}" if plan else "")
             )
 
 

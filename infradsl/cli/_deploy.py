@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from infradsl.engine.executor import Status
 from infradsl.engine.session import Session, StackRun
 from infradsl.errors import InfraDslError
 from infradsl.plan.change import Plan
+
+if TYPE_CHECKING:
+    from infradsl.cli._saved import RunHooks
 
 
 class RefusedError(InfraDslError):
@@ -72,22 +75,51 @@ def run_plan(
     state: str | None,
     app_path: str,
     *,
-    as_json: bool,
+    as_json: bool = False,
     detailed: bool,
     refresh: bool,
+    fmt: str = "text",
+    out: str | None = None,
 ) -> int:
+    """Plan; print it as text, JSON (``as_json`` or ``fmt="json"``) or Markdown, and save
+    it to ``out`` (`infradsl.cli._saved`). Returns the exit code."""
     from infradsl.cli.render import render_plans
 
+    fmt = "json" if as_json else fmt
     session = make_session(target, state, app_path)
     if target == "aws":
         line = account_line(session, documents)
-        # With --json, stdout is the plan only.
-        click.echo(line, err=as_json)
+        # With --json or --format markdown, stdout is the plan only.
+        click.echo(line, err=fmt != "text")
+    if out is not None:
+        from infradsl.cli._saved import save_plan, state_basis
+
+        before = state_basis(session, list(documents))
     plans = session.plan_all(documents, refresh=refresh)
-    if as_json:
+    if out is not None:
+        save_plan(
+            out,
+            app_path=app_path,
+            target=target,
+            refresh=refresh,
+            documents=documents,
+            plans=plans,
+            before=before,
+            after=state_basis(session, list(documents)),
+        )
+    if fmt == "json":
         click.echo(json.dumps([p.to_json() for p in plans], indent=2, sort_keys=True))
+    elif fmt == "markdown":
+        from infradsl.cli._markdown import render_markdown
+
+        click.echo(render_markdown(plans, target=target, documents=documents), nl=False)
     else:
         render_plans(make_console(), plans, target=target)
+    if out is not None:
+        click.echo(
+            f"plan saved to {out}: apply it with `infradsl deploy {app_path} --plan {out}`",
+            err=True,
+        )
     changed = any(p.has_changes for p in plans)
     return 2 if (detailed and changed) else 0
 
@@ -118,19 +150,25 @@ def run_apply(
     concurrency: int,
     rollback: bool,
     refresh: bool = True,
+    hooks: RunHooks | None = None,
 ) -> int:
-    """Deploy or destroy; returns the exit code."""
+    """Deploy or destroy; returns the exit code. ``hooks``: what ``--plan``,
+    ``--lock-timeout`` and ``--at`` add (`infradsl.cli._saved.RunHooks`)."""
     from infradsl.cli.render import ProgressView, render_plans
 
     console = make_console()
     view = ProgressView(console, label="destroying" if operation == "destroy" else "deploying")
     session = make_session(target, state, app_path, listener=view)
+    if hooks is not None:
+        hooks.prepare(session)
     session.warm(documents)
     if target == "aws":
         console.print(account_line(session, documents))
 
     def on_plan(plans: Sequence[Plan]) -> None:
         render_plans(console, plans, target=target)
+        if hooks is not None:
+            hooks.planned(session, plans)
         view.total = sum(1 for p in plans for c in p.changes if c.action.verb != "no-op")
 
     def confirm(plans: Sequence[Plan]) -> bool:

@@ -225,12 +225,33 @@ _concurrency_option = click.option(
     type=click.IntRange(1, 256),
     help="Operations in flight at once.",
 )
+_lock_timeout_option = click.option(
+    "--lock-timeout",
+    default=None,
+    metavar="DURATION",
+    help="Wait this long (30s, 5m, 1h) for a lock held by another run instead of exiting 5.",
+)
 
 
 @cli.command()
 @click.argument("app")
 @click.option("--stack", default=None, help="Only this stack.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (= --format json).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output: text, JSON (a stable schema) or Markdown (for a pull request comment).",
+)
+@click.option(
+    "-o",
+    "--out",
+    default=None,
+    metavar="PLAN.json",
+    help="Also save the plan to this file, for `infradsl deploy APP --plan PLAN.json`.",
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option(
     "--refresh/--no-refresh",
@@ -240,7 +261,14 @@ _concurrency_option = click.option(
 )
 @click.pass_obj
 def plan(
-    obj: Context, app: str, stack: str | None, as_json: bool, detailed_exitcode: bool, refresh: bool
+    obj: Context,
+    app: str,
+    stack: str | None,
+    as_json: bool,
+    fmt: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    refresh: bool,
 ) -> None:
     """Show what deploy would change: + create, ~ update, -/+ replace, - delete."""
     from infradsl.cli._deploy import run_plan
@@ -255,6 +283,8 @@ def plan(
             as_json=as_json,
             detailed=detailed_exitcode,
             refresh=refresh,
+            fmt=fmt,
+            out=out,
         )
     )
 
@@ -268,6 +298,27 @@ def plan(
 @click.option(
     "--refresh/--no-refresh", default=True, show_default=True, help="Read the live resources first."
 )
+@click.option(
+    "--plan",
+    "plan_file",
+    default=None,
+    metavar="PLAN.json",
+    help="Apply this saved plan (`infradsl plan -o`) exactly; refused if the state, the code "
+    "or the cloud changed since.",
+)
+@click.option(
+    "--at",
+    "git_ref",
+    default=None,
+    metavar="GIT_REF",
+    help="Deploy the code as it was at this commit (checked out in a temporary git worktree).",
+)
+@click.option(
+    "--require-clean/--allow-dirty",
+    default=None,
+    help="Refuse to deploy from a git tree with uncommitted changes (default when CI=true).",
+)
+@_lock_timeout_option
 @click.pass_obj
 def deploy(
     obj: Context,
@@ -277,24 +328,40 @@ def deploy(
     concurrency: int,
     no_rollback: bool,
     refresh: bool,
+    plan_file: str | None,
+    git_ref: str | None,
+    require_clean: bool | None,
+    lock_timeout: str | None,
 ) -> None:
     """Create, update, replace and delete resources so the cloud matches the code."""
     from infradsl.cli._deploy import run_apply
+    from infradsl.cli._saved import deploy_run
 
-    documents, app_state = _load(app, stack)
-    sys.exit(
-        run_apply(
-            documents,
-            obj.target,
-            obj.state or app_state,
-            app,
-            operation="deploy",
-            yes=yes,
-            concurrency=concurrency,
-            rollback=not no_rollback,
-            refresh=refresh,
+    with deploy_run(
+        obj.target,
+        app,
+        plan_file=plan_file,
+        at=git_ref,
+        require_clean=require_clean,
+        lock_timeout=lock_timeout,
+    ) as (app_file, hooks):
+        documents, app_state = _load(app_file, stack)
+        documents = hooks.check_code(documents)
+        sys.exit(
+            run_apply(
+                documents,
+                obj.target,
+                obj.state or app_state,
+                app_file,
+                operation="deploy",
+                # A saved plan was reviewed when it was made: applying it is the approval.
+                yes=yes or plan_file is not None,
+                concurrency=concurrency,
+                rollback=not no_rollback,
+                refresh=hooks.saved.refresh if hooks.saved else refresh,
+                hooks=hooks,
+            )
         )
-    )
 
 
 @cli.command()
@@ -302,11 +369,21 @@ def deploy(
 @click.option("--stack", default=None, help="Only this stack.")
 @_yes_option
 @_concurrency_option
+@_lock_timeout_option
 @click.pass_obj
-def destroy(obj: Context, app: str, stack: str | None, yes: bool, concurrency: int) -> None:
+def destroy(
+    obj: Context,
+    app: str,
+    stack: str | None,
+    yes: bool,
+    concurrency: int,
+    lock_timeout: str | None,
+) -> None:
     """Delete every resource of the app's stacks, dependents first."""
     from infradsl.cli._deploy import run_apply
+    from infradsl.cli._saved import RunHooks, lock_timeout_seconds
 
+    hooks = RunHooks(lock_timeout=lock_timeout_seconds(lock_timeout), app_path=app)
     loaded, app_state = _load(app, stack)
     documents: dict[str, Any] = {name: None for name in loaded}
     sys.exit(
@@ -319,6 +396,7 @@ def destroy(obj: Context, app: str, stack: str | None, yes: bool, concurrency: i
             yes=yes,
             concurrency=concurrency,
             rollback=False,
+            hooks=hooks,
         )
     )
 

@@ -6,6 +6,7 @@ from the cloud, plans, asks for confirmation and runs the executor.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -33,7 +34,8 @@ from infradsl.plan.lookup import with_lookups
 from infradsl.plan.planner import plan_stack, topological_order
 from infradsl.plan.values import document_references, resolve_outputs, state_lookup
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
-from infradsl.state.backend import LockInfo, StateBackend, current_user
+from infradsl.state.backend import LockInfo, StateBackend, StateLockedError, current_user
+from infradsl.state.lockwait import wait_for_lock
 from infradsl.state.model import ResourceState, StackState
 
 __all__ = ["Session", "StackRun", "git_info", "stack_order"]
@@ -65,27 +67,43 @@ def stack_order(
 
 
 def git_info(folder: Path) -> dict[str, Any]:
-    """The git commit of ``folder`` and whether the tree was dirty (empty if not a repo)."""
+    """The git commit of ``folder``, its branch, the commit's author, and whether tracked
+    files had uncommitted changes (``commit`` and ``dirty`` are None if not a repo).
+
+    On a detached HEAD (a CI checkout, ``deploy --at``) the branch comes from the CI's
+    variables when one names it (GitHub Actions, GitLab CI, Jenkins), else it is None.
+    """
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": bool(dirty)}
+    try:
+        branch: str | None = git("rev-parse", "--abbrev-ref", "HEAD")
+        author: str | None = git("log", "-1", "--format=%an <%ae>")
+    except (OSError, subprocess.SubprocessError):
+        branch = author = None
+    if branch in (None, "", "HEAD"):
+        branch = next(
+            (
+                os.environ[name]
+                for name in (
+                    "GITHUB_HEAD_REF",
+                    "GITHUB_REF_NAME",
+                    "CI_COMMIT_REF_NAME",
+                    "BRANCH_NAME",
+                )
+                if os.environ.get(name)
+            ),
+            None,
+        )
+    return {"commit": commit, "branch": branch, "author": author, "dirty": bool(dirty)}
 
 
 class Session:
@@ -131,6 +149,12 @@ class Session:
         # (region, resource types) -> starts creating their clients in the background.
         self.prewarm: Callable[[str, set[str]], None] | None = None
         self._notes: dict[str, list[str]] = {}
+        # How long to wait for a lock another run holds (--lock-timeout), in seconds, and
+        # what to tell the user when the wait starts.
+        self.lock_timeout = 0.0
+        self.on_lock_wait: Callable[[StateLockedError], None] | None = None
+        # More fields for each history record of this run (the plan hash, `--at`).
+        self.record_extra: dict[str, Any] = {}
 
     @classmethod
     def with_aws(
@@ -613,7 +637,9 @@ class Session:
 
     def _lock(self, name: str, lock: LockInfo) -> None:
         """Take a stack's lock; say so when it was taken over from a run that died."""
-        dead = self.backend.lock(name, lock)
+        dead = wait_for_lock(
+            self.backend, name, lock, timeout=self.lock_timeout, on_wait=self.on_lock_wait
+        )
         if dead is not None:
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dead.created))
             note = (
@@ -700,6 +726,7 @@ class Session:
             "operation": operation,
             "target": self.target,
             **git_info(self.app_folder),
+            **self.record_extra,
             "summary": {k: v for k, v in plan.summary().items() if v and k != "no-op"},
             "result": "no changes" if unchanged else result.status.name.lower().replace("_", " "),
         }
