@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -67,6 +68,15 @@ def _pair(value: Iterable[str] | None) -> tuple[str, str] | None:
     return (items[0], items[1])
 
 
+_NO_HINTS: Mapping[str, str] = MappingProxyType({})
+
+
+def _hints(value: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a map of property names to text (got {value!r})")
+    return {str(k): str(v) for k, v in value.items()}
+
+
 class TypeInfoError(ValueError):
     """A type description (or its data file) is malformed."""
 
@@ -100,9 +110,16 @@ class TypeInfo:
         widens_permissions: creating or changing it can grant access (IAM, firewall
             rules): a deploy asks for confirmation.
         regional: its resources exist in one region (``False`` for IAM: usable from any).
-        cycle_hint: said after a dependency cycle through a resource of this type.
+        cycle_hints: property -> what to say after a dependency cycle that goes through
+            that property of a resource of this type (how to break it).
         cidr_within: ``(parent property, CIDR property)``: when the parent is looked up,
             the CIDR must lie inside one of its ranges (a subnet in its VPC).
+        read_details: a batched refresh leaves some of its properties unread; drift
+            detection reads them one by one (the discovery's ``details``).
+        scopes_discovery: it contains other resources (a VPC): drift looks inside it
+            for resources no stack manages.
+        import_optional: reference properties it can be imported without (when their
+            target can be neither imported nor looked up).
     """
 
     name: str
@@ -115,8 +132,12 @@ class TypeInfo:
     write_only: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     widens_permissions: bool = False
     regional: bool = True
-    cycle_hint: str | None = None
+    # (The default passes through the converter: each description gets its own dict.)
+    cycle_hints: Mapping[str, str] = attrs.field(default=_NO_HINTS, converter=_hints)
     cidr_within: tuple[str, str] | None = attrs.field(default=None, converter=_pair)
+    read_details: bool = False
+    scopes_discovery: bool = False
+    import_optional: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     def create_only_of(self, name: str) -> tuple[tuple[str, ...], ...]:
         """The create-only paths that start at property ``name``, split into parts."""
@@ -139,7 +160,13 @@ class TypeInfo:
                 continue
             value = getattr(self, field.name)
             if value != field.default:
-                out[field.name] = list(value) if isinstance(value, tuple) else value
+                out[field.name] = (
+                    list(value)
+                    if isinstance(value, tuple)
+                    else dict(value)
+                    if isinstance(value, Mapping)
+                    else value
+                )
         return out
 
     @classmethod

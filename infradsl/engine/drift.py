@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from infradsl.core.typeinfo import type_info
 from infradsl.plan.compare import visible_tags
 from infradsl.providers.discovery import Discovered, Discovery, Scope
 from infradsl.providers.handler import ReadResult, system_tags
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from infradsl.engine.session import Session
 
 __all__ = [
-    "DETAILED_TYPES",
     "DriftedProperty",
     "DriftedResource",
     "Gone",
@@ -42,9 +42,6 @@ __all__ = [
     "detect_drift",
     "normalized",
 ]
-
-DETAILED_TYPES = ("aws.ec2.Vpc", "aws.iam.Role", "aws.s3.Bucket")
-"""Types with properties a batched refresh does not read, read here one by one."""
 
 _ADOPTED = "adopted"  # the state option `infradsl.engine.importer.ADOPTED`
 
@@ -291,7 +288,8 @@ def detect_drift(
     live = session.refresh(state)
     by_type: dict[str, list[str]] = {}
     for path, res in state.resources.items():
-        if live.get(path) is not None and res.type in DETAILED_TYPES:
+        # Types with properties a batched refresh does not read: read here one by one.
+        if live.get(path) is not None and type_info(res.type).read_details:
             by_type.setdefault(res.type, []).append(res.physical_id)
     details: dict[str, Mapping[str, Any]] = {}
     for type_name, ids in sorted(by_type.items()):
@@ -339,7 +337,7 @@ def _unmanaged(
     vpcs = sorted(
         res.physical_id
         for path, res in state.resources.items()
-        if res.type == "aws.ec2.Vpc" and live.get(path) is not None
+        if type_info(res.type).scopes_discovery and live.get(path) is not None
     )
     in_scope: dict[tuple[str, str], Discovered] = {}
     notes: list[str] = []

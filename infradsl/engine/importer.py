@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from infradsl.core.typeinfo import type_info
 from infradsl.engine.codegen import Generated, generate
 from infradsl.errors import InfraDslError, ValidationError
 from infradsl.plan.values import UnresolvedError, resolve
@@ -122,23 +123,15 @@ def prepare(inventory: Inventory) -> tuple[Inventory, list[str]]:
     return attrs.evolve(inventory, resources=kept), notes
 
 
-# Optional references a resource can be imported without: the refresh reads them, but a
-# property absent from state is not compared, so leaving one out changes nothing (an
-# instance keeps its key pair; a replacement would be made without it).
-_OPTIONAL_REFERENCES = {
-    ("aws.ec2.Instance", "key_pair"),
-    ("aws.ec2.Instance", "instance_profile"),
-    ("aws.ec2.Volume", "instance"),
-    ("aws.ec2.ElasticIp", "instance"),
-}
-
-
 def _without_optional(res: Discovered, missing: set[str], notes: list[str]) -> Discovered:
     """``res`` without the optional references to ``missing`` ids (noted)."""
     dropped = [
         name
         for name, value in res.properties.items()
-        if (res.type, name) in _OPTIONAL_REFERENCES and value in missing
+        # The refresh reads such a reference, but a property absent from state is not
+        # compared, so leaving one out changes nothing (an instance keeps its key pair; a
+        # replacement would be made without it).
+        if name in type_info(res.type).import_optional and value in missing
     ]
     for name in dropped:
         notes.append(

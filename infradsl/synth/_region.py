@@ -18,11 +18,10 @@ import attrs
 from infradsl.core.reference import Reference
 from infradsl.core.resource import Resource
 from infradsl.core.stack import Stack
+from infradsl.core.typeinfo import type_info
 
 __all__ = ["region_problems"]
 
-# Services whose resources are not tied to a region.
-_GLOBAL_PREFIXES = ("aws.iam.",)
 # Resource type -> what `_positions` found for it (types are declared once, at import).
 _POSITIONS: dict[type[Resource], tuple[tuple[str, str, bool], ...]] = {}
 
@@ -75,7 +74,8 @@ def _takes_resource(types: tuple[type, ...]) -> bool:
 
 
 def _is_global(res: Resource) -> bool:
-    return res.__infradsl_type__.startswith(_GLOBAL_PREFIXES)
+    """Not tied to a region (IAM): its `~infradsl.core.typeinfo.TypeInfo` says so."""
+    return not type_info(res.__infradsl_type__).regional
 
 
 def _walk(stack: Stack, value: Any, where: str, refs: str, items: bool) -> Iterator[str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infradsl.core._source import format_location
@@ -10,8 +11,10 @@ from infradsl.core._tags import resource_tag_problems
 from infradsl.core.app import App
 from infradsl.core.construct import Construct
 from infradsl.core.lookup import is_lookup
+from infradsl.core.reference import Reference
 from infradsl.core.resource import Resource
 from infradsl.core.stack import Stack
+from infradsl.core.typeinfo import type_info
 from infradsl.errors import Problem, SynthError, ValidationError
 from infradsl.synth._region import region_problems
 from infradsl.synth.document import StackDocument
@@ -104,13 +107,36 @@ def _run(
         if cycles:
             by_path = {r.logical_id: r for r in stack.resources()}
             for cycle in cycles:
-                add(by_path[cycle[0]], _cycle_message(cycle))
+                add(by_path[cycle[0]], _cycle_message(cycle, by_path))
     for cycle in find_cycles(stack_edges):
         first_stack = next(s for s in stacks if s.name == cycle[0])
         add(first_stack, "stacks depend on each other: " + " -> ".join(cycle))
     return documents, problems
 
 
-def _cycle_message(cycle: list[str]) -> str:
+def _cycle_message(cycle: list[str], by_path: Mapping[str, Resource]) -> str:
+    """The cycle by path, then the hints of the types whose property makes an edge of
+    it (`~infradsl.core.typeinfo.TypeInfo.cycle_hints`; sorted, once each)."""
     path = " -> ".join(cycle)
-    return f"dependency cycle: {path}; remove one of these references or depends_on"
+    hints: set[str] = set()
+    for source, target in itertools.pairwise(cycle):
+        res, dep = by_path.get(source), by_path.get(target)
+        if res is None or dep is None:
+            continue
+        for name, hint in type_info(res.__infradsl_type__).cycle_hints.items():
+            if _names(getattr(res, name, None), dep):
+                hints.add(hint)
+    return f"dependency cycle: {path}; remove one of these references or depends_on" + "".join(
+        f"; {hint}" for hint in sorted(hints)
+    )
+
+
+def _names(value: Any, target: Resource) -> bool:
+    """True when a property value is ``target`` or a reference to it (or holds one)."""
+    if value is target:
+        return True
+    if isinstance(value, Reference):
+        return value.target is target
+    if isinstance(value, (list, tuple)):
+        return any(_names(item, target) for item in value)
+    return False
