@@ -114,6 +114,13 @@ class TypeInfo:
             that property of a resource of this type (how to break it).
         cidr_within: ``(parent property, CIDR property)``: when the parent is looked up,
             the CIDR must lie inside one of its ranges (a subnet in its VPC).
+        stateful: the boolean property that marks a resource as holding data: replacing
+            it needs a migration (``Instance.stateful``).
+        migration: the property that holds what runs when the resource is replaced,
+            between the new one's creation and the old one's deletion
+            (``Instance.migration``).
+        data_of: properties naming the resource whose data this one holds (a data
+            volume's ``instance``): replacing that resource needs its migration.
         read_details: a batched refresh leaves some of its properties unread; drift
             detection reads them one by one (the discovery's ``details``).
         scopes_discovery: it contains other resources (a VPC): drift looks inside it
@@ -135,6 +142,9 @@ class TypeInfo:
     # (The default passes through the converter: each description gets its own dict.)
     cycle_hints: Mapping[str, str] = attrs.field(default=_NO_HINTS, converter=_hints)
     cidr_within: tuple[str, str] | None = attrs.field(default=None, converter=_pair)
+    stateful: str | None = None
+    migration: str | None = None
+    data_of: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     read_details: bool = False
     scopes_discovery: bool = False
     import_optional: tuple[str, ...] = attrs.field(default=(), converter=_strings)
