@@ -19,6 +19,7 @@ from typing import Any
 
 from infradsl.core.hooks import find_hook
 from infradsl.errors import InfraDslError
+from infradsl.plan.stateful import describe_migration
 
 __all__ = ["MigrationError", "describe_migration", "migration_environment", "run_migration"]
 
@@ -27,13 +28,6 @@ _OUTPUT_LINES = 20
 
 class MigrationError(InfraDslError):
     """A migration hook or command failed, timed out, or cannot be found."""
-
-
-def describe_migration(spec: Mapping[str, Any]) -> str:
-    """How a plan names a migration: ``command 'sh migrate.sh'`` or ``hook app:move``."""
-    if spec.get("command"):
-        return f"command {spec['command']!r}"
-    return f"hook {spec.get('hook')}"
 
 
 def migration_environment(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, str]:
