@@ -18,6 +18,7 @@ from infradsl.plan.compare import (
 )
 from infradsl.plan.crossstack import Upstream
 from infradsl.plan.paths import changed_paths, diff_paths, mask_references
+from infradsl.plan.stateful import check_stateful_replacements
 from infradsl.plan.values import references
 from infradsl.providers.handler import ReadResult
 from infradsl.state.model import ResourceState, StackState
@@ -162,6 +163,7 @@ def plan_stack(
             f"refused, nothing was changed: {'; '.join(lines)}. Remove protect=True from the "
             "resource (and deploy) first if this is intended"
         )
+    plan_changes = tuple(check_stateful_replacements(plan_changes, desired))
     return Plan(
         stack=name,
         region=where,
