@@ -16,7 +16,7 @@ import attrs
 from infradsl.providers.handler import ClientProvider, HandlerContext, ResourceHandler
 from infradsl.state.model import ResourceState, StackState
 
-__all__ = ["RECOVERED", "recover"]
+__all__ = ["RECOVERED", "discard", "recover"]
 
 # Option set on a resource adopted by recovery; the planner then plans an update that
 # finishes the interrupted create. The next successful deploy drops it.
@@ -62,6 +62,7 @@ def _recover_create(
 ) -> str:
     found = handler.find(ctx, intent["props"])
     if found is None:
+        discard(handler, ctx, intent["props"])
         return f"{path}: the interrupted create never happened; nothing to adopt"
     if any(r.physical_id == found.physical_id for r in resources.values()):
         return f"{path}: already tracked as {found.physical_id}"
@@ -97,3 +98,16 @@ def _recover_delete(
         if res.physical_id == physical_id:
             del resources[name]
     return f"{key}: {physical_id} was deleted by the interrupted run; removed from state"
+
+
+def discard(handler: ResourceHandler, ctx: HandlerContext, props: Mapping[str, Any]) -> None:
+    """Let the handler remove what a create that never finished left behind (an image's
+    builder instance), for handlers with a ``discard(ctx, props)`` method; best effort:
+    what it leaves is found again by the next run's lookups."""
+    method = getattr(handler, "discard", None)
+    if method is None:
+        return
+    try:
+        method(ctx, props)
+    except Exception:  # a failed cleanup must not fail the recovery
+        return
