@@ -74,6 +74,21 @@ class SecretValue:
         """Read the value from an environment variable of the deploying process."""
         return cls(env_var=name)
 
+    def __format__(self, spec: str) -> str:
+        # An f-string would write "SecretValue(env_var=...)" where the user meant the
+        # value, which only the deploy reads: refuse at the user's line.
+        raise ValidationError(
+            [
+                Problem(
+                    "",
+                    f"a SecretValue (${self.env_var}) cannot be put into a string: its value is "
+                    "only read at deploy time, into the Secret; read it on the instance with "
+                    "secret.fetch_at_boot(to='/run/NAME') or env='NAME'",
+                    format_location(user_location(1)),
+                )
+            ]
+        )
+
 
 @resource("aws.secrets.Secret")
 class Secret(Taggable):

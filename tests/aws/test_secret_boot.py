@@ -274,3 +274,16 @@ def test_the_user_data_of_the_webapp_example_parses_as_posix_sh() -> None:
         result = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True,
                                 check=False)
         assert result.returncode == 0, result.stderr
+
+
+def test_a_secret_value_put_into_an_f_string_is_refused_at_the_users_line() -> None:
+    value = secrets.SecretValue.env("DB_PASSWORD")
+    with pytest.raises(ValidationError) as caught:
+        f"#!/bin/sh\nexport DB_PASSWORD={value}\n"
+    (problem,) = caught.value.problems
+    assert problem.message == (
+        "a SecretValue ($DB_PASSWORD) cannot be put into a string: its value is only read at "
+        "deploy time, into the Secret; read it on the instance with "
+        "secret.fetch_at_boot(to='/run/NAME') or env='NAME'"
+    )
+    assert problem.location.startswith("tests/aws/test_secret_boot.py:")
