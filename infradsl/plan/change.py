@@ -70,7 +70,9 @@ class PropertyDiff:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data."""
-        return attrs.asdict(self)
+        data = attrs.asdict(self)
+        data["paths"], data["replace_paths"] = list(self.paths), list(self.replace_paths)
+        return data
 
 
 @attrs.frozen

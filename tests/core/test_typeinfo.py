@@ -159,3 +159,29 @@ print(json.dumps({
         "Web will be replaced",
     ]
     assert found["catalog"] == []
+
+
+def test_a_cycle_through_a_hinted_property_gets_the_types_hint() -> None:
+    from infradsl import App, Stack
+    from infradsl.aws import ec2
+    from infradsl.synth import validate
+
+    app = App()
+    stack = Stack(app, "demo")
+    vpc = ec2.Vpc(stack, "Vpc", cidr_block="10.0.0.0/16")
+    subnet = ec2.Subnet(stack, "Subnet", vpc=vpc, cidr_block="10.0.1.0/24")
+    address = ec2.ElasticIp(stack, "Ip")
+    web = ec2.Instance(
+        stack,
+        "Web",
+        image="ami-12345678",
+        instance_type="t3.micro",
+        subnet=subnet,
+        user_data=f"#!/bin/sh\necho {address.public_ip}\n",
+    )
+    address.instance = web
+    (problem,) = validate(app)
+    hint = type_info("aws.ec2.ElasticIp").cycle_hints["instance"]
+    assert problem.message == (
+        "dependency cycle: Ip -> Web -> Ip; remove one of these references or depends_on; " + hint
+    )

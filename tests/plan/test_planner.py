@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from infradsl import App, Construct, Output, Stack
 from infradsl.aws import ec2
-from infradsl.plan.change import Action, OutputChange, Plan, PropertyDiff, ResourceChange
+from infradsl.core.typeinfo import TypeInfo, register_type_info, unregister_type_info
+from infradsl.plan.change import (
+    Action,
+    OutputChange,
+    Plan,
+    PlanError,
+    PropertyDiff,
+    ResourceChange,
+)
 from infradsl.plan.planner import plan_stack
 from infradsl.plan.values import resolve
 from infradsl.providers.handler import TOKEN_TAG, ReadResult, system_tags
@@ -321,3 +332,292 @@ def test_drift_of_rules_with_references_compares_with_the_rules_as_applied() -> 
     reads["DbSg"] = ReadResult({"ingress": [*applied, opened]}, db.attributes, db.tags)
     (diff,) = changes(plan_stack(doc, state, reads))["DbSg"].diffs
     assert diff.drift and diff.old == [*applied, opened] and diff.new == applied
+
+
+# hand-made documents and states: no catalog, types described by TypeInfo ---------------
+
+SERVER = "test.plan.Server"  # an instance-like type: a nested create-only field
+NETWORK = "test.plan.Network"
+FIREWALL = "test.plan.Firewall"  # a type whose change widens permissions
+
+
+@pytest.fixture(autouse=True)
+def hand_made_types() -> Iterator[None]:
+    infos = [
+        TypeInfo(
+            name=SERVER,
+            properties=("image", "size", "network", "disks", "name"),
+            create_only=("image", "network", "disks/*/kind"),
+        ),
+        TypeInfo(name=NETWORK, properties=("cidr",), create_only=("cidr",)),
+        TypeInfo(name=FIREWALL, properties=("rules",), widens_permissions=True),
+    ]
+    for info in infos:
+        register_type_info(info)
+    yield
+    for info in infos:
+        unregister_type_info(info.name)
+
+
+def entry(type_name: str, depends_on: tuple[str, ...] = (), **props: Any) -> dict[str, Any]:
+    return {"type": type_name, "properties": props, "depends_on": list(depends_on), "options": {}}
+
+
+def doc(**resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "infradsl": 1,
+        "stack": "demo",
+        "region": "us-east-1",
+        "resources": resources,
+        "outputs": {},
+    }
+
+
+def state_of(**resources: dict[str, Any]) -> StackState:
+    """The state a deploy of these entries left: references resolved to ``id-<path>``."""
+    return deployed(doc(**resources))
+
+
+DISKS = [{"kind": "gp3", "size": 8}, {"kind": "gp3", "size": 20}]
+
+
+def server(**changes: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {"image": "img-1", "size": "small", "disks": DISKS, **changes}
+    return entry(SERVER, **props)
+
+
+def test_a_resource_not_in_state_is_created_and_one_not_in_the_document_deleted() -> None:
+    plan = plan_stack(doc(New=server()), state_of(Old=server()))
+    assert [(c.path, c.action) for c in plan.changes] == [
+        ("New", Action.CREATE),
+        ("Old", Action.DELETE),
+    ]
+    assert plan.changes[0].diffs == ()
+
+
+def test_equal_properties_plan_no_change() -> None:
+    plan = plan_stack(doc(Web=server()), state_of(Web=server()))
+    assert changes(plan)["Web"].action is Action.NOOP
+    assert not plan.has_changes
+
+
+def test_a_changed_property_that_is_not_create_only_is_updated_in_place() -> None:
+    plan = plan_stack(doc(Web=server(size="large")), state_of(Web=server()))
+    web = changes(plan)["Web"]
+    assert web.action is Action.UPDATE
+    assert web.diffs == (PropertyDiff("size", "small", "large", paths=("size",)),)
+    assert web.reasons == ()
+
+
+def test_a_top_level_create_only_change_replaces_with_the_same_reason_as_before() -> None:
+    plan = plan_stack(doc(Web=server(image="img-2")), state_of(Web=server()))
+    web = changes(plan)["Web"]
+    assert web.action is Action.REPLACE
+    assert web.reasons == ("'image' forces replacement",)
+    assert web.diffs == (
+        PropertyDiff("image", "img-1", "img-2", True, paths=("image",), replace_paths=("image",)),
+    )
+
+
+def test_a_nested_create_only_change_replaces_and_names_its_path() -> None:
+    disks = [DISKS[0], {"kind": "io2", "size": 20}]
+    plan = plan_stack(doc(Web=server(disks=disks)), state_of(Web=server()))
+    web = changes(plan)["Web"]
+    assert web.action is Action.REPLACE
+    assert web.reasons == ("'disks/1/kind' forces replacement",)
+    (diff,) = web.diffs
+    assert (diff.name, diff.old, diff.new) == ("disks", DISKS, disks)
+    assert diff.forces_replacement
+    assert diff.paths == ("disks/1/kind",)
+    assert diff.replace_paths == ("disks/1/kind",)
+
+
+def test_a_nested_change_beside_the_create_only_field_is_an_update() -> None:
+    disks = [DISKS[0], {"kind": "gp3", "size": 40}]
+    plan = plan_stack(doc(Web=server(disks=disks)), state_of(Web=server()))
+    web = changes(plan)["Web"]
+    assert web.action is Action.UPDATE
+    assert web.diffs[0].paths == ("disks/1/size",)
+    assert web.diffs[0].replace_paths == ()
+    assert not web.diffs[0].forces_replacement
+
+
+def test_an_added_item_with_a_create_only_field_replaces() -> None:
+    disks = [*DISKS, {"kind": "st1", "size": 500}]
+    plan = plan_stack(doc(Web=server(disks=disks)), state_of(Web=server()))
+    web = changes(plan)["Web"]
+    assert web.action is Action.REPLACE
+    assert web.diffs[0].paths == ("disks/2",)
+    assert web.reasons == ("'disks/2/kind' forces replacement",)
+
+
+def test_a_removed_item_without_the_create_only_field_is_an_update() -> None:
+    old = [*DISKS, {"size": 1}]
+    plan = plan_stack(doc(Web=server()), state_of(Web=server(disks=old)))
+    web = changes(plan)["Web"]
+    assert web.action is Action.UPDATE
+    assert web.diffs[0].paths == ("disks/2",)
+
+
+def test_replace_on_changes_forces_replacement_by_property_name() -> None:
+    new = server(size="large")
+    new["options"] = {"replace_on_changes": ["size"]}
+    plan = plan_stack(doc(Web=new), state_of(Web=server()))
+    web = changes(plan)["Web"]
+    assert web.action is Action.REPLACE
+    assert web.reasons == ("'size' forces replacement",)
+
+
+def test_ignore_changes_hides_a_create_only_change() -> None:
+    new = server(image="img-2")
+    new["options"] = {"ignore_changes": ["image"]}
+    old = server()
+    old["options"] = {"ignore_changes": ["image"]}
+    plan = plan_stack(doc(Web=new), state_of(Web=old))
+    assert changes(plan)["Web"].action is Action.NOOP
+
+
+def test_a_changed_type_replaces() -> None:
+    plan = plan_stack(doc(Web=entry(NETWORK, cidr="10.0.0.0/16")), state_of(Web=server()))
+    web = changes(plan)["Web"]
+    assert web.action is Action.REPLACE
+    assert web.reasons == (f"type changed from {SERVER}",)
+
+
+def test_a_reference_to_a_replaced_resource_is_known_after_deploy_at_its_path() -> None:
+    ref = {"ref": "Net.id"}
+    web = server(network=ref, name={"join": ["web-", ref]})
+    before = state_of(Net=entry(NETWORK, cidr="10.0.0.0/16"), Web=web)
+    plan = plan_stack(doc(Net=entry(NETWORK, cidr="10.1.0.0/16"), Web=web), before)
+    found = changes(plan)
+    assert found["Net"].action is Action.REPLACE
+    assert found["Web"].action is Action.REPLACE
+    by_name = {d.name: d for d in found["Web"].diffs}
+    assert by_name["network"].known_after_deploy
+    assert by_name["network"].paths == ("network",)
+    assert by_name["network"].replace_paths == ("network",)
+    # A join that holds the reference is one value; 'name' is not create-only.
+    assert by_name["name"].paths == ("name",)
+    assert not by_name["name"].forces_replacement
+    assert found["Web"].reasons == (
+        "'network' refers to Net, which is replaced",
+        "'name' refers to Net, which is replaced",
+        "'network' forces replacement",
+    )
+
+
+def test_a_reference_nested_beside_a_create_only_field_only_updates() -> None:
+    disks = [{"kind": "gp3", "size": 8, "label": {"ref": "Net.id"}}]
+    web = server(disks=disks)
+    before = state_of(Net=entry(NETWORK, cidr="10.0.0.0/16"), Web=web)
+    plan = plan_stack(doc(Net=entry(NETWORK, cidr="10.1.0.0/16"), Web=web), before)
+    (diff,) = changes(plan)["Web"].diffs
+    assert diff.known_after_deploy
+    assert diff.paths == ("disks/0/label",)
+    assert changes(plan)["Web"].action is Action.UPDATE
+
+
+def test_drift_in_a_nested_create_only_field_replaces() -> None:
+    before = state_of(Web=server())
+    seen = live(before)
+    observed = seen["Web"]
+    assert observed is not None
+    drifted = [DISKS[0], {"kind": "sc1", "size": 20}]
+    seen["Web"] = ReadResult({"disks": drifted}, observed.attributes, observed.tags)
+    web = changes(plan_stack(doc(Web=server()), before, seen))["Web"]
+    assert web.action is Action.REPLACE
+    (diff,) = web.diffs
+    assert diff.drift
+    assert diff.paths == ("disks/1/kind",)
+    assert web.reasons == (
+        "'disks' was changed outside infradsl",
+        "'disks/1/kind' forces replacement",
+    )
+
+
+def test_drift_in_list_order_only_is_no_change() -> None:
+    before = state_of(Web=server())
+    seen = live(before)
+    observed = seen["Web"]
+    assert observed is not None
+    seen["Web"] = ReadResult({"disks": DISKS[::-1]}, observed.attributes, observed.tags)
+    assert changes(plan_stack(doc(Web=server()), before, seen))["Web"].action is Action.NOOP
+
+
+def test_a_protected_resource_is_not_replaced() -> None:
+    old = server()
+    old["options"] = {"protect": True}
+    new = server(disks=[{"kind": "io2", "size": 8}, DISKS[1]])
+    new["options"] = {"protect": True}
+    with pytest.raises(PlanError) as caught:
+        plan_stack(doc(Web=new), state_of(Web=old))
+    assert str(caught.value) == (
+        "refused, nothing was changed: Web is protected and would be replaced "
+        "('disks/0/kind' forces replacement). Remove protect=True from the resource (and "
+        "deploy) first if this is intended"
+    )
+
+
+def test_confirmation_follows_the_type_description() -> None:
+    rules = [{"port": 22}]
+    plan = plan_stack(doc(Fw=entry(FIREWALL, rules=rules), Web=server()), None)
+    assert plan.confirmation_reasons() == [f"Fw ({FIREWALL}) widens permissions or network access"]
+    update = plan_stack(
+        doc(Fw=entry(FIREWALL, rules=[{"port": 443}])), state_of(Fw=entry(FIREWALL, rules=rules))
+    )
+    assert changes(update)["Fw"].diffs[0].paths == ("rules/0/port",)
+    assert update.confirmation_reasons() == [
+        f"Fw ({FIREWALL}) widens permissions or network access"
+    ]
+
+
+def test_map_keys_in_paths_are_escaped() -> None:
+    plan = plan_stack(
+        doc(Fw=entry(FIREWALL, rules={"a/b": 1, "c~d": 2})),
+        state_of(Fw=entry(FIREWALL, rules={"a/b": 0, "c~d": 2})),
+    )
+    assert changes(plan)["Fw"].diffs[0].paths == ("rules/a~1b",)
+
+
+def test_the_json_plan_keeps_its_keys_and_adds_the_paths() -> None:
+    disks = [DISKS[0], {"kind": "io2", "size": 20}]
+    data = plan_stack(doc(Web=server(disks=disks)), state_of(Web=server())).to_json()
+    (change,) = data["changes"]
+    assert change["action"] == "replace"
+    assert change["reasons"] == ["'disks/1/kind' forces replacement"]
+    assert change["diffs"] == [
+        {
+            "name": "disks",
+            "old": DISKS,
+            "new": disks,
+            "forces_replacement": True,
+            "known_after_deploy": False,
+            "drift": False,
+            "option": False,
+            "paths": ["disks/1/kind"],
+            "replace_paths": ["disks/1/kind"],
+        }
+    ]
+
+
+def test_deletes_run_dependents_first() -> None:
+    before = state_of(
+        Net=entry(NETWORK, cidr="10.0.0.0/16"),
+        Web=server(network={"ref": "Net.id"}, depends=None) | {"depends_on": ["Net"]},
+    )
+    plan = plan_stack(None, before)
+    assert [(c.path, c.action) for c in plan.changes] == [
+        ("Web", Action.DELETE),
+        ("Net", Action.DELETE),
+    ]
+    assert plan.destroy
+
+
+def test_retained_resources_are_forgotten_not_deleted() -> None:
+    old = server()
+    old["options"] = {"retain_on_delete": True}
+    (change,) = plan_stack(doc(), state_of(Web=old)).changes
+    assert (change.action, change.reasons) == (
+        Action.FORGET,
+        ("retain_on_delete: left in the cloud",),
+    )
