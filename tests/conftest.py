@@ -19,6 +19,13 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
+@pytest.fixture(autouse=True)
+def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run the same in CI: ``CI=true`` would make every deploy ``--require-clean``
+    (tests that check it set it themselves)."""
+    monkeypatch.delenv("CI", raising=False)
+
+
 _CLOUD_FIXTURES = {"local_cloud", "local_cloud_server", "deploy_stack"}
 
 
