@@ -39,6 +39,7 @@ import ast
 import builtins
 import importlib
 import inspect
+import math
 import pkgutil
 import sys
 from collections.abc import Iterable
@@ -154,9 +155,12 @@ class _Names:
 
 def _literal(value: object) -> str:
     """Source for a default value: the value itself when it is a plain literal."""
-    if isinstance(value, str) and '"' not in value and "\\" not in value:
-        return f'"{value}"'
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        text = repr(value)  # quoted with ' unless the value holds one
+        return f'"{text[1:-1]}"' if text[0] == "'" and '"' not in value else text
+    if isinstance(value, float) and not math.isfinite(value):
+        return "..."
+    if value is None or isinstance(value, (bool, int, float)):
         return repr(value)
     if value == ():
         return "()"
