@@ -136,17 +136,16 @@ class _Names:
         self.imports: dict[tuple[str, str], str] = {}  # (module, name) -> local name
 
     def __call__(self, cls: type) -> str:
-        if cls.__module__ == "builtins":
-            return cls.__name__
-        if vars(self.module).get(cls.__name__) is cls:
-            return cls.__name__
-        key = (cls.__module__, cls.__name__)
+        name: str = cls.__name__
+        if cls.__module__ == "builtins" or vars(self.module).get(name) is cls:
+            return name
+        key = (cls.__module__, name)
         for local, origin in sorted(self.bound.items()):
             if origin == key:
                 return local
         if key not in self.imports:
             taken = set(self.bound) | set(vars(self.module)) | set(self.imports.values())
-            local = cls.__name__
+            local = name
             while local in taken or hasattr(builtins, local):
                 local = "_" + local
             self.imports[key] = local
