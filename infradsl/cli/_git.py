@@ -92,7 +92,7 @@ def require_clean(app_path: str, *, explicit: bool) -> None:
         return
     shown = ", ".join(line.strip() for line in changes[:10])
     more = f" and {len(changes) - 10} more" if len(changes) > 10 else ""
-    why = "--require-clean" if explicit else "--require-clean (the default when CI=true)"
+    why = "--require-clean" if explicit else "--require-clean, the default when CI=true"
     raise RefusedError(
         f"refusing to deploy from a dirty git tree ({why}); nothing was changed: "
         f"{len(changes)} uncommitted change{'s' if len(changes) != 1 else ''} ({shown}{more}). "

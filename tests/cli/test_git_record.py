@@ -117,7 +117,7 @@ def test_deploy_refuses_a_dirty_tree_in_ci_unless_allowed(
     monkeypatch.setenv("CI", "true")
     code, _, err = run(["deploy", app, "--yes"], capsys)
     assert code == 1
-    assert "(--require-clean (the default when CI=true))" in err
+    assert "dirty git tree (--require-clean, the default when CI=true)" in err
     assert "--allow-dirty" in err
 
 
