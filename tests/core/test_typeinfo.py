@@ -185,3 +185,24 @@ def test_a_cycle_through_a_hinted_property_gets_the_types_hint() -> None:
     assert problem.message == (
         "dependency cycle: Ip -> Web -> Ip; remove one of these references or depends_on; " + hint
     )
+
+
+def test_the_catalog_loads_a_service_when_it_is_first_used() -> None:
+    script = """
+import json, sys
+import infradsl.aws
+loaded = lambda: sorted(m for m in sys.modules if m.startswith("infradsl.aws."))
+first = loaded()
+infradsl.aws.resource_type("aws.s3.Bucket")
+second = loaded()
+from infradsl.aws import iam
+print(json.dumps([first, second, loaded(), iam.Role.__infradsl_type__]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    first, second, third, role = json.loads(result.stdout.strip().splitlines()[-1])
+    assert first == []
+    assert "infradsl.aws.s3" in second and "infradsl.aws.ec2" not in second
+    assert "infradsl.aws.iam" in third
+    assert role == "aws.iam.Role"
