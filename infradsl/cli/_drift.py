@@ -119,7 +119,11 @@ def report_lines(report: StackDrift, paths: Mapping[str, str], target: str) -> l
 
 @click.command("drift")
 @click.argument("app")
-@click.option("--stack", default=None, help="Only this stack.")
+@click.option(
+    "--stack",
+    default=None,
+    help="Only the stacks with this name, or matching this glob (e.g. 'webapp-*').",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 @click.pass_obj
 def drift_command(obj: Any, app: str, stack: str | None, as_json: bool) -> None:

@@ -21,6 +21,8 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 EXIT_LOCKED = 5
 
+STACK_HELP = "Only the stacks with this name, or matching this glob (e.g. 'webapp-*')."
+
 
 class Context:
     """Global options shared by every command."""
@@ -141,15 +143,33 @@ def _load(app_path: str, stack: str | None = None) -> tuple[dict[str, dict[str, 
         app = load_app(app_path)
         documents = synthesize(app)
     if stack is not None:
-        if stack not in documents:
+        documents = _select_stacks(documents, stack)
+    return documents, app.state
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _select_stacks(documents: dict[str, dict[str, Any]], pattern: str) -> dict[str, dict[str, Any]]:
+    """The documents of the stacks ``--stack`` names: one name, or a glob (``webapp-*``)."""
+    if not _GLOB_CHARS & set(pattern):
+        if pattern not in documents:
             from infradsl.core.construct import did_you_mean
 
             raise LoadError(
-                f"no stack named {stack!r}; the app has {sorted(documents)}"
-                f"{did_you_mean(stack, documents)}"
+                f"no stack named {pattern!r}; the app has {sorted(documents)}"
+                f"{did_you_mean(pattern, documents)}"
             )
-        documents = {stack: documents[stack]}
-    return documents, app.state
+        return {pattern: documents[pattern]}
+    from fnmatch import fnmatchcase
+
+    chosen = {name: doc for name, doc in documents.items() if fnmatchcase(name, pattern)}
+    if not chosen:
+        raise LoadError(
+            f"no stack matches {pattern!r}; the app has {sorted(documents)}: pass a name or a "
+            "glob such as 'webapp-*' (quote it, so the shell leaves it alone)"
+        )
+    return chosen
 
 
 @cli.command()
@@ -162,7 +182,7 @@ def _load(app_path: str, stack: str | None = None) -> tuple[dict[str, dict[str, 
     show_default=True,
     help="Directory for the synthesized JSON documents.",
 )
-@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--stack", default=None, help=STACK_HELP)
 def synth(app: str, outdir: str, stack: str | None) -> None:
     """Write the synthesized JSON document of each stack to OUTDIR/<stack>.json."""
     from infradsl.synth import dumps
@@ -189,7 +209,7 @@ def synth(app: str, outdir: str, stack: str | None) -> None:
     show_default=True,
     help="Output format.",
 )
-@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--stack", default=None, help=STACK_HELP)
 def graph(app: str, fmt: str, stack: str | None) -> None:
     """Show the dependency graph (dot and mermaid arrows run in deploy order)."""
     from infradsl.cli import _graph
@@ -205,7 +225,7 @@ def graph(app: str, fmt: str, stack: str | None) -> None:
 
 @cli.command()
 @click.argument("app")
-@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--stack", default=None, help=STACK_HELP)
 def check(app: str, stack: str | None) -> None:
     """Validate the app and run the built-in security rules.
 
@@ -235,7 +255,7 @@ _lock_timeout_option = click.option(
 
 @cli.command()
 @click.argument("app")
-@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--stack", default=None, help=STACK_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (= --format json).")
 @click.option(
     "--format",
@@ -291,7 +311,7 @@ def plan(
 
 @cli.command()
 @click.argument("app")
-@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--stack", default=None, help=STACK_HELP)
 @_yes_option
 @_concurrency_option
 @click.option("--no-rollback", is_flag=True, help="On failure keep what succeeded.")
@@ -366,7 +386,7 @@ def deploy(
 
 @cli.command()
 @click.argument("app")
-@click.option("--stack", default=None, help="Only this stack.")
+@click.option("--stack", default=None, help=STACK_HELP)
 @_yes_option
 @_concurrency_option
 @_lock_timeout_option

@@ -196,7 +196,9 @@ class ProgressView:
                 if self._progress is not None:
                     self._progress.update(self._task, total=self.total)
             if self._progress is not None:
-                self._progress.update(self._task, description=f"{event.verb} {event.path}")
+                self._progress.update(
+                    self._task, description=f"{event.verb} {event.stack}/{event.path}"
+                )
             return
         if event.kind == "done":
             self.done += 1
@@ -227,7 +229,10 @@ class ProgressView:
             )
         elif event.kind == "rollback-start" and not event.path:
             self.console.print(
-                Text("  rolling back: undoing completed work in reverse order", style="yellow bold")
+                Text(
+                    f"  {event.stack}: rolling back: undoing completed work in reverse order",
+                    style="yellow bold",
+                )
             )
         elif event.kind == "rollback-done":
             self.console.print(

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from infradsl.core._source import format_location
+from infradsl.core._source import format_location, user_location
 from infradsl.core._tags import tag_problems
 from infradsl.core.construct import Construct
+from infradsl.errors import ConstructError, Problem, ValidationError
 
 if TYPE_CHECKING:
     from infradsl.core.output import Output
     from infradsl.core.resource import Resource
 
 __all__ = ["Stack"]
+
+T = TypeVar("T")
+_NO_DEFAULT: Any = object()
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 # Names Windows keeps for devices, with any extension: `<name>.json` cannot be a file.
@@ -99,6 +104,74 @@ class Stack(Construct):
                 )
                 break
 
+    @staticmethod
+    def of(scope: Construct) -> Stack:
+        """The stack ``scope`` is in (``scope`` itself when it is a stack).
+
+        Raises:
+            ConstructError: ``scope`` is not inside a stack.
+
+        Example:
+            >>> from infradsl import App, Construct, Stack
+            >>> stack = Stack(App(), "demo", region="eu-west-1")
+            >>> Stack.of(Construct(stack, "Part")).region
+            'eu-west-1'
+        """
+        found = scope.node.stack
+        if found is None:
+            raise ConstructError(
+                f"{scope.node.path or 'the app'} is not inside a Stack: create it in a stack "
+                "(or in a component inside one)"
+            )
+        return found
+
+    def region_value(
+        self, values: Mapping[str, T], *, name: str = "the mapping", default: T = _NO_DEFAULT
+    ) -> T:
+        """The entry of ``values`` for this stack's region.
+
+        One stack class deployed to several regions keeps what differs by region (image
+        ids, availability zones, sizes) in one mapping by region name, instead of copies
+        of the class: each instance of the class picks its own entry.
+
+        Args:
+            values: region name -> value, e.g. ``{"us-east-1": "ami-0123...",
+                "eu-west-1": "ami-0456..."}``.
+            name: what the mapping holds, for the error message (``"WEB_AMI"``).
+            default: the value for regions not in ``values``; without it a missing region
+                is an error.
+
+        Raises:
+            ValidationError: ``values`` has no entry for the stack's region (and no
+                ``default``); the message names the region, the stack, the regions the
+                mapping has and the user's ``file:line``, after the problems the app
+                collected so far.
+
+        Example:
+            >>> from infradsl import App, Stack
+            >>> AMI = {"us-east-1": "ami-11111111", "eu-west-1": "ami-22222222"}
+            >>> app = App()
+            >>> [Stack(app, f"web-{r}", region=r).region_value(AMI) for r in AMI]
+            ['ami-11111111', 'ami-22222222']
+        """
+        region = self.region
+        if region in values:
+            return values[region]
+        if default is not _NO_DEFAULT:
+            return default
+        known = sorted(str(key) for key in values)
+        has = f"it has {', '.join(known)}" if known else "it is empty"
+        problem = Problem(
+            self.node.path,
+            f"{name} has no value for region {region!r}, where stack {self.name!r} is "
+            f"deployed ({has}){_misspelt(str(region), known)}: add an entry for "
+            f"{region!r}, or pass default=",
+            format_location(user_location(1)),
+        )
+        # Raised at once (there is no value to go on with), together with what the tree
+        # collected so far.
+        raise ValidationError([*self.node.problems, problem])
+
     @property
     def name(self) -> str:
         """The stack name (its id)."""
@@ -119,3 +192,12 @@ class Stack(Construct):
 
     def __repr__(self) -> str:
         return f"<Stack {self.name} region={self.region}>"
+
+
+def _misspelt(region: str, keys: list[str]) -> str:
+    """`` (did you mean 'eu-west1'?)`` for a key that is nearly the region's name."""
+    import difflib
+
+    # Stricter than names in general: regions differ from each other by a few letters.
+    close = difflib.get_close_matches(region, keys, n=1, cutoff=0.85)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -22,6 +22,7 @@ from infradsl.engine.events import Event, Listener
 from infradsl.engine.executor import DeployResult, Executor, Hold, Status
 from infradsl.engine.lookup import resolve_lookups
 from infradsl.engine.recovery import recover
+from infradsl.engine.walker import Outcome, walk
 from infradsl.plan.change import Action, Plan, PlanError
 from infradsl.plan.crossstack import (
     OLD_SUFFIX,
@@ -441,38 +442,20 @@ class Session:
                 return runs
             if not confirm(plans):
                 return [StackRun(p) for p in plans]
-            holding: dict[int, Executor] = {}
-            for plan in plans:
-                name = plan.stack
-                if not plan.has_changes and not plan.adopting:
-                    runs.append(StackRun(plan, DeployResult(Status.OK)))
-                    continue
-                others = {n: s for n, s in self.states().items() if n != name}
-                executor = Executor(
-                    plan,
-                    documents[name],
-                    states[name],
-                    self.backend,
-                    self.clients_for(plan.region),
-                    self.handler_for,
-                    target=self.target,
-                    other_states=others,
-                    listener=self.listener,
-                    local_instance=self.local_instance,
-                    stop=self.stop,
-                )
-                hold = self._holder(name, others)
-                result = executor.run(concurrency=concurrency, rollback=rollback, hold=hold)
-                if executor.held and result.status is Status.OK:
-                    holding[len(runs)] = executor  # recorded after its held deletes
-                else:
-                    self._record(plan, result, operation)
-                runs.append(StackRun(plan, result))
-                if result.status is not Status.OK:
-                    break
+            results, holding = self._run_stacks(
+                plans,
+                documents,
+                states,
+                known,
+                operation=operation,
+                concurrency=concurrency,
+                rollback=rollback,
+            )
+            runs = [StackRun(p, results[p.stack]) for p in plans if p.stack in results]
+            held = {i: holding[r.plan.stack] for i, r in enumerate(runs) if r.plan.stack in holding}
             # Consumers are deployed: delete what they no longer use, consumers first.
-            for index in sorted(holding, reverse=True):
-                executor, plan = holding[index], runs[index].plan
+            for index in sorted(held, reverse=True):
+                executor, plan = held[index], runs[index].plan
                 others = {n: s for n, s in self.states().items() if n != plan.stack}
                 result = executor.finish_held(
                     concurrency=concurrency, hold=self._holder(plan.stack, others)
@@ -487,6 +470,97 @@ class Session:
         finally:
             for name in locked:
                 self.backend.unlock(name, lock.id)
+
+    def _run_stacks(
+        self,
+        plans: Sequence[Plan],
+        documents: Mapping[str, Mapping[str, Any] | None],
+        states: Mapping[str, StackState | None],
+        known: Mapping[str, StackState],
+        *,
+        operation: str,
+        concurrency: int,
+        rollback: bool,
+    ) -> tuple[dict[str, DeployResult], dict[str, Executor]]:
+        """Apply each stack's plan as soon as the stacks it waits for are applied.
+
+        A deploy waits for the stacks it reads from, a destroy for the stacks that read
+        from it; stacks with no such relation run side by side (a stack per region),
+        at most ``concurrency`` at once, each with up to ``concurrency`` operations in
+        flight. The first stack that fails stops scheduling: the stacks running finish
+        (each rolls back on its own), the others do not start. After Ctrl-C the stacks
+        not started are reported as interrupted.
+
+        Returns:
+            The result of every stack that ran (or was interrupted before it started),
+            and the executors whose held deletes wait for `finish_held`.
+        """
+        by_name = {plan.stack: plan for plan in plans}
+        waits: dict[str, set[str]] = {name: set() for name in by_name}
+        for consumer, producers in stack_dependencies(documents, states).items():
+            for producer in producers & by_name.keys() if consumer in by_name else ():
+                if operation == "destroy":
+                    waits[producer].add(consumer)
+                else:
+                    waits[consumer].add(producer)
+        # The states the stacks read each other's values from. Only a stack's own thread
+        # reads its state from the backend again (once it is applied, so nothing writes
+        # it then): a backend remembers what it read last per stack, and a read racing
+        # the stack's own writes would make its next write look stale.
+        latest = dict(known)
+        guard = threading.Lock()
+        results: dict[str, DeployResult] = {}
+        holding: dict[str, Executor] = {}
+
+        def run(name: str) -> None:
+            plan = by_name[name]
+            if not plan.has_changes and not plan.adopting:
+                results[name] = DeployResult(Status.OK)
+                return
+            with guard:
+                others = {n: s for n, s in latest.items() if n != name}
+            executor = Executor(
+                plan,
+                documents[name],
+                states[name],
+                self.backend,
+                self.clients_for(plan.region),
+                self.handler_for,
+                target=self.target,
+                other_states=others,
+                listener=self.listener,
+                local_instance=self.local_instance,
+                stop=self.stop,
+            )
+            hold = self._holder(name, others)
+            result = executor.run(concurrency=concurrency, rollback=rollback, hold=hold)
+            if executor.held and result.status is Status.OK:
+                holding[name] = executor  # recorded after its held deletes
+            else:
+                self._record(plan, result, operation)
+            results[name] = result
+            if result.status is not Status.OK:
+                raise _StackFailed(name)
+            applied = self.backend.read(name)
+            with guard:
+                if applied is not None:
+                    latest[name] = applied
+                else:
+                    latest.pop(name, None)
+
+        position = {plan.stack: f"{index:08d}" for index, plan in enumerate(plans)}
+        walked = walk(
+            waits, run, concurrency=concurrency, stop=self.stop, order=position.__getitem__
+        )
+        for name in by_name:
+            error = walked.errors.get(name)
+            if error is not None and not isinstance(error, _StackFailed):
+                raise error
+        if self.stop.is_set() and not walked.errors:
+            for name, outcome in walked.outcomes.items():
+                if outcome is Outcome.SKIPPED:
+                    results[name] = DeployResult(Status.INTERRUPTED)
+        return results, holding
 
     def _holder(self, producer: str, others: Mapping[str, StackState]) -> Hold:
         """Holds back the delete of a producer's resource while another stack uses it."""
@@ -732,6 +806,10 @@ class Session:
         }
         self.backend.append_history(plan.stack, record)
         self.listener(Event("note", plan.stack, detail=f"recorded {operation} in history"))
+
+
+class _StackFailed(Exception):
+    """A stack's apply did not end OK: stops scheduling the other stacks."""
 
 
 def _quoted(names: Sequence[str]) -> str:
