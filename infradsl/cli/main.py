@@ -88,7 +88,7 @@ _more_registered = False
 
 
 def _register_more(group: click.Group) -> bool:
-    """Add the commands of their own modules (state, history, local, import, drift);
+    """Add the commands of their own modules (state, history, local, import, drift, image);
     True the first time only.
 
     Deferred: synth, plan and deploy need none of them, and importing them cost more
@@ -99,11 +99,12 @@ def _register_more(group: click.Group) -> bool:
         return False
     _more_registered = True
     # _reconcile adds its command to _admin's `state` group.
-    from infradsl.cli import _admin, _drift, _import, _reconcile  # noqa: F401
+    from infradsl.cli import _admin, _drift, _image, _import, _reconcile  # noqa: F401
 
     _admin.register(group)
     _import.register(group)
     _drift.register(group)
+    _image.register(group)
     return True
 
 
