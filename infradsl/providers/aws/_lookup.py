@@ -8,11 +8,12 @@ a managed one of its type has. A role is found by name (one GetRole).
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
+from infradsl.providers.aws._ec2base import Describe, Ec2Handler
 from infradsl.providers.aws._ec2util import describe_all, ec2_client, tags_of
 from infradsl.providers.aws._iamutil import (
     decode_document,
@@ -28,30 +29,17 @@ if TYPE_CHECKING:
 __all__ = ["Ec2Lookup", "RoleLookup", "SecurityGroupLookup", "SubnetLookup", "VpcLookup"]
 
 
-class _Reads(Protocol):
-    _lookup_describe: ClassVar[tuple[str, str, str]]
-    _lookup_filters: ClassVar[Mapping[str, str]]
+class Ec2Lookup(Ec2Handler):
+    """An `Ec2Handler` with ``lookup`` by the filters of its describe operation.
 
-    def read(
-        self, ctx: HandlerContext, physical_ids: Sequence[str]
-    ) -> Mapping[str, ReadResult]: ...
-
-
-class Ec2Lookup:
-    """Mixin for an EC2 handler: ``lookup`` by describe filters.
-
-    The handler sets ``_lookup_describe`` (operation, result key, id key) and ``_lookup_filters``
-    (criterion -> filter name); ``tags`` become ``tag:<key>`` filters (``*`` matches any
-    text), and are checked again on the results: not every endpoint applies every filter.
+    The handler sets ``_lookup_filters`` (criterion -> filter name); ``tags`` become
+    ``tag:<key>`` filters (``*`` matches any text), and are checked again on the results:
+    not every endpoint applies every filter.
     """
 
-    _lookup_describe: ClassVar[tuple[str, str, str]]
     _lookup_filters: ClassVar[Mapping[str, str]]
 
-    def lookup(
-        self: _Reads, ctx: HandlerContext, query: Mapping[str, Any]
-    ) -> Mapping[str, ReadResult]:
-        operation, key, id_key = self._lookup_describe
+    def lookup(self, ctx: HandlerContext, query: Mapping[str, Any]) -> Mapping[str, ReadResult]:
         filters: list[FilterTypeDef] = []
         tags: Mapping[str, str] = query.get("tags") or {}
         for name, value in sorted(query.items()):
@@ -61,10 +49,10 @@ class Ec2Lookup:
                 filters.append({"Name": self._lookup_filters[name], "Values": [str(value).lower()]})
             else:
                 filters.append({"Name": self._lookup_filters[name], "Values": [str(value)]})
-        items = describe_all(ec2_client(ctx), operation, key, Filters=filters)
+        items = self._select(ec2_client(ctx), filters)
         ids = sorted(
             {
-                str(item[id_key])
+                self._id(item)
                 for item in items
                 if all(
                     fnmatch.fnmatchcase(tags_of(item.get("Tags")).get(k, "\0"), v)
@@ -82,7 +70,7 @@ class VpcLookup(Ec2Lookup):
     must lie in one) and, when exactly one VPC matched, its DNS settings (two calls).
     """
 
-    _lookup_describe = ("describe_vpcs", "Vpcs", "VpcId")
+    describe = Describe("describe_vpcs", "Vpcs", "VpcId", "vpc-id", "VpcIds")
     _lookup_filters: ClassVar[Mapping[str, str]] = {
         "id": "vpc-id",
         "cidr_block": "cidr-block-association.cidr-block",
@@ -90,7 +78,7 @@ class VpcLookup(Ec2Lookup):
     }
 
     def lookup(self, ctx: HandlerContext, query: Mapping[str, Any]) -> Mapping[str, ReadResult]:
-        found = super().lookup(ctx, query)  # type: ignore[misc]
+        found = super().lookup(ctx, query)
         if not found:
             return {}
         ec2 = ec2_client(ctx)
@@ -120,7 +108,7 @@ class VpcLookup(Ec2Lookup):
 class SubnetLookup(Ec2Lookup):
     """`Ec2Lookup` for subnets."""
 
-    _lookup_describe = ("describe_subnets", "Subnets", "SubnetId")
+    describe = Describe("describe_subnets", "Subnets", "SubnetId", "subnet-id", "SubnetIds")
     _lookup_filters: ClassVar[Mapping[str, str]] = {
         "id": "subnet-id",
         "vpc": "vpc-id",
@@ -132,7 +120,9 @@ class SubnetLookup(Ec2Lookup):
 class SecurityGroupLookup(Ec2Lookup):
     """`Ec2Lookup` for security groups."""
 
-    _lookup_describe = ("describe_security_groups", "SecurityGroups", "GroupId")
+    describe = Describe(
+        "describe_security_groups", "SecurityGroups", "GroupId", "group-id", "GroupIds"
+    )
     _lookup_filters: ClassVar[Mapping[str, str]] = {
         "id": "group-id",
         "vpc": "vpc-id",

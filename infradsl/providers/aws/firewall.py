@@ -14,25 +14,27 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from botocore.exceptions import ClientError
 
 from infradsl.aws.ec2 import SecurityGroup
+from infradsl.providers.aws._ec2base import Describe, Ec2Handler
 from infradsl.providers.aws._ec2util import (
     arn,
-    describe_all,
     describe_ids,
     ec2_client,
     error_code,
     ignore_not_found,
-    one_created,
     retry_while_in_use,
-    stack_filter,
-    stack_paths,
     sync_tags,
     tag_specifications,
     tags_of,
-    token_filter,
     undo_on_failure,
 )
 from infradsl.providers.aws._lookup import SecurityGroupLookup
-from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+from infradsl.providers.handler import (
+    CreateResult,
+    HandlerContext,
+    ReadResult,
+    ResourceNotFoundError,
+    UpdateResult,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -266,6 +268,8 @@ class SecurityGroupHandler(SecurityGroupLookup):
     """``aws.ec2.SecurityGroup``: the group with its inline ``ingress`` and ``egress`` rules.
 
     ``egress`` absent keeps AWS's default allow-all egress rule; a list replaces it.
+    ``find`` looks a group up by its token tag, not by its name: the name may be an
+    explicit one another state used too, the token is this creation's own.
     """
 
     type_name: ClassVar[str] = "aws.ec2.SecurityGroup"
@@ -292,9 +296,7 @@ class SecurityGroupHandler(SecurityGroupLookup):
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
         ec2 = ec2_client(ctx)
-        groups = describe_ids(
-            ec2, "describe_security_groups", "SecurityGroups", "group-id", physical_ids
-        )
+        groups = self._read_ids(ec2, physical_ids)
         ids = [group["GroupId"] for group in groups]
         rules = _rule_items(ec2, "group-id", ids, groups)
         found: dict[str, ReadResult] = {}
@@ -309,10 +311,7 @@ class SecurityGroupHandler(SecurityGroupLookup):
                     "ingress": _sorted(observed["ingress"].values()),
                     "egress": _sorted(observed["egress"].values()),
                 },
-                attributes={
-                    "id": pid,
-                    "arn": arn(ctx.region, group["OwnerId"], "security-group", pid),
-                },
+                attributes=self._attributes(ctx, group),
                 tags=tags,
             )
         return found
@@ -326,13 +325,10 @@ class SecurityGroupHandler(SecurityGroupLookup):
             _apply_difference(ec2, physical_id, old, new)
             sync_tags(ec2, physical_id, ctx, old, new)
             return UpdateResult({})
-        group = ec2.describe_security_groups(GroupIds=[physical_id])["SecurityGroups"][0]
+        group = self._get(ec2, physical_id)
         _converge_rules(ec2, physical_id, tags_of(group.get("Tags")).get("infradsl:path"), new)
         sync_tags(ec2, physical_id, ctx, old, new)
-        account = group["OwnerId"]
-        return UpdateResult(
-            {"id": physical_id, "arn": arn(ctx.region, account, "security-group", physical_id)}
-        )
+        return UpdateResult(self._attributes(ctx, group))
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
@@ -357,36 +353,30 @@ class SecurityGroupHandler(SecurityGroupLookup):
             # An instance being terminated may still hold the group for a while.
             retry_while_in_use(lambda: ec2.delete_security_group(GroupId=physical_id))
 
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        # By tag rather than by group name: the name may be an explicit one another state
-        # used too, the token is this creation's own.
-        group = one_created(ctx, self._describe(ctx, token_filter(ctx)), "GroupId")
-        if group is None:
-            return None
-        pid = group["GroupId"]
-        group_arn = group.get("SecurityGroupArn") or arn(
-            ctx.region, group["OwnerId"], "security-group", pid
+    def _attributes(self, ctx: HandlerContext, item: Any) -> dict[str, Any]:
+        pid = item["GroupId"]
+        group_arn = item.get("SecurityGroupArn") or arn(
+            ctx.region, item["OwnerId"], "security-group", pid
         )
-        return CreateResult(pid, {"id": pid, "arn": group_arn})
-
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        return stack_paths(ctx, self._describe(ctx, stack_filter(ctx)), "GroupId")
-
-    @staticmethod
-    def _describe(ctx: HandlerContext, filters: Any) -> list[Any]:
-        return describe_all(
-            ec2_client(ctx), "describe_security_groups", "SecurityGroups", Filters=filters
-        )
+        return {"id": pid, "arn": group_arn}
 
 
-class SecurityGroupRuleHandler:
+class SecurityGroupRuleHandler(Ec2Handler):
     """``aws.ec2.SecurityGroupRule``: one rule; its physical id is the ``sgr-...`` rule id.
 
     The rule is tagged with the system tags, so the group's read leaves it out of its
-    inline rules and a retried creation can adopt it.
+    inline rules and a retried creation can adopt it. Only such standalone rules are
+    listed by ``list_stack``: a group's inline rules are not tagged.
     """
 
     type_name: ClassVar[str] = "aws.ec2.SecurityGroupRule"
+    describe = Describe(
+        "describe_security_group_rules",
+        "SecurityGroupRules",
+        "SecurityGroupRuleId",
+        "security-group-rule-id",
+        "SecurityGroupRuleIds",
+    )
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -407,7 +397,7 @@ class SecurityGroupRuleHandler:
         if pid is None:
             found = self.find(ctx, props)
             if found is None:
-                raise LookupError(
+                raise ResourceNotFoundError(
                     f"security group {group} has no rule {dict(rule)} created by {ctx.path}"
                 )
             pid = found.physical_id
@@ -439,25 +429,6 @@ class SecurityGroupRuleHandler:
         call = ec2.revoke_security_group_egress if egress else ec2.revoke_security_group_ingress
         with ignore_not_found():
             call(GroupId=props["group"], SecurityGroupRuleIds=[physical_id])
-
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        item = one_created(ctx, self._describe(ctx, token_filter(ctx)), "SecurityGroupRuleId")
-        if item is None:
-            return None
-        return CreateResult(item["SecurityGroupRuleId"], {"id": item["SecurityGroupRuleId"]})
-
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        # Inline rules of a group are not tagged: only standalone rules are listed.
-        return stack_paths(ctx, self._describe(ctx, stack_filter(ctx)), "SecurityGroupRuleId")
-
-    @staticmethod
-    def _describe(ctx: HandlerContext, filters: Any) -> list[Any]:
-        return describe_all(
-            ec2_client(ctx),
-            "describe_security_group_rules",
-            "SecurityGroupRules",
-            Filters=filters,
-        )
 
 
 def _same(item: Mapping[str, Any], rule: Mapping[str, Any], egress: bool) -> bool:

@@ -9,26 +9,19 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from infradsl.providers.aws._ec2base import Describe, Ec2Handler
 from infradsl.providers.aws._ec2util import (
     arn,
-    describe_all,
-    describe_ids,
     ec2_client,
-    id_filter,
     ignore_not_found,
-    one_created,
     retry_while_in_use,
-    stack_filter,
-    stack_paths,
     sync_tags,
     tag_specifications,
-    tags_of,
-    token_filter,
     undo_on_failure,
     wait_for,
 )
 from infradsl.providers.aws._lookup import SubnetLookup, VpcLookup
-from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+from infradsl.providers.handler import CreateResult, HandlerContext, UpdateResult
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -51,6 +44,7 @@ class VpcHandler(VpcLookup):
     """``aws.ec2.Vpc``: CreateVpc, then the two DNS attributes (one call each)."""
 
     type_name: ClassVar[str] = "aws.ec2.Vpc"
+    ready = ("vpc_available", "available")
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -61,27 +55,17 @@ class VpcHandler(VpcLookup):
         )["Vpc"]
         pid = vpc["VpcId"]
         with undo_on_failure(lambda: self.delete(ctx, pid, props)):
-            if vpc.get("State") != "available":
-                wait_for(ec2, "vpc_available", VpcIds=[pid])
+            self._wait_ready(ec2, vpc)
             _set_dns(ec2, pid, props, fresh=True)
         return CreateResult(pid, self._attributes(ctx, vpc))
 
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        ec2 = ec2_client(ctx)
-        found: dict[str, ReadResult] = {}
-        for vpc in describe_ids(ec2, "describe_vpcs", "Vpcs", "vpc-id", physical_ids):
-            pid = vpc["VpcId"]
-            # The DNS settings are not in DescribeVpcs and would cost two calls per VPC;
-            # a refresh stays at one call per page, so their drift is not detected.
-            found[pid] = ReadResult(
-                properties={
-                    "cidr_block": vpc["CidrBlock"],
-                    "instance_tenancy": vpc.get("InstanceTenancy", "default"),
-                },
-                attributes=self._attributes(ctx, vpc),
-                tags=tags_of(vpc.get("Tags")),
-            )
-        return found
+    def _properties(self, item: Any) -> dict[str, Any]:
+        # The DNS settings are not in DescribeVpcs and would cost two calls per VPC; a
+        # refresh stays at one call per page, so their drift is not detected.
+        return {
+            "cidr_block": item["CidrBlock"],
+            "instance_tenancy": item.get("InstanceTenancy", "default"),
+        }
 
     def update(
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
@@ -89,32 +73,16 @@ class VpcHandler(VpcLookup):
         ec2 = ec2_client(ctx)
         _set_dns(ec2, physical_id, new, fresh=False)
         sync_tags(ec2, physical_id, ctx, old, new)
-        vpc = ec2.describe_vpcs(VpcIds=[physical_id])["Vpcs"][0]
-        return UpdateResult(self._attributes(ctx, vpc))
+        return UpdateResult(self._attributes(ctx, self._get(ec2, physical_id)))
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
         with ignore_not_found():
             retry_while_in_use(lambda: ec2.delete_vpc(VpcId=physical_id))
 
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        ec2 = ec2_client(ctx)
-        vpcs = describe_all(ec2, "describe_vpcs", "Vpcs", Filters=token_filter(ctx))
-        vpc = one_created(ctx, vpcs, "VpcId")
-        if vpc is None:
-            return None
-        if vpc.get("State") != "available":
-            wait_for(ec2, "vpc_available", VpcIds=[vpc["VpcId"]])
-        return CreateResult(vpc["VpcId"], self._attributes(ctx, vpc))
-
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        vpcs = describe_all(ec2_client(ctx), "describe_vpcs", "Vpcs", Filters=stack_filter(ctx))
-        return stack_paths(ctx, vpcs, "VpcId")
-
-    @staticmethod
-    def _attributes(ctx: HandlerContext, vpc: VpcTypeDef) -> dict[str, Any]:
-        pid = vpc["VpcId"]
-        return {"id": pid, "arn": arn(ctx.region, vpc["OwnerId"], "vpc", pid)}
+    def _attributes(self, ctx: HandlerContext, item: VpcTypeDef) -> dict[str, Any]:
+        pid = item["VpcId"]
+        return {"id": pid, "arn": arn(ctx.region, item["OwnerId"], "vpc", pid)}
 
 
 def _set_dns(ec2: EC2Client, vpc_id: str, new: Mapping[str, Any], *, fresh: bool) -> None:
@@ -146,6 +114,7 @@ class SubnetHandler(SubnetLookup):
     """``aws.ec2.Subnet``: CreateSubnet, then ``map_public_ip_on_launch`` if set."""
 
     type_name: ClassVar[str] = "aws.ec2.Subnet"
+    ready = ("subnet_available", "available")
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -160,34 +129,24 @@ class SubnetHandler(SubnetLookup):
         )["Subnet"]
         pid = subnet["SubnetId"]
         with undo_on_failure(lambda: self.delete(ctx, pid, props)):
-            if subnet.get("State") != "available":
-                wait_for(ec2, "subnet_available", SubnetIds=[pid])
+            self._wait_ready(ec2, subnet)
             if props.get("map_public_ip_on_launch"):
                 ec2.modify_subnet_attribute(SubnetId=pid, MapPublicIpOnLaunch={"Value": True})
         return CreateResult(pid, self._attributes(ctx, subnet))
 
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        ec2 = ec2_client(ctx)
-        subnets = describe_ids(ec2, "describe_subnets", "Subnets", "subnet-id", physical_ids)
+    def _properties(self, item: Any) -> dict[str, Any]:
         return {
-            subnet["SubnetId"]: ReadResult(
-                properties={
-                    "vpc": subnet["VpcId"],
-                    "cidr_block": subnet["CidrBlock"],
-                    "availability_zone": subnet["AvailabilityZone"],
-                    "map_public_ip_on_launch": bool(subnet.get("MapPublicIpOnLaunch")),
-                },
-                attributes=self._attributes(ctx, subnet),
-                tags=tags_of(subnet.get("Tags")),
-            )
-            for subnet in subnets
+            "vpc": item["VpcId"],
+            "cidr_block": item["CidrBlock"],
+            "availability_zone": item["AvailabilityZone"],
+            "map_public_ip_on_launch": bool(item.get("MapPublicIpOnLaunch")),
         }
 
     def update(
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
     ) -> UpdateResult:
         ec2 = ec2_client(ctx)
-        subnet = ec2.describe_subnets(SubnetIds=[physical_id])["Subnets"][0]
+        subnet = self._get(ec2, physical_id)
         public = bool(new.get("map_public_ip_on_launch"))
         if public != bool(subnet.get("MapPublicIpOnLaunch")):
             ec2.modify_subnet_attribute(SubnetId=physical_id, MapPublicIpOnLaunch={"Value": public})
@@ -199,35 +158,26 @@ class SubnetHandler(SubnetLookup):
         with ignore_not_found():
             retry_while_in_use(lambda: ec2.delete_subnet(SubnetId=physical_id))
 
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        ec2 = ec2_client(ctx)
-        subnets = describe_all(ec2, "describe_subnets", "Subnets", Filters=token_filter(ctx))
-        subnet = one_created(ctx, subnets, "SubnetId")
-        if subnet is None:
-            return None
-        if subnet.get("State") != "available":
-            wait_for(ec2, "subnet_available", SubnetIds=[subnet["SubnetId"]])
-        return CreateResult(subnet["SubnetId"], self._attributes(ctx, subnet))
-
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        ec2 = ec2_client(ctx)
-        subnets = describe_all(ec2, "describe_subnets", "Subnets", Filters=stack_filter(ctx))
-        return stack_paths(ctx, subnets, "SubnetId")
-
-    @staticmethod
-    def _attributes(ctx: HandlerContext, subnet: SubnetTypeDef) -> dict[str, Any]:
-        pid = subnet["SubnetId"]
+    def _attributes(self, ctx: HandlerContext, item: SubnetTypeDef) -> dict[str, Any]:
+        pid = item["SubnetId"]
         return {
             "id": pid,
-            "arn": subnet.get("SubnetArn") or arn(ctx.region, subnet["OwnerId"], "subnet", pid),
-            "availability_zone_id": subnet.get("AvailabilityZoneId"),
+            "arn": item.get("SubnetArn") or arn(ctx.region, item["OwnerId"], "subnet", pid),
+            "availability_zone_id": item.get("AvailabilityZoneId"),
         }
 
 
-class InternetGatewayHandler:
+class InternetGatewayHandler(Ec2Handler):
     """``aws.ec2.InternetGateway``: created, then attached to ``vpc``; detached before delete."""
 
     type_name: ClassVar[str] = "aws.ec2.InternetGateway"
+    describe = Describe(
+        "describe_internet_gateways",
+        "InternetGateways",
+        "InternetGatewayId",
+        "internet-gateway-id",
+        "InternetGatewayIds",
+    )
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -239,25 +189,9 @@ class InternetGatewayHandler:
             ec2.attach_internet_gateway(InternetGatewayId=pid, VpcId=props["vpc"])
         return CreateResult(pid, {"id": pid})
 
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        ec2 = ec2_client(ctx)
-        igws = describe_ids(
-            ec2,
-            "describe_internet_gateways",
-            "InternetGateways",
-            "internet-gateway-id",
-            physical_ids,
-        )
-        found: dict[str, ReadResult] = {}
-        for igw in igws:
-            pid = igw["InternetGatewayId"]
-            vpcs = _attached_vpcs(igw.get("Attachments"))
-            found[pid] = ReadResult(
-                properties={"vpc": vpcs[0] if vpcs else None},
-                attributes={"id": pid},
-                tags=tags_of(igw.get("Tags")),
-            )
-        return found
+    def _properties(self, item: Any) -> dict[str, Any]:
+        vpcs = _attached_vpcs(item.get("Attachments"))
+        return {"vpc": vpcs[0] if vpcs else None}
 
     def update(
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
@@ -274,21 +208,6 @@ class InternetGatewayHandler:
             # AWS refuses to delete an attached gateway (moto does not): detach first.
             self._detach_all(ec2, physical_id)
             ec2.delete_internet_gateway(InternetGatewayId=physical_id)
-
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        igw = one_created(ctx, self._describe(ctx, token_filter(ctx)), "InternetGatewayId")
-        if igw is None:
-            return None
-        return CreateResult(igw["InternetGatewayId"], {"id": igw["InternetGatewayId"]})
-
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        return stack_paths(ctx, self._describe(ctx, stack_filter(ctx)), "InternetGatewayId")
-
-    @staticmethod
-    def _describe(ctx: HandlerContext, filters: Any) -> list[Any]:
-        return describe_all(
-            ec2_client(ctx), "describe_internet_gateways", "InternetGateways", Filters=filters
-        )
 
     @staticmethod
     def _detach_all(ec2: EC2Client, igw_id: str, keep: str | None = None) -> list[str]:
@@ -309,10 +228,19 @@ def _attached_vpcs(attachments: Sequence[Any] | None) -> list[str]:
     return [a["VpcId"] for a in attachments or () if a.get("State") in live]
 
 
-class ElasticIpHandler:
+class ElasticIpHandler(Ec2Handler):
     """``aws.ec2.ElasticIp``: a VPC address; its physical id is the allocation id."""
 
     type_name: ClassVar[str] = "aws.ec2.ElasticIp"
+    # DescribeAddresses is not paginated: one call returns every match.
+    describe = Describe(
+        "describe_addresses",
+        "Addresses",
+        "AllocationId",
+        "allocation-id",
+        "AllocationIds",
+        paginated=False,
+    )
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -324,29 +252,19 @@ class ElasticIpHandler:
         if props.get("instance"):
             with undo_on_failure(lambda: self.delete(ctx, pid, props)):
                 ec2.associate_address(AllocationId=pid, InstanceId=props["instance"])
-        return CreateResult(pid, {"id": pid, "public_ip": address["PublicIp"]})
+        return CreateResult(pid, self._attributes(ctx, address))
 
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        if not physical_ids:
-            return {}
-        # DescribeAddresses is not paginated: one call returns every match.
-        addresses = ec2_client(ctx).describe_addresses(
-            Filters=id_filter("allocation-id", physical_ids)
-        )["Addresses"]
-        return {
-            a["AllocationId"]: ReadResult(
-                properties={"instance": a.get("InstanceId")},
-                attributes={"id": a["AllocationId"], "public_ip": a.get("PublicIp")},
-                tags=tags_of(a.get("Tags")),
-            )
-            for a in addresses
-        }
+    def _properties(self, item: Any) -> dict[str, Any]:
+        return {"instance": item.get("InstanceId")}
+
+    def _attributes(self, ctx: HandlerContext, item: Any) -> dict[str, Any]:
+        return {"id": item["AllocationId"], "public_ip": item.get("PublicIp")}
 
     def update(
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
     ) -> UpdateResult:
         ec2 = ec2_client(ctx)
-        address = ec2.describe_addresses(AllocationIds=[physical_id])["Addresses"][0]
+        address = self._get(ec2, physical_id)
         wanted = new.get("instance")
         if wanted and address.get("InstanceId") != wanted:
             # One call moves it: the old instance (being replaced) keeps running meanwhile.
@@ -357,40 +275,35 @@ class ElasticIpHandler:
             with ignore_not_found():
                 ec2.disassociate_address(AssociationId=address["AssociationId"])
         sync_tags(ec2, physical_id, ctx, old, new)
-        return UpdateResult({"id": physical_id, "public_ip": address.get("PublicIp")})
+        return UpdateResult(self._attributes(ctx, address))
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
         with ignore_not_found():
             # AWS refuses to release an associated address (moto does not): release it first.
-            found = ec2.describe_addresses(Filters=id_filter("allocation-id", [physical_id]))
-            for address in found["Addresses"]:
+            for address in self._read_ids(ec2, [physical_id]):
                 if address.get("AssociationId"):
                     with ignore_not_found():
                         ec2.disassociate_address(AssociationId=address["AssociationId"])
             retry_while_in_use(lambda: ec2.release_address(AllocationId=physical_id))
 
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        # DescribeAddresses is not paginated: one call returns every match.
-        addresses = ec2_client(ctx).describe_addresses(Filters=token_filter(ctx))["Addresses"]
-        address = one_created(ctx, addresses, "AllocationId")
-        if address is None:
-            return None
-        pid = address["AllocationId"]
-        return CreateResult(pid, {"id": pid, "public_ip": address.get("PublicIp")})
 
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        addresses = ec2_client(ctx).describe_addresses(Filters=stack_filter(ctx))["Addresses"]
-        return stack_paths(ctx, addresses, "AllocationId")
-
-
-class NatGatewayHandler:
+class NatGatewayHandler(Ec2Handler):
     """``aws.ec2.NatGateway``: created idempotently (client token), waited for both ways."""
 
     type_name: ClassVar[str] = "aws.ec2.NatGateway"
-    _GONE: ClassVar[frozenset[str]] = frozenset({"deleted", "failed"})
+    describe = Describe(
+        "describe_nat_gateways",
+        "NatGateways",
+        "NatGatewayId",
+        "nat-gateway-id",
+        "NatGatewayIds",
+        filter_param="Filter",
+    )
+    gone_states: ClassVar[frozenset[str]] = frozenset({"deleted", "failed"})
     # Not found by `find` nor listed: gone, or on the way out.
-    _LEAVING: ClassVar[frozenset[str]] = frozenset({"deleting", "deleted", "failed"})
+    leaving_states: ClassVar[frozenset[str] | None] = frozenset({"deleting", "deleted", "failed"})
+    ready = ("nat_gateway_available", "available")
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -407,47 +320,26 @@ class NatGatewayHandler:
         pid = nat["NatGatewayId"]
         with undo_on_failure(lambda: self.delete(ctx, pid, props)):
             wait_for(ec2, "nat_gateway_available", NatGatewayIds=[pid])
-            nat = ec2.describe_nat_gateways(NatGatewayIds=[pid])["NatGateways"][0]
-        return CreateResult(pid, self._attributes(nat))
+            nat = self._get(ec2, pid)
+        return CreateResult(pid, self._attributes(ctx, nat))
 
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        ec2 = ec2_client(ctx)
-        nats = describe_ids(
-            ec2,
-            "describe_nat_gateways",
-            "NatGateways",
-            "nat-gateway-id",
-            physical_ids,
-            filter_param="Filter",
-        )
-        found: dict[str, ReadResult] = {}
-        for nat in nats:
-            if nat.get("State") in self._GONE:
-                continue
-            properties: dict[str, Any] = {"subnet": nat["SubnetId"]}
-            if nat.get("ConnectivityType"):
-                properties["connectivity"] = nat["ConnectivityType"]
-            allocations = [
-                a["AllocationId"]
-                for a in nat.get("NatGatewayAddresses", ())
-                if a.get("AllocationId")
-            ]
-            if allocations:
-                properties["elastic_ip"] = allocations[0]
-            found[nat["NatGatewayId"]] = ReadResult(
-                properties=properties,
-                attributes=self._attributes(nat),
-                tags=tags_of(nat.get("Tags")),
-            )
-        return found
+    def _properties(self, item: Any) -> dict[str, Any]:
+        properties: dict[str, Any] = {"subnet": item["SubnetId"]}
+        if item.get("ConnectivityType"):
+            properties["connectivity"] = item["ConnectivityType"]
+        allocations = [
+            a["AllocationId"] for a in item.get("NatGatewayAddresses", ()) if a.get("AllocationId")
+        ]
+        if allocations:
+            properties["elastic_ip"] = allocations[0]
+        return properties
 
     def update(
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
     ) -> UpdateResult:
         ec2 = ec2_client(ctx)
         sync_tags(ec2, physical_id, ctx, old, new)
-        nat = ec2.describe_nat_gateways(NatGatewayIds=[physical_id])["NatGateways"][0]
-        return UpdateResult(self._attributes(nat))
+        return UpdateResult(self._attributes(ctx, self._get(ec2, physical_id)))
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
@@ -456,27 +348,10 @@ class NatGatewayHandler:
         # Its network interface holds the subnet and the address until it is deleted.
         wait_for(ec2, "nat_gateway_deleted", NatGatewayIds=[physical_id])
 
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        ec2 = ec2_client(ctx)
-        nat = one_created(ctx, self._live(ctx, token_filter(ctx)), "NatGatewayId")
-        if nat is None:
-            return None
-        pid = nat["NatGatewayId"]
-        if nat.get("State") != "available":
-            # The create died while the gateway was pending: wait as create does.
-            wait_for(ec2, "nat_gateway_available", NatGatewayIds=[pid])
-            nat = ec2.describe_nat_gateways(NatGatewayIds=[pid])["NatGateways"][0]
-        return CreateResult(pid, self._attributes(nat))
+    def _when_found(self, ec2: EC2Client, item: Any) -> Any:
+        # The addresses come with "available": described again after the wait.
+        return self._get(ec2, self._id(item)) if self._wait_ready(ec2, item) else item
 
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        return stack_paths(ctx, self._live(ctx, stack_filter(ctx)), "NatGatewayId")
-
-    def _live(self, ctx: HandlerContext, filters: Any) -> list[Any]:
-        """The gateways matching ``filters`` that are not deleted nor being deleted."""
-        nats = describe_all(ec2_client(ctx), "describe_nat_gateways", "NatGateways", Filter=filters)
-        return [nat for nat in nats if nat.get("State") not in self._LEAVING]
-
-    @staticmethod
-    def _attributes(nat: NatGatewayTypeDef) -> dict[str, Any]:
-        ips = [a["PublicIp"] for a in nat.get("NatGatewayAddresses", ()) if a.get("PublicIp")]
-        return {"id": nat["NatGatewayId"], "public_ip": ips[0] if ips else None}
+    def _attributes(self, ctx: HandlerContext, item: NatGatewayTypeDef) -> dict[str, Any]:
+        ips = [a["PublicIp"] for a in item.get("NatGatewayAddresses", ()) if a.get("PublicIp")]
+        return {"id": item["NatGatewayId"], "public_ip": ips[0] if ips else None}

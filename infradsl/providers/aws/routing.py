@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from infradsl.providers.aws._ec2base import Describe, Ec2Handler
 from infradsl.providers.aws._ec2util import (
-    describe_all,
     describe_ids,
     ec2_client,
     ignore_not_found,
-    one_created,
-    stack_filter,
-    stack_paths,
     sync_tags,
     tag_specifications,
-    tags_of,
-    token_filter,
     undo_on_failure,
 )
-from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+from infradsl.providers.handler import (
+    CreateResult,
+    HandlerContext,
+    InvalidPropertyError,
+    UpdateResult,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -41,7 +41,7 @@ _TARGETS = {
 def _route_args(table_id: str, destination: str, gateway: str) -> dict[str, Any]:
     target = next((key for prefix, key in _TARGETS.items() if gateway.startswith(prefix)), None)
     if target is None:
-        raise ValueError(f"route gateway must be an igw-/nat-/... id (got {gateway!r})")
+        raise InvalidPropertyError(f"route gateway must be an igw-/nat-/... id (got {gateway!r})")
     where = "DestinationIpv6CidrBlock" if ":" in destination else "DestinationCidrBlock"
     return {"RouteTableId": table_id, where: destination, target: gateway}
 
@@ -51,7 +51,7 @@ def _destination_args(table_id: str, destination: str) -> dict[str, Any]:
     return {"RouteTableId": table_id, where: destination}
 
 
-class RouteTableHandler:
+class RouteTableHandler(Ec2Handler):
     """``aws.ec2.RouteTable``: the table, its routes and its subnet associations.
 
     ``routes`` resolve to ``[{"destination": cidr, "gateway": "igw-..." | "nat-..."}]`` and
@@ -59,6 +59,9 @@ class RouteTableHandler:
     """
 
     type_name: ClassVar[str] = "aws.ec2.RouteTable"
+    describe = Describe(
+        "describe_route_tables", "RouteTables", "RouteTableId", "route-table-id", "RouteTableIds"
+    )
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -71,32 +74,21 @@ class RouteTableHandler:
             self._apply(ec2, pid, {}, props)
         return CreateResult(pid, {"id": pid})
 
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        ec2 = ec2_client(ctx)
-        tables = describe_ids(
-            ec2, "describe_route_tables", "RouteTables", "route-table-id", physical_ids
-        )
+    def _properties(self, item: Any) -> dict[str, Any]:
         return {
-            table["RouteTableId"]: ReadResult(
-                properties={
-                    "vpc": table["VpcId"],
-                    "routes": [
-                        {"destination": dest, "gateway": gw}
-                        for dest, gw in sorted(_live_routes(table).items())
-                    ],
-                    "subnets": sorted(_live_associations(table)),
-                },
-                attributes={"id": table["RouteTableId"]},
-                tags=tags_of(table.get("Tags")),
-            )
-            for table in tables
+            "vpc": item["VpcId"],
+            "routes": [
+                {"destination": dest, "gateway": gw}
+                for dest, gw in sorted(_live_routes(item).items())
+            ],
+            "subnets": sorted(_live_associations(item)),
         }
 
     def update(
         self, ctx: HandlerContext, physical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
     ) -> UpdateResult:
         ec2 = ec2_client(ctx)
-        table = ec2.describe_route_tables(RouteTableIds=[physical_id])["RouteTables"][0]
+        table = self._get(ec2, physical_id)
         self._apply(ec2, physical_id, table, new)
         sync_tags(ec2, physical_id, ctx, old, new)
         return UpdateResult({"id": physical_id})
@@ -104,7 +96,7 @@ class RouteTableHandler:
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
         with ignore_not_found():
-            table = ec2.describe_route_tables(RouteTableIds=[physical_id])["RouteTables"][0]
+            table = self._get(ec2, physical_id)
             for association_id in _live_associations(table).values():
                 with ignore_not_found():
                     ec2.disassociate_route_table(AssociationId=association_id)
@@ -112,21 +104,6 @@ class RouteTableHandler:
                 with ignore_not_found():
                     ec2.delete_route(**_destination_args(physical_id, destination))
             ec2.delete_route_table(RouteTableId=physical_id)
-
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        table = one_created(ctx, self._describe(ctx, token_filter(ctx)), "RouteTableId")
-        if table is None:
-            return None
-        return CreateResult(table["RouteTableId"], {"id": table["RouteTableId"]})
-
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        return stack_paths(ctx, self._describe(ctx, stack_filter(ctx)), "RouteTableId")
-
-    @staticmethod
-    def _describe(ctx: HandlerContext, filters: Any) -> list[Any]:
-        return describe_all(
-            ec2_client(ctx), "describe_route_tables", "RouteTables", Filters=filters
-        )
 
     @staticmethod
     def _apply(
