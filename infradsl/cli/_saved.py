@@ -227,7 +227,10 @@ def lock_timeout_seconds(text: str | None) -> float:
     given = text.strip().lower()
     parts = _DURATION.findall(given)
     if not given or "".join(n + u for n, u in parts) != given or any(not u for _, u in parts[:-1]):
-        raise click.BadParameter(f"{text!r} is not a duration: give one like 30s, 5m, 1h or 1m30s")
+        raise click.BadParameter(
+            f"{text!r} is not a duration: give one like 30s, 5m, 1h or 1m30s",
+            param_hint="'--lock-timeout'",
+        )
     units = {"": 1, "s": 1, "m": 60, "h": 3600}
     return sum(float(n) * units[u] for n, u in parts)
 

@@ -403,3 +403,40 @@ def test_a_deploy_waits_for_a_held_lock_and_gives_up_after_the_timeout(
         holder.wait()
     assert code == 5
     assert "gave up after waiting 1s for it (--lock-timeout)" in err
+
+
+def test_the_json_plan_keeps_its_documented_fields() -> None:
+    """`--format json` is a stable schema (docs/plans.md): fields may be added, never
+    renamed or removed."""
+    data = json.loads(json.dumps(review_plan().to_json()))
+    assert set(data) >= {
+        "stack",
+        "region",
+        "destroy",
+        "notes",
+        "summary",
+        "changes",
+        "outputs",
+        "output_summary",
+    }
+    assert set(data["summary"]) == {"create", "update", "replace", "delete", "forget", "no-op"}
+    change = next(c for c in data["changes"] if c["path"] == "Web")
+    assert set(change) >= {"path", "type", "action", "diffs", "reasons", "previous_path", "missing"}
+    assert {c["action"] for c in data["changes"]} == {"create", "update", "replace", "delete"}
+    assert set(change["diffs"][0]) >= {
+        "name",
+        "old",
+        "new",
+        "forces_replacement",
+        "known_after_deploy",
+        "drift",
+        "option",
+    }
+    assert set(data["outputs"][0]) >= {
+        "name",
+        "action",
+        "old",
+        "new",
+        "known_after_deploy",
+        "description",
+    }
