@@ -7,32 +7,24 @@ Properties left at ``None`` are absent from the mapping.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from infradsl.providers.aws._ec2base import Describe, Ec2Handler
 from infradsl.providers.aws._ec2util import (
     arn,
     describe_all,
-    describe_ids,
     ec2_client,
     ignore_not_found,
-    one_created,
     stack_filter,
     stack_paths,
     sync_tags,
     tag_specifications,
     tags_of,
-    token_filter,
     undo_on_failure,
     wait_for,
 )
-from infradsl.providers.handler import (
-    CreateResult,
-    HandlerContext,
-    ReadResult,
-    UpdateResult,
-    notify,
-)
+from infradsl.providers.handler import CreateResult, HandlerContext, UpdateResult, notify
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -40,14 +32,14 @@ if TYPE_CHECKING:
 
 __all__ = ["VolumeHandler"]
 
-# Volumes in these states are gone (or going) for good.
-_GONE_STATES = frozenset({"deleting", "deleted"})
 
-
-class VolumeHandler:
+class VolumeHandler(Ec2Handler):
     """An EBS volume, attached to at most one instance; size, type and IOPS change live."""
 
     type_name: ClassVar[str] = "aws.ec2.Volume"
+    describe = Describe("describe_volumes", "Volumes", "VolumeId", "volume-id", "VolumeIds")
+    # Volumes in these states are gone (or going) for good.
+    gone_states: ClassVar[frozenset[str]] = frozenset({"deleting", "deleted"})
 
     def __init__(self) -> None:
         self._accounts: dict[int, str] = {}
@@ -69,33 +61,22 @@ class VolumeHandler:
             wait_for(ec2, "volume_available", VolumeIds=[volume_id])
             if props.get("instance"):
                 _attach(ec2, volume_id, props["instance"], props.get("device", "/dev/sdf"))
-        return CreateResult(volume_id, self._attributes(ctx, volume_id))
+        return CreateResult(volume_id, self._volume_attributes(ctx, volume_id))
 
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        ec2 = ec2_client(ctx)
-        found: dict[str, ReadResult] = {}
-        for volume in describe_ids(ec2, "describe_volumes", "Volumes", "volume-id", physical_ids):
-            if volume.get("State") in _GONE_STATES:
-                continue
-            volume_id = volume["VolumeId"]
-            props: dict[str, Any] = {
-                "availability_zone": volume.get("AvailabilityZone"),
-                "size": volume.get("Size"),
-                "volume_type": volume.get("VolumeType"),
-                "encrypted": bool(volume.get("Encrypted")),
-            }
-            if volume.get("Iops") is not None:
-                props["iops"] = volume["Iops"]
-            attached = [a for a in volume.get("Attachments", []) if a.get("InstanceId")]
-            if attached:
-                props["instance"] = attached[0]["InstanceId"]
-                props["device"] = attached[0].get("Device")
-            found[volume_id] = ReadResult(
-                properties=props,
-                attributes=self._attributes(ctx, volume_id),
-                tags=tags_of(volume.get("Tags")),
-            )
-        return found
+    def _properties(self, item: Any) -> dict[str, Any]:
+        props: dict[str, Any] = {
+            "availability_zone": item.get("AvailabilityZone"),
+            "size": item.get("Size"),
+            "volume_type": item.get("VolumeType"),
+            "encrypted": bool(item.get("Encrypted")),
+        }
+        if item.get("Iops") is not None:
+            props["iops"] = item["Iops"]
+        attached = [a for a in item.get("Attachments", []) if a.get("InstanceId")]
+        if attached:
+            props["instance"] = attached[0]["InstanceId"]
+            props["device"] = attached[0].get("Device")
+        return props
 
     def update(
         self,
@@ -124,7 +105,7 @@ class VolumeHandler:
                 _attach(ec2, physical_id, new_at[0], new_at[1])
                 _start_if_stopped_for(ec2, new_at[0], physical_id)
         sync_tags(ec2, physical_id, ctx, old, new)
-        return UpdateResult(self._attributes(ctx, physical_id))
+        return UpdateResult(self._volume_attributes(ctx, physical_id))
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
@@ -133,18 +114,14 @@ class VolumeHandler:
             ec2.delete_volume(VolumeId=physical_id)
             wait_for(ec2, "volume_deleted", VolumeIds=[physical_id])
 
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        ec2 = ec2_client(ctx)
-        volume = one_created(ctx, _live(ec2, token_filter(ctx)), "VolumeId")
-        if volume is None:
-            return None
-        volume_id = volume["VolumeId"]
+    def _when_found(self, ec2: EC2Client, item: Any) -> Any:
         # The create died while the volume was being made or attached: wait as it does.
-        if volume.get("State") == "creating":
+        volume_id = self._id(item)
+        if item.get("State") == "creating":
             wait_for(ec2, "volume_available", VolumeIds=[volume_id])
-        if any(a.get("State") == "attaching" for a in volume.get("Attachments", [])):
+        if any(a.get("State") == "attaching" for a in item.get("Attachments", [])):
             wait_for(ec2, "volume_in_use", VolumeIds=[volume_id])
-        return CreateResult(volume_id, self._attributes(ctx, volume_id))
+        return item
 
     def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
         """The stack's volumes, without the instances' root volumes.
@@ -154,7 +131,7 @@ class VolumeHandler:
         not an ``aws.ec2.Volume``. The instances are described only if a volume is attached.
         """
         ec2 = ec2_client(ctx)
-        volumes = _live(ec2, stack_filter(ctx))
+        volumes = self._live(ec2, stack_filter(ctx))
         found = stack_paths(ctx, volumes, "VolumeId")
         attached = {
             v["VolumeId"]: {
@@ -175,18 +152,15 @@ class VolumeHandler:
                     del found[volume_id]
         return found
 
-    def _attributes(self, ctx: HandlerContext, volume_id: str) -> dict[str, Any]:
+    def _attributes(self, ctx: HandlerContext, item: Any) -> dict[str, Any]:
+        return self._volume_attributes(ctx, self._id(item))
+
+    def _volume_attributes(self, ctx: HandlerContext, volume_id: str) -> dict[str, Any]:
         key = id(ctx.clients)
         if key not in self._accounts:
             sts = cast("STSClient", ctx.clients.client("sts"))
             self._accounts[key] = sts.get_caller_identity()["Account"]
         return {"id": volume_id, "arn": arn(ctx.region, self._accounts[key], "volume", volume_id)}
-
-
-def _live(ec2: EC2Client, filters: Any) -> list[Any]:
-    """The volumes matching ``filters`` that are not deleted nor being deleted."""
-    volumes = describe_all(ec2, "describe_volumes", "Volumes", Filters=filters)
-    return [volume for volume in volumes if volume.get("State") not in _GONE_STATES]
 
 
 def _attach(ec2: EC2Client, volume_id: str, instance_id: str, device: str) -> None:
