@@ -1,7 +1,7 @@
 """An `Image` as a Packer HCL2 template: an ``amazon-ebs`` source and the same steps.
 
-Pure rendering from plain data (the image's synthesized properties, its base, where its
-provisioning directory is relative to the template): no file or network I/O.
+`template_of` finds an image in a built app and gathers what the template is made of;
+`render_packer` writes it from that plain data. Neither does file or network I/O.
 
 The build mirrors infradsl's own: the provisioning directory is uploaded to
 ``/tmp/infradsl-provision`` and every step runs from there as root. An `Ansible` step is
@@ -14,15 +14,23 @@ come along; ansible-core installed first when the base image lacks it), a `Shell
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
 import textwrap
 from collections.abc import Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 
 import attrs
 
-__all__ = ["PackerTemplate", "Raw", "render_packer"]
+from infradsl.aws._image import Image
+from infradsl.core.construct import Construct, closest
+from infradsl.core.lookup import is_lookup, lookup_of
+from infradsl.core.reference import Reference
+from infradsl.errors import LoadError
+
+__all__ = ["PackerTemplate", "Raw", "render_packer", "template_of"]
 
 STAGING = "/tmp/infradsl-provision"
 AMAZON_PLUGIN = ("github.com/hashicorp/amazon", ">= 1.2.0")
@@ -76,6 +84,109 @@ class PackerTemplate:
     origin: str = ""
     subnet_note: str = ""
     required_plugins: bool = True
+
+
+def template_of(
+    app: Construct,
+    documents: Mapping[str, Mapping[str, Any]],
+    image_path: str,
+    *,
+    stack: str | None = None,
+    folder: str,
+    origin: str = "",
+    required_plugins: bool = True,
+) -> PackerTemplate:
+    """What the Packer template of the image ``image_path`` of ``app`` is made of.
+
+    Args:
+        app: the app, built.
+        documents: its synthesized documents.
+        image_path: the image's construct path in its stack (``Golden``), or with the stack
+            (``golden/Golden``).
+        stack: the image's stack.
+        folder: the absolute folder the template goes to; its paths are relative to it.
+        origin: the app file, for the header.
+        required_plugins: see `PackerTemplate`.
+
+    Raises:
+        LoadError: no such image, several, or one that is not built from steps.
+    """
+    images: dict[str, Image] = {}
+    for construct in app.node.walk():
+        home = construct.node.stack
+        if isinstance(construct, Image) and home is not None and not is_lookup(construct):
+            images[f"{home.node.path}/{construct.logical_id}"] = construct
+    wanted = image_path.strip("/")
+    if stack is not None:
+        wanted = f"{stack}/{wanted}"
+    image = images.get(wanted)
+    if image is None and "/" not in wanted:
+        matches = sorted(p for p in images if p.split("/", 1)[1] == wanted)
+        if len(matches) > 1:
+            raise LoadError(
+                f"several stacks have an image {wanted!r}: {matches}; pass --stack or "
+                "'STACK/PATH'"
+            )
+        image = images[matches[0]] if matches else None
+    if image is None:
+        short = {path.split("/", 1)[1]: path for path in images}
+        match = closest(wanted, images) or short.get(closest(wanted, short) or "")
+        hint = f" (did you mean {match!r}?)" if match else ""
+        known = ", ".join(sorted(images)) or "none"
+        shown = f" in {origin}" if origin else ""
+        raise LoadError(f"no ec2.Image {image_path!r}{shown}{hint}; its images: {known}")
+    home = image.node.stack
+    stack_name = home.node.path if home is not None else ""
+    document = documents[stack_name]
+    props = document["resources"][image.logical_id]["properties"]
+    where = f"{stack_name}/{image.logical_id}"
+    if image.copy_of is not None:
+        source = _target(image.copy_of)
+        named = source.node.path if isinstance(source, Construct) else repr(source)
+        raise LoadError(
+            f"{where} is a copy of {named!r} (copy_of): export that image instead; Packer "
+            "copies an image to more regions with ami_regions"
+        )
+    directory = image.source_directory
+    if directory is None:
+        raise LoadError(f"{where} has no provisioning directory to export")
+    relative = PurePath(posixpath.relpath(directory.as_posix(), PurePath(folder).as_posix()))
+
+    base: Any = props.get("base")
+    base_note = ""
+    if isinstance(base, Mapping):
+        target = _target(image.base)
+        found = lookup_of(target)
+        if found is not None:
+            base = {k: v for k, v in sorted(found.query.items()) if isinstance(v, str) and v}
+        else:
+            named = target.node.path if isinstance(target, Construct) else "another image"
+            base_note = f"the image {named!r}, built by infradsl"
+            base = None
+    subnet_note = ""
+    subnet = props.get("subnet")
+    if isinstance(subnet, Mapping) and "ref" in subnet:
+        subnet_path = str(subnet["ref"]).rpartition(".")[0]
+        subnet_note = (
+            f"the subnet {subnet_path!r} of stack {subnet.get('stack', stack_name)!r} "
+            "(see `infradsl state show`); empty for the account's default VPC"
+        )
+    return PackerTemplate(
+        stack=stack_name,
+        path=image.logical_id,
+        region=str(document.get("region") or ""),
+        properties=props,
+        base=base,
+        base_note=base_note,
+        directory=relative.as_posix(),
+        origin=origin,
+        subnet_note=subnet_note,
+        required_plugins=required_plugins,
+    )
+
+
+def _target(value: Any) -> Any:
+    return value.target if isinstance(value, Reference) else value
 
 
 def render_packer(template: PackerTemplate) -> str:

@@ -155,12 +155,13 @@ def test_a_literal_base_is_pinned_and_tagged_with_infradsls_identity(
 
 
 def test_an_unknown_image_is_bad_input_with_a_suggestion(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, out, err = export([str(EXAMPLE / "app.py"), "--image", "Goldn"], capsys)
+    monkeypatch.chdir(ROOT)
+    code, out, err = export(["examples/golden-image/app.py", "--image", "Goldn"], capsys)
     assert code == 1 and out == ""
-    assert f"no ec2.Image 'Goldn' in {EXAMPLE / 'app.py'} (did you mean 'golden/Golden'?); " \
-           "its images: golden/Golden" in err
+    assert ("no ec2.Image 'Goldn' in examples/golden-image/app.py (did you mean "
+            "'golden/Golden'?); its images: golden/Golden") in err
     assert "Traceback" not in err
 
 
