@@ -320,7 +320,8 @@ def _plan_one(
             previous,
         )
     if not diffs and old.options.get("recovered"):
-        reasons.append("finishing a create that an interrupted run started")
+        interrupted = "an update" if old.options["recovered"] == "update" else "a create"
+        reasons.append(f"finishing {interrupted} that an interrupted run started")
         return ResourceChange(path, type_name, Action.UPDATE, (), tuple(reasons), previous)
     if not diffs:
         action = Action.UPDATE if previous is not None else Action.NOOP

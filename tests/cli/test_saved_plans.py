@@ -357,12 +357,16 @@ def test_a_saved_plan_applies_exactly_and_is_refused_once_the_state_moved(
 
 HOLD = """
 import sys, time
+from pathlib import Path
 from infradsl.state.backend import LockInfo
 from infradsl.state.local import LocalBackend
 backend = LocalBackend(sys.argv[1], "local")
 backend.lock("net", LockInfo.new("deploy"))
 print("held", flush=True)
-time.sleep(float(sys.argv[2]))
+release = Path(sys.argv[2])
+deadline = time.monotonic() + 60
+while not release.exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
 """
 
 
@@ -372,37 +376,60 @@ def test_a_deploy_waits_for_a_held_lock_and_gives_up_after_the_timeout(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from infradsl.engine import session
+
     monkeypatch.chdir(tmp_path)
     state = tmp_path / "state"
     monkeypatch.setenv("INFRADSL_STATE", str(state))
     (tmp_path / "app.py").write_text(APP.replace("CIDR", "10.0.1.0/24"))
+    release = tmp_path / "release"
+    waits: list[str] = []
+    real_wait = session.wait_for_lock
 
-    def hold(seconds: float) -> subprocess.Popen[str]:
+    def wait_then_release(*args: Any, on_wait: Any = None, **kwargs: Any) -> Any:
+        # Once the deploy waits, the other run ends: its lock is released.
+        def waiting(exc: StateLockedError) -> None:
+            waits.append(str(exc))
+            if on_wait is not None:
+                on_wait(exc)
+            release.touch()
+
+        return real_wait(*args, on_wait=waiting, **kwargs)
+
+    monkeypatch.setattr(session, "wait_for_lock", wait_then_release)
+
+    def hold() -> subprocess.Popen[str]:
         holder = subprocess.Popen(
-            [sys.executable, "-c", HOLD, str(state), str(seconds)],
+            [sys.executable, "-c", HOLD, str(state), str(release)],
             stdout=subprocess.PIPE,
             text=True,
         )
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         return holder
 
-    # Held for longer than the deploy takes to reach the lock, then released.
-    holder = hold(4)
-    code, out, err = run(["deploy", "app.py", "--yes", "--lock-timeout", "30s"], capsys)
-    assert holder.poll() is not None, "the deploy went on while the lock was held"
-    holder.wait()
+    holder = hold()
+    try:
+        code, out, err = run(["deploy", "app.py", "--yes", "--lock-timeout", "30s"], capsys)
+    finally:
+        release.touch()
+        holder.wait()
     assert code == 0, out + err
+    assert len(waits) == 1
     assert "waiting up to 30s for the lock: stack 'net' is locked by" in err
     assert "net: deploy complete (2 operations)" in out
 
-    holder = hold(30)
+    release.unlink()
+    monkeypatch.setattr(session, "wait_for_lock", real_wait)
+    holder = hold()
     try:
         code, out, err = run(["deploy", "app.py", "--yes", "--lock-timeout", "1s"], capsys)
     finally:
-        holder.kill()
+        release.touch()
         holder.wait()
     assert code == 5
     assert "gave up after waiting 1s for it (--lock-timeout)" in err
+    code, out, err = run(["deploy", "app.py", "--yes"], capsys)
+    assert code == 0 and "No changes" in out, out + err
 
 
 def test_the_json_plan_keeps_its_documented_fields() -> None:
