@@ -9,7 +9,7 @@ at boot, in this order:
    instance's region from ``/latest/meta-data/placement/region`` with that token
    (skipped when a region is given);
 2. ``aws secretsmanager get-secret-value --query SecretString --output text``: the AWS CLI
-   takes the role's credentials from the metadata service itself;
+   takes the role's credentials from the metadata service itself (its pager is off);
 3. the value goes into a file created with umask 077 (mode 0600) and moved into place,
    or into an exported variable, inside a subshell with tracing (``set -x``) off.
 
@@ -104,6 +104,9 @@ def fetch_snippet(
     else:
         lines.append(f"region={shell_quote(region)}")
     lines += [
+        # AWS CLI v2 pipes output through a pager (less) unless told not to; images
+        # without one would fail. v1 ignores the variable.
+        "export AWS_PAGER=",
         'until value=$(aws secretsmanager get-secret-value --secret-id "$secret_id" '
         '--region "$region" --query SecretString --output text); do',
         "  "

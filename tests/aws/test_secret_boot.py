@@ -36,6 +36,7 @@ esac
 
 AWS = r"""#!/bin/sh
 printf '%s\n' "$*" >> "$STUB_LOG/aws"
+printf '%s\n' "${AWS_PAGER-unset}" >> "$STUB_LOG/aws-pager"
 count=$(wc -l < "$STUB_LOG/aws")
 if [ "$count" -le "${AWS_FAILS:-0}" ]; then
   echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation" >&2
@@ -125,6 +126,7 @@ def test_the_value_is_written_to_a_0600_file_through_imdsv2_and_never_printed(
         "--query SecretString --output text"
     ]
     assert log(env, "sleep") == []
+    assert log(env, "aws-pager") == [""]  # AWS CLI v2's pager is off
 
 
 @pytest.mark.parametrize("shell", SHELLS)
