@@ -151,16 +151,27 @@ class TypeInfo:
 
     def create_only_of(self, name: str) -> tuple[tuple[str, ...], ...]:
         """The create-only paths that start at property ``name``, split into parts."""
-        found = _SPLIT.get((self.name, self.create_only))
+        return self._split().get(name, ())
+
+    def create_only_names(self) -> frozenset[str]:
+        """The properties that hold a create-only path (asked once per planned resource:
+        computed once per description)."""
+        key = (self.name, self.create_only)
+        found = _NAMES.get(key)
+        if found is None:
+            found = _NAMES[key] = frozenset(self._split())
+        return found
+
+    def _split(self) -> dict[str, tuple[tuple[str, ...], ...]]:
+        key = (self.name, self.create_only)
+        found = _SPLIT.get(key)
         if found is None:
             by_name: dict[str, list[tuple[str, ...]]] = {}
             for path in self.create_only:
                 parts = tuple(path.split("/"))
                 by_name.setdefault(parts[0], []).append(parts)
-            found = _SPLIT[(self.name, self.create_only)] = {
-                k: tuple(v) for k, v in by_name.items()
-            }
-        return found.get(name, ())
+            found = _SPLIT[key] = {k: tuple(v) for k, v in by_name.items()}
+        return found
 
     def to_json(self) -> dict[str, Any]:
         """Plain data: the fields that differ from their defaults (``name`` is the key)."""
@@ -208,6 +219,8 @@ class TypeInfo:
 
 # (type name, create_only) -> create-only paths split and grouped by property.
 _SPLIT: dict[tuple[str, tuple[str, ...]], dict[str, tuple[tuple[str, ...], ...]]] = {}
+# (type name, create_only) -> the properties among them.
+_NAMES: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
 # Namespace ("aws") -> its descriptions from the data file, once read.
 _LOADED: dict[str, dict[str, TypeInfo]] = {}
 # Descriptions registered by code (tests, plugins): they win over the data file.
@@ -243,11 +256,18 @@ def _load(namespace: str) -> dict[str, TypeInfo]:
 def register_type_info(info: TypeInfo) -> None:
     """Describe a type from code; it wins over the data file (tests, plugins)."""
     _REGISTERED[info.name] = info
+    _FOUND.pop(info.name, None)
 
 
 def unregister_type_info(name: str) -> None:
     """Forget a description given by `register_type_info` (a test's cleanup)."""
     _REGISTERED.pop(name, None)
+    _FOUND.pop(name, None)
+
+
+# Type name -> its description from a registration or a data file, once found: asked for
+# every resource of a plan (and more), so one lookup answers.
+_FOUND: dict[str, TypeInfo] = {}
 
 
 def try_find_type_info(name: str) -> TypeInfo | None:
@@ -256,11 +276,12 @@ def try_find_type_info(name: str) -> TypeInfo | None:
     Looked for in what was registered, then in the namespace's data file, then in the
     classes declared so far (a type declared outside the catalog).
     """
-    found = _REGISTERED.get(name)
+    found = _FOUND.get(name)
     if found is not None:
         return found
-    found = _load(name.partition(".")[0]).get(name)
+    found = _REGISTERED.get(name) or _load(name.partition(".")[0]).get(name)
     if found is not None:
+        _FOUND[name] = found
         return found
     try:
         cls = resource_type(name)

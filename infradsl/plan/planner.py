@@ -267,9 +267,9 @@ def _plan_one(
     info = type_info(type_name)
     # The properties whose change (at some path) may replace the resource; which path
     # does is decided per diff, below.
-    forcing = {p.partition("/")[0] for p in info.create_only}
+    forcing: Collection[str] = info.create_only_names()
     if options.get("replace_on_changes"):
-        forcing = forcing | set(options["replace_on_changes"])
+        forcing = set(forcing) | set(options["replace_on_changes"])
     props: Mapping[str, Any] = entry["properties"]
     diffs: dict[str, PropertyDiff] = {}
     # Equal mappings (most resources of most plans) have no property to compare.

@@ -29,19 +29,37 @@ def describe_migration(spec: Mapping[str, Any]) -> str:
 
 def data_holders(path: str, desired: Mapping[str, Any]) -> list[str]:
     """The resources of a document that hold the data of resource ``path`` (sorted)."""
-    holders = []
+    return _holders_by_target(desired).get(path, [])
+
+
+def _holders_by_target(desired: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per resource path, the resources of a document that hold its data (sorted): one
+    pass over the document, however many replacements ask."""
+    found: dict[str, list[str]] = {}
+    types: dict[str, tuple[str, ...]] = {}  # type name -> its data_of (one lookup each)
     for other, entry in desired.items():
-        info = try_find_type_info(entry.get("type", ""))
-        if info is None or not info.data_of:
+        type_name = entry.get("type", "")
+        data_of = types.get(type_name)
+        if data_of is None:
+            info = try_find_type_info(type_name)
+            data_of = types[type_name] = info.data_of if info is not None else ()
+        if not data_of:
             continue
         props = entry.get("properties", {})
-        if any(_refers_to(props.get(name), path) for name in info.data_of):
-            holders.append(other)
-    return sorted(holders)
+        for name in data_of:
+            target = _target(props.get(name))
+            if target is not None and other not in found.get(target, ()):
+                found.setdefault(target, []).append(other)
+    return {target: sorted(holders) for target, holders in found.items()}
 
 
-def _refers_to(value: Any, path: str) -> bool:
-    return isinstance(value, Mapping) and value.get("ref") == f"{path}.id" and "stack" not in value
+def _target(value: Any) -> str | None:
+    """The resource a whole reference to an ``id`` of this stack names, else ``None``."""
+    if isinstance(value, Mapping) and "stack" not in value:
+        ref = value.get("ref")
+        if isinstance(ref, str) and ref.endswith(".id"):
+            return ref[: -len(".id")]
+    return None
 
 
 def check_stateful_replacements(
@@ -58,6 +76,7 @@ def check_stateful_replacements(
     """
     out: list[ResourceChange] = []
     refused: list[str] = []
+    by_target: dict[str, list[str]] | None = None  # built when a replacement asks
     for change in changes:
         entry = desired.get(change.path)
         info = try_find_type_info(change.type)
@@ -69,7 +88,9 @@ def check_stateful_replacements(
             continue
         props = entry.get("properties", {})
         spec = props.get(info.migration)
-        holders = data_holders(change.path, desired)
+        if by_target is None:
+            by_target = _holders_by_target(desired)
+        holders = by_target.get(change.path, [])
         if isinstance(spec, Mapping) and (spec.get("command") or spec.get("hook")):
             moving = f", moving {', '.join(holders)}" if holders else ""
             reason = f"with migration: {describe_migration(spec)}{moving}"
