@@ -291,6 +291,8 @@ def _policy_name(arn: Any) -> str:
 # user data that prints a value ------------------------------------------------------------
 
 _FETCH = re.compile(r"\bget-secret-value\b")
+# Standard output sent elsewhere: a pipe, or a redirect of fd 1 (not "2>" or "2>&1").
+_STDOUT_AWAY = re.compile(r"(?<!\|)\|(?!\|)|(?:^|[^0-9&>])>|(?<![0-9])1>|&>")
 
 
 def _printing_lines(text: str | None) -> Iterator[int]:
@@ -310,7 +312,7 @@ def _printing_lines(text: str | None) -> Iterator[int]:
             continue
         before, after = logical[: match.start()], logical[match.end() :]
         captured = "$(" in before or "`" in before
-        if not captured and ">" not in after and "|" not in after:
+        if not captured and not _STDOUT_AWAY.search(after):
             yield number
 
 

@@ -259,6 +259,10 @@ def test_a_value_not_in_the_environment_or_too_short_is_not_looked_for(
     ("aws secretsmanager get-secret-value --secret-id prod/db | docker login "
      "--password-stdin\n", []),
     ("# aws secretsmanager get-secret-value --secret-id prod/db\n", []),
+    ("aws secretsmanager get-secret-value --secret-id prod/db 2>/dev/null\n", [1]),
+    ("aws secretsmanager get-secret-value --secret-id prod/db || echo failed\n", [1]),
+    ("aws secretsmanager get-secret-value --secret-id prod/db 1>/run/db 2>&1\n", []),
+    ("aws secretsmanager get-secret-value --secret-id prod/db &>/run/db\n", []),
 ])
 def test_user_data_that_prints_a_fetched_value_is_found(script: str, lines: list[int]) -> None:
     app = App()
