@@ -128,11 +128,6 @@ class SavedPlan:
         """`plan_hash` of the stacks' plans (recorded in the history by the deploy)."""
         return plan_hash([s.plan for s in self.stacks])
 
-    @property
-    def has_changes(self) -> bool:
-        """Whether any stack's plan changes a resource or an output."""
-        return any(s.plan.get("changes") or s.plan.get("outputs") for s in self.stacks)
-
     def to_json(self) -> dict[str, Any]:
         """The file's content (format `FORMAT`)."""
         return {
