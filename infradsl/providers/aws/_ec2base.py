@@ -136,8 +136,13 @@ class Ec2Handler:
         d = self.describe
         params = {**self.describe_params, d.filter_param: list(filters)}
         if d.paginated:
-            return describe_all(ec2, d.operation, d.key, **params)
-        return list(getattr(ec2, d.operation)(**params).get(d.key, []))
+            return self._unpack(describe_all(ec2, d.operation, d.key, **params))
+        return self._unpack(getattr(ec2, d.operation)(**params).get(d.key, []))
+
+    def _unpack(self, items: list[Any]) -> list[Any]:
+        """The resources in the items under the response's key (DescribeInstances answers
+        with reservations that hold the instances)."""
+        return items
 
     def _live(self, ec2: EC2Client, filters: Sequence[FilterTypeDef]) -> list[Any]:
         """The items matching ``filters`` that are not leaving (see `leaving_states`)."""
@@ -158,7 +163,7 @@ class Ec2Handler:
         (the API's not-found error)."""
         d = self.describe
         params = {**self.describe_params, d.ids_param: [physical_id]}
-        return getattr(ec2, d.operation)(**params)[d.key][0]
+        return self._unpack(getattr(ec2, d.operation)(**params)[d.key])[0]
 
     def _wait_ready(self, ec2: EC2Client, item: Any) -> bool:
         """Wait until ``item`` is in the `ready` state unless it is; True if it waited."""

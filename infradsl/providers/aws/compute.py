@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 
 from infradsl.providers.aws._batch import Coalescer
+from infradsl.providers.aws._ec2base import Describe, Ec2Handler
 from infradsl.providers.aws._ec2util import (
     WAIT_DELAY,
     WAIT_MAX_ATTEMPTS,
@@ -32,17 +33,21 @@ from infradsl.providers.aws._ec2util import (
     error_code,
     id_filter,
     ignore_not_found,
-    one_created,
-    stack_filter,
-    stack_paths,
     sync_tags,
     tag_specifications,
     tags_of,
-    token_filter,
     undo_on_failure,
     wait_for,
 )
-from infradsl.providers.handler import CreateResult, HandlerContext, ReadResult, UpdateResult
+from infradsl.providers.handler import (
+    CreateResult,
+    HandlerContext,
+    ReadResult,
+    ResourceNotFoundError,
+    UpdateResult,
+    WaitFailedError,
+    WaitTimeoutError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -120,10 +125,18 @@ def _is_profile_not_ready(error: ClientError) -> bool:
     return error_code(error) == "InvalidParameterValue" and "Instance Profile" in message
 
 
-class InstanceHandler:
-    """Runs one EC2 instance; instances are immutable, only their tags update in place."""
+class InstanceHandler(Ec2Handler):
+    """Runs one EC2 instance; instances are immutable, only their tags update in place.
+
+    The items it describes are instances (not reservations), each with its reservation's
+    ``OwnerId`` (the account, part of its ARN).
+    """
 
     type_name: ClassVar[str] = "aws.ec2.Instance"
+    describe = Describe(
+        "describe_instances", "Reservations", "InstanceId", "instance-id", "InstanceIds"
+    )
+    gone_states: ClassVar[frozenset[str]] = _GONE_STATES
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -179,15 +192,16 @@ class InstanceHandler:
         ec2 = ec2_client(ctx)
         waiting = set(physical_ids)
         ready: dict[str, Any] = {}
+        states: dict[str, str] = {}
         for attempt in range(WAIT_MAX_ATTEMPTS):
             described = self._describe(ec2, sorted(waiting))
             for instance_id in sorted(waiting):
                 if instance_id not in described:
-                    raise RuntimeError(f"instance {instance_id} vanished right after it started")
+                    raise _vanished(instance_id)
                 owner, instance = described[instance_id]
-                state = instance.get("State", {}).get("Name", "unknown")
+                state = states[instance_id] = _state_name(instance)
                 if state in ("stopping", "stopped"):
-                    raise RuntimeError(f"instance {instance_id} is {state} instead of running")
+                    raise _not_running(instance_id, state)
                 if state == "running":
                     ready[instance_id] = _instance_attributes(ctx.region, owner, instance)
                     waiting.discard(instance_id)
@@ -195,9 +209,12 @@ class InstanceHandler:
                 return ready
             if attempt + 1 < WAIT_MAX_ATTEMPTS:
                 time.sleep(WAIT_DELAY)
-        raise TimeoutError(
+        raise WaitTimeoutError(
             f"instances {', '.join(sorted(waiting))} not running after "
-            f"{WAIT_MAX_ATTEMPTS * WAIT_DELAY}s"
+            f"{WAIT_MAX_ATTEMPTS * WAIT_DELAY}s",
+            resource=", ".join(sorted(waiting)),
+            wanted="running",
+            last_state=",".join(sorted({states.get(i, "unknown") for i in waiting})),
         )
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
@@ -236,7 +253,7 @@ class InstanceHandler:
         ec2 = ec2_client(ctx)
         described = self._describe(ec2, [physical_id])
         if physical_id not in described:
-            raise RuntimeError(f"instance {physical_id} no longer exists")
+            raise ResourceNotFoundError(f"instance {physical_id} no longer exists")
         _owner, instance = described[physical_id]
         sync_tags(ec2, physical_id, ctx, old, new)
         root = _root_volume_id(instance)
@@ -248,22 +265,25 @@ class InstanceHandler:
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         self._terminate(ec2_client(ctx), physical_id)
 
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        ec2 = ec2_client(ctx)
-        live = self._live(ec2, token_filter(ctx))
-        instance = one_created(ctx, (i for _o, i in live.values()), "InstanceId")
-        if instance is None:
-            return None
-        instance_id = instance["InstanceId"]
-        owner = live[instance_id][0]
-        if instance.get("State", {}).get("Name") == "pending":
-            # Launched, then the create died: wait as create does.
-            owner, instance = self._wait_running(ec2, instance_id)
-        return CreateResult(instance_id, _instance_attributes(ctx.region, owner, instance))
+    def _when_found(self, ec2: EC2Client, item: Any) -> Any:
+        if self._state(item) != "pending":
+            return item
+        # Launched, then the create died: wait as create does.
+        owner, instance = self._wait_running(ec2, self._id(item))
+        return {**instance, "OwnerId": owner}
 
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        live = self._live(ec2_client(ctx), stack_filter(ctx))
-        return stack_paths(ctx, (instance for _owner, instance in live.values()), "InstanceId")
+    def _attributes(self, ctx: HandlerContext, item: Any) -> dict[str, Any]:
+        return _instance_attributes(ctx.region, item.get("OwnerId", ""), item)
+
+    def _state(self, item: Any) -> str | None:
+        return _state_name(item)
+
+    def _unpack(self, items: list[Any]) -> list[Any]:
+        return [
+            {**instance, "OwnerId": reservation.get("OwnerId", "")}
+            for reservation in items
+            for instance in reservation.get("Instances", [])
+        ]
 
     @staticmethod
     def _run(ec2: EC2Client, params: RunInstancesRequestTypeDef) -> tuple[str, InstanceTypeDef]:
@@ -284,50 +304,56 @@ class InstanceHandler:
             ec2.terminate_instances(InstanceIds=[instance_id])
             wait_for(ec2, "instance_terminated", InstanceIds=[instance_id])
 
-    @classmethod
-    def _wait_running(cls, ec2: EC2Client, instance_id: str) -> tuple[str, InstanceTypeDef]:
+    def _wait_running(self, ec2: EC2Client, instance_id: str) -> tuple[str, InstanceTypeDef]:
         """Poll until running (bounded); the last describe gives the attributes too, so a
         new instance costs one describe where a waiter and a describe would cost two, and
         instances launched side by side share their describes."""
         state = "unknown"
         describer = _describer(ec2)
         for attempt in range(WAIT_MAX_ATTEMPTS):
-            described = describer.get(instance_id, partial(cls._describe, ec2))
+            described = describer.get(instance_id, partial(self._describe, ec2))
             if described is None:
-                raise RuntimeError(f"instance {instance_id} vanished right after it started")
+                raise _vanished(instance_id)
             owner, instance = described
-            state = instance.get("State", {}).get("Name", "unknown")
+            state = _state_name(instance)
             if state == "running":
                 return owner, instance
             if state in ("stopping", "stopped"):
-                raise RuntimeError(f"instance {instance_id} is {state} instead of running")
+                raise _not_running(instance_id, state)
             if attempt + 1 < WAIT_MAX_ATTEMPTS:
                 time.sleep(WAIT_DELAY)
-        raise TimeoutError(
+        raise WaitTimeoutError(
             f"instance {instance_id} not running after {WAIT_MAX_ATTEMPTS * WAIT_DELAY}s "
-            f"(last state: {state})"
+            f"(last state: {state})",
+            resource=instance_id,
+            wanted="running",
+            last_state=state,
         )
 
-    @classmethod
-    def _describe(
-        cls, ec2: EC2Client, ids: Sequence[str]
-    ) -> dict[str, tuple[str, InstanceTypeDef]]:
+    def _describe(self, ec2: EC2Client, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
         """Live (not terminated) instances by id, with their owner account."""
-        found: dict[str, tuple[str, InstanceTypeDef]] = {}
-        for chunk in _chunks(ids):
-            found.update(cls._live(ec2, id_filter("instance-id", chunk)))
-        return found
+        return {self._id(i): (i["OwnerId"], i) for i in self._read_ids(ec2, ids)}
 
-    @staticmethod
-    def _live(ec2: EC2Client, filters: Any) -> dict[str, tuple[str, InstanceTypeDef]]:
-        """Live (not terminated) instances matching ``filters``, with their owner account."""
-        found: dict[str, tuple[str, InstanceTypeDef]] = {}
-        for reservation in describe_all(ec2, "describe_instances", "Reservations", Filters=filters):
-            for instance in reservation.get("Instances", []):
-                if instance.get("State", {}).get("Name") in _GONE_STATES:
-                    continue
-                found[instance["InstanceId"]] = (reservation.get("OwnerId", ""), instance)
-        return found
+
+def _state_name(instance: InstanceTypeDef) -> str:
+    return str(instance.get("State", {}).get("Name", "unknown"))
+
+
+def _vanished(instance_id: str) -> WaitFailedError:
+    return WaitFailedError(
+        f"instance {instance_id} vanished right after it started",
+        resource=instance_id,
+        wanted="running",
+    )
+
+
+def _not_running(instance_id: str, state: str) -> WaitFailedError:
+    return WaitFailedError(
+        f"instance {instance_id} is {state} instead of running",
+        resource=instance_id,
+        wanted="running",
+        last_state=state,
+    )
 
 
 def _root_volume_id(instance: InstanceTypeDef) -> str:
@@ -371,10 +397,18 @@ def _instance_properties(instance: InstanceTypeDef, root: Any) -> dict[str, Any]
     return props
 
 
-class KeyPairHandler:
-    """Imports an SSH public key as an EC2 key pair; the key name is the physical id."""
+class KeyPairHandler(Ec2Handler):
+    """Imports an SSH public key as an EC2 key pair; the key name is the physical id.
+
+    ``find`` looks a key up by its token tag, not by its name: an explicit ``key_name``
+    may be another state's key too.
+    """
 
     type_name: ClassVar[str] = "aws.ec2.KeyPair"
+    # DescribeKeyPairs is not paginated: one call returns every match.
+    describe = Describe(
+        "describe_key_pairs", "KeyPairs", "KeyName", "key-name", "KeyNames", paginated=False
+    )
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -396,21 +430,11 @@ class KeyPairHandler:
             fingerprint = existing.attributes["fingerprint"]
         return CreateResult(name, {"id": name, "fingerprint": fingerprint})
 
-    def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        if not physical_ids:
-            return {}
-        ec2 = ec2_client(ctx)
-        found: dict[str, ReadResult] = {}
-        for chunk in _chunks(physical_ids):
-            pairs = ec2.describe_key_pairs(Filters=id_filter("key-name", chunk))
-            for pair in pairs.get("KeyPairs", []):
-                name = pair.get("KeyName", "")
-                found[name] = ReadResult(
-                    properties={"key_name": name},
-                    attributes={"id": name, "fingerprint": pair.get("KeyFingerprint", "")},
-                    tags=tags_of(pair.get("Tags")),
-                )
-        return found
+    def _properties(self, item: Any) -> dict[str, Any]:
+        return {"key_name": self._id(item)}
+
+    def _attributes(self, ctx: HandlerContext, item: Any) -> dict[str, Any]:
+        return {"id": self._id(item), "fingerprint": item.get("KeyFingerprint", "")}
 
     def update(
         self,
@@ -420,25 +444,10 @@ class KeyPairHandler:
         new: Mapping[str, Any],
     ) -> UpdateResult:
         ec2 = ec2_client(ctx)
-        pairs = ec2.describe_key_pairs(KeyNames=[physical_id])["KeyPairs"]
-        key_id = pairs[0].get("KeyPairId", physical_id)
-        sync_tags(ec2, key_id, ctx, old, new)
-        return UpdateResult({"id": physical_id, "fingerprint": pairs[0].get("KeyFingerprint", "")})
+        pair = self._get(ec2, physical_id)
+        sync_tags(ec2, pair.get("KeyPairId", physical_id), ctx, old, new)
+        return UpdateResult(self._attributes(ctx, pair))
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         with ignore_not_found():
             ec2_client(ctx).delete_key_pair(KeyName=physical_id)
-
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        # By tag, not by name: an explicit ``key_name`` may be another state's key too.
-        pairs = ec2_client(ctx).describe_key_pairs(Filters=token_filter(ctx)).get("KeyPairs", [])
-        pair = one_created(ctx, pairs, "KeyName")
-        if pair is None:
-            return None
-        name = pair["KeyName"]
-        return CreateResult(name, {"id": name, "fingerprint": pair.get("KeyFingerprint", "")})
-
-    def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        # DescribeKeyPairs is not paginated: one call returns every match.
-        pairs = ec2_client(ctx).describe_key_pairs(Filters=stack_filter(ctx)).get("KeyPairs", [])
-        return stack_paths(ctx, pairs, "KeyName")
