@@ -18,8 +18,9 @@ from infradsl.state.model import ResourceState, StackState
 
 __all__ = ["RECOVERED", "discard", "recover"]
 
-# Option set on a resource adopted by recovery; the planner then plans an update that
-# finishes the interrupted create. The next successful deploy drops it.
+# Option set on a resource adopted by recovery (``True``), or whose update was interrupted
+# (``"update"``); the planner then plans an update that finishes the interrupted create or
+# update. The next successful deploy drops it.
 RECOVERED = "recovered"
 
 
@@ -48,6 +49,11 @@ def recover(
         elif op == "delete":
             notes.append(_recover_delete(intent, key, handler, ctx, resources))
         else:
+            if op == "update" and key in resources and not resources[key].options.get(RECOVERED):
+                # The plan may see no difference from state (a property that reads a
+                # resource the same run replaced): the update is planned again anyway.
+                res = resources[key]
+                resources[key] = attrs.evolve(res, options={**res.options, RECOVERED: "update"})
             notes.append(f"{path}: an interrupted {op} may be half-applied; it is planned again")
     recovered = attrs.evolve(state, resources=resources, pending=(), serial=state.serial + 1)
     return recovered, notes

@@ -39,6 +39,11 @@ MUTATING_PREFIXES = (
     "Remove",
     "Replace",
     "Restore",
+    "Stop",
+    "Start",
+    "Copy",
+    "Deregister",
+    "Register",
 )
 
 
