@@ -8,7 +8,7 @@ by the creation's ``infradsl:token`` tag (find) and by the ``infradsl:stack`` ta
 
     class ImageHandler(Ec2Handler):
         type_name: ClassVar[str] = "aws.ec2.Image"
-        describe = Describe("describe_images", "Images", "ImageId", "image-id", "ImageIds")
+        describe = Describe.of("Image")
         describe_params: ClassVar[Mapping[str, Any]] = {"Owners": ["self"]}
         gone_states: ClassVar[frozenset[str]] = frozenset({"deregistered"})
         ready = ("image_available", "available")
@@ -19,6 +19,7 @@ by the creation's ``infradsl:token`` tag (find) and by the ``infradsl:stack`` ta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -67,6 +68,22 @@ class Describe(NamedTuple):
     filter_param: str = "Filters"
     paginated: bool = True
 
+    @classmethod
+    def of(cls, noun: str, **overrides: Any) -> Describe:
+        """How EC2 usually spells the describing of ``noun`` (``"InternetGateway"``):
+        ``describe_internet_gateways``, ``InternetGateways``, ``InternetGatewayId``,
+        ``internet-gateway-id``, ``InternetGatewayIds``; ``overrides`` name what differs."""
+        words = [w.lower() for w in re.findall(r"[A-Z][a-z0-9]*", noun)]
+        plural = "es" if noun.endswith("s") else "s"
+        usual = cls(
+            operation=f"describe_{'_'.join(words)}{plural}",
+            key=f"{noun}{plural}",
+            id_key=f"{noun}Id",
+            id_filter=f"{'-'.join(words)}-id",
+            ids_param=f"{noun}Ids",
+        )
+        return usual._replace(**overrides)
+
 
 class Ec2Handler:
     """Base of the handlers whose resources one EC2 describe operation lists.
@@ -76,8 +93,11 @@ class Ec2Handler:
     - ``_properties(item)``: what ``read`` reports as the live properties (or it overrides
       ``read``, using `_read_ids`);
     - ``_attributes(ctx, item)``: the attributes, if more than ``id``;
-    - `gone_states`, `leaving_states`: states of items that no longer count;
-    - `ready`: the waiter and state `find` waits for when a create died before its end.
+    - `gone_states`, `leaving_states`: states of items that no longer count (``_state``
+      reads an item's state);
+    - `ready`: the waiter and state `find` waits for when a create died before its end
+      (``_when_found`` does more);
+    - ``_unpack``: where the response's items hold the resources (reservations).
     """
 
     type_name: ClassVar[str]

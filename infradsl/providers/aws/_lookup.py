@@ -70,7 +70,7 @@ class VpcLookup(Ec2Lookup):
     must lie in one) and, when exactly one VPC matched, its DNS settings (two calls).
     """
 
-    describe = Describe("describe_vpcs", "Vpcs", "VpcId", "vpc-id", "VpcIds")
+    describe = Describe.of("Vpc")
     _lookup_filters: ClassVar[Mapping[str, str]] = {
         "id": "vpc-id",
         "cidr_block": "cidr-block-association.cidr-block",
@@ -108,7 +108,7 @@ class VpcLookup(Ec2Lookup):
 class SubnetLookup(Ec2Lookup):
     """`Ec2Lookup` for subnets."""
 
-    describe = Describe("describe_subnets", "Subnets", "SubnetId", "subnet-id", "SubnetIds")
+    describe = Describe.of("Subnet")
     _lookup_filters: ClassVar[Mapping[str, str]] = {
         "id": "subnet-id",
         "vpc": "vpc-id",
@@ -120,8 +120,8 @@ class SubnetLookup(Ec2Lookup):
 class SecurityGroupLookup(Ec2Lookup):
     """`Ec2Lookup` for security groups."""
 
-    describe = Describe(
-        "describe_security_groups", "SecurityGroups", "GroupId", "group-id", "GroupIds"
+    describe = Describe.of(
+        "SecurityGroup", id_key="GroupId", id_filter="group-id", ids_param="GroupIds"
     )
     _lookup_filters: ClassVar[Mapping[str, str]] = {
         "id": "group-id",

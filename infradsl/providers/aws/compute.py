@@ -133,9 +133,7 @@ class InstanceHandler(Ec2Handler):
     """
 
     type_name: ClassVar[str] = "aws.ec2.Instance"
-    describe = Describe(
-        "describe_instances", "Reservations", "InstanceId", "instance-id", "InstanceIds"
-    )
+    describe = Describe.of("Instance", key="Reservations")
     gone_states: ClassVar[frozenset[str]] = _GONE_STATES
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
@@ -406,8 +404,8 @@ class KeyPairHandler(Ec2Handler):
 
     type_name: ClassVar[str] = "aws.ec2.KeyPair"
     # DescribeKeyPairs is not paginated: one call returns every match.
-    describe = Describe(
-        "describe_key_pairs", "KeyPairs", "KeyName", "key-name", "KeyNames", paginated=False
+    describe = Describe.of(
+        "KeyPair", id_key="KeyName", id_filter="key-name", ids_param="KeyNames", paginated=False
     )
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:

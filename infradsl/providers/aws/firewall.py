@@ -370,13 +370,7 @@ class SecurityGroupRuleHandler(Ec2Handler):
     """
 
     type_name: ClassVar[str] = "aws.ec2.SecurityGroupRule"
-    describe = Describe(
-        "describe_security_group_rules",
-        "SecurityGroupRules",
-        "SecurityGroupRuleId",
-        "security-group-rule-id",
-        "SecurityGroupRuleIds",
-    )
+    describe = Describe.of("SecurityGroupRule")
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)

@@ -171,13 +171,7 @@ class InternetGatewayHandler(Ec2Handler):
     """``aws.ec2.InternetGateway``: created, then attached to ``vpc``; detached before delete."""
 
     type_name: ClassVar[str] = "aws.ec2.InternetGateway"
-    describe = Describe(
-        "describe_internet_gateways",
-        "InternetGateways",
-        "InternetGatewayId",
-        "internet-gateway-id",
-        "InternetGatewayIds",
-    )
+    describe = Describe.of("InternetGateway")
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
@@ -233,12 +227,11 @@ class ElasticIpHandler(Ec2Handler):
 
     type_name: ClassVar[str] = "aws.ec2.ElasticIp"
     # DescribeAddresses is not paginated: one call returns every match.
-    describe = Describe(
-        "describe_addresses",
-        "Addresses",
-        "AllocationId",
-        "allocation-id",
-        "AllocationIds",
+    describe = Describe.of(
+        "Address",
+        id_key="AllocationId",
+        id_filter="allocation-id",
+        ids_param="AllocationIds",
         paginated=False,
     )
 
@@ -292,14 +285,7 @@ class NatGatewayHandler(Ec2Handler):
     """``aws.ec2.NatGateway``: created idempotently (client token), waited for both ways."""
 
     type_name: ClassVar[str] = "aws.ec2.NatGateway"
-    describe = Describe(
-        "describe_nat_gateways",
-        "NatGateways",
-        "NatGatewayId",
-        "nat-gateway-id",
-        "NatGatewayIds",
-        filter_param="Filter",
-    )
+    describe = Describe.of("NatGateway", filter_param="Filter")
     gone_states: ClassVar[frozenset[str]] = frozenset({"deleted", "failed"})
     # Not found by `find` nor listed: gone, or on the way out.
     leaving_states: ClassVar[frozenset[str] | None] = frozenset({"deleting", "deleted", "failed"})

@@ -59,9 +59,7 @@ class RouteTableHandler(Ec2Handler):
     """
 
     type_name: ClassVar[str] = "aws.ec2.RouteTable"
-    describe = Describe(
-        "describe_route_tables", "RouteTables", "RouteTableId", "route-table-id", "RouteTableIds"
-    )
+    describe = Describe.of("RouteTable")
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)

@@ -37,7 +37,7 @@ class VolumeHandler(Ec2Handler):
     """An EBS volume, attached to at most one instance; size, type and IOPS change live."""
 
     type_name: ClassVar[str] = "aws.ec2.Volume"
-    describe = Describe("describe_volumes", "Volumes", "VolumeId", "volume-id", "VolumeIds")
+    describe = Describe.of("Volume")
     # Volumes in these states are gone (or going) for good.
     gone_states: ClassVar[frozenset[str]] = frozenset({"deleting", "deleted"})
 
