@@ -5,12 +5,14 @@ Re-exported by `infradsl.aws.ec2`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-from infradsl.core.hooks import register_hook
+from infradsl.core._source import user_location
+from infradsl.core.hooks import register_command_directory, register_hook
 
 __all__ = ["Migration"]
 
@@ -54,6 +56,12 @@ class Migration:
     hook: str | None = attrs.field(default=None, converter=_hook_key)
     command: str | None = None
     timeout: int = 900
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.command, str) and self.command:
+            filename, _line = user_location(1)
+            if not filename.startswith("<"):
+                register_command_directory(self.command, os.path.dirname(os.path.abspath(filename)))
 
     def problems(self) -> list[str]:
         """Messages for everything wrong with these settings."""

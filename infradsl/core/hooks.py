@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["find_hook", "hook_key", "register_hook"]
+__all__ = [
+    "command_directory",
+    "find_hook",
+    "hook_key",
+    "register_command_directory",
+    "register_hook",
+]
 
 _HOOKS: dict[str, Callable[..., Any]] = {}
 
@@ -32,3 +38,18 @@ def register_hook(fn: Callable[..., Any]) -> str:
 def find_hook(key: str) -> Callable[..., Any] | None:
     """The callable registered under ``key`` in this process, or ``None``."""
     return _HOOKS.get(key)
+
+
+# A command -> the folder of the file that declared it: commands in documents are
+# written as the user wrote them (``sh db/migrate.sh``), relative to the app.
+_COMMAND_DIRS: dict[str, str] = {}
+
+
+def register_command_directory(command: str, directory: str) -> None:
+    """Remember where ``command`` runs from: the folder of the file declaring it."""
+    _COMMAND_DIRS[command] = directory
+
+
+def command_directory(command: str) -> str | None:
+    """The folder ``command`` was declared in, in this process, or ``None``."""
+    return _COMMAND_DIRS.get(command)
