@@ -6,7 +6,7 @@ They run in milliseconds: no cloud, no network, no boto3.
 from __future__ import annotations
 
 import pytest
-from app import GoldenWeb
+from golden_web import GoldenWeb
 
 from infradsl import App
 from infradsl.aws import ec2
