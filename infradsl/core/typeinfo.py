@@ -121,6 +121,8 @@ class TypeInfo:
             (``Instance.migration``).
         data_of: properties naming the resource whose data this one holds (a data
             volume's ``instance``): replacing that resource needs its migration.
+        cross_region: properties that may name a resource of another region (an
+            image's ``copy_of``): the region check of synthesis skips them.
         read_details: a batched refresh leaves some of its properties unread; drift
             detection reads them one by one (the discovery's ``details``).
         scopes_discovery: it contains other resources (a VPC): drift looks inside it
@@ -145,6 +147,7 @@ class TypeInfo:
     stateful: str | None = None
     migration: str | None = None
     data_of: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    cross_region: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     read_details: bool = False
     scopes_discovery: bool = False
     import_optional: tuple[str, ...] = attrs.field(default=(), converter=_strings)

@@ -47,7 +47,10 @@ def region_problems(res: Resource) -> Iterator[str]:
     stack = res.node.stack
     if stack is None or _is_global(res):
         return
+    elsewhere = type_info(res.__infradsl_type__).cross_region
     for name, refs, items in _positions(type(res)):
+        if name in elsewhere:
+            continue  # the type copies from another region by design
         value = getattr(res, name)
         if value is not None and not isinstance(value, (str, int, float)):
             yield from _walk(stack, value, name, refs, items)
