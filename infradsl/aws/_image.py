@@ -242,6 +242,10 @@ class Image(Taggable):
             aliases: str | Iterable[str] = (),
         ) -> None: ...
 
+    identity = attribute(
+        "The image's identity (tag ``infradsl:image-hash``): its content hash mixed with "
+        "the resolved base image; a copy has its source's."
+    )
     name = attribute("The image's name.")
     snapshot_ids = attribute("The EBS snapshots behind the image.")
 
@@ -273,7 +277,8 @@ class Image(Taggable):
                 "directly (image=...) instead of copying it"
             )
         self.source_region = there
-        self.content_hash = source.content_hash
+        # Known once the source is built (its base image resolved): read from its state.
+        self.content_hash = source.identity
 
     def _init_build(self) -> None:
         if self.base is None:

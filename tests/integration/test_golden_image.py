@@ -201,3 +201,57 @@ def test_replacing_the_database_without_a_migration_is_refused_at_plan_time(
     assert "Db is stateful and would be replaced" in out + err
     assert "migration=ec2.Migration(command='./migrate.sh')" in out + err
     assert calls.mutating() == []
+
+
+REPLICA_APP = """
+from infradsl import App, Stack
+from infradsl.aws import ec2
+
+
+class Home(Stack):
+    def __init__(self, scope, id, **kwargs):
+        super().__init__(scope, id, **kwargs)
+        self.golden = ec2.Image(self, "Golden", base="{base}", directory="provision",
+                                steps=[ec2.Shell(script="setup.sh")])
+
+
+class Replica(Stack):
+    def __init__(self, scope, id, *, source, **kwargs):
+        super().__init__(scope, id, **kwargs)
+        ec2.Image(self, "Golden", copy_of=source)
+
+
+app = App()
+home = Home(app, "home", region="us-east-1")
+Replica(app, "replica", region="eu-west-1", source=home.golden)
+"""
+
+
+@pytest.mark.slow
+def test_an_image_is_copied_to_another_region_under_the_same_hash(
+    tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    base = local_cloud.client("ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    (tmp_path / "provision").mkdir()
+    (tmp_path / "provision" / "setup.sh").write_text("echo provisioned\n")
+    (tmp_path / "app.py").write_text(REPLICA_APP.replace("{base}", base))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INFRADSL_STATE", str(tmp_path / "state"))
+    with recording() as calls:
+        code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
+    assert code == 0, out + err
+    assert calls.operations().count("ec2.CreateImage") == 1
+    assert calls.operations().count("ec2.CopyImage") == 1
+    home = json.loads((tmp_path / "state" / "local" / "home.json").read_text())
+    replica = json.loads((tmp_path / "state" / "local" / "replica.json").read_text())
+    source_id = home["resources"]["Golden"]["physical_id"]
+    copy_id = replica["resources"]["Golden"]["physical_id"]
+
+    def hash_of(region: str, image_id: str) -> str:
+        image = local_cloud.client("ec2", region).describe_images(ImageIds=[image_id])["Images"]
+        return {t["Key"]: t["Value"] for t in image[0]["Tags"]}["infradsl:image-hash"]
+
+    assert hash_of("eu-west-1", copy_id) == hash_of("us-east-1", source_id)
+    with recording() as again:
+        assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
+    assert "ec2.CopyImage" not in again.operations()

@@ -333,6 +333,7 @@ def _attributes(image: Mapping[str, Any]) -> dict[str, Any]:
     ]
     return {
         "id": str(image["ImageId"]),
+        "identity": tags_of(image.get("Tags")).get(HASH_TAG),
         "name": image.get("Name"),
         "snapshot_ids": sorted(snapshots),
     }
