@@ -278,7 +278,7 @@ class Image(Taggable):
             )
         self.source_region = there
         # Known once the source is built (its base image resolved): read from its state.
-        self.content_hash = source.identity
+        self.content_hash = source.identity  # type: ignore[assignment]
 
     def _init_build(self) -> None:
         if self.base is None:
