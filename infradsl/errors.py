@@ -25,7 +25,9 @@ InfraDslError
     ├── InvalidPropertyError (ValueError)
     │                               a resolved property the API cannot take
     ├── SecretError                 a secret's value could not be obtained or stored
-    └── BucketNotEmptyError         a bucket holding objects without force_destroy
+    ├── BucketNotEmptyError         a bucket holding objects without force_destroy
+    └── ProvisionError (RuntimeError)
+                                    an image's provisioning files or steps failed
 ```
 
 Errors caused by user code carry the construct path and the user's ``file:line``.

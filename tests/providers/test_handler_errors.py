@@ -9,6 +9,7 @@ from botocore.exceptions import WaiterError
 
 import infradsl.errors
 from infradsl.errors import InfraDslError
+from infradsl.providers.aws._provision import ProvisionError
 from infradsl.providers.aws._wait import run_waiter
 from infradsl.providers.aws.s3 import BucketNotEmptyError
 from infradsl.providers.aws.secrets import SecretError
@@ -62,6 +63,7 @@ def _subclasses(cls: type) -> set[type]:
         (WaitFailedError, RuntimeError),
         (ResourceNotFoundError, LookupError),
         (InvalidPropertyError, ValueError),
+        (ProvisionError, RuntimeError),
     ],
 )
 def test_handler_errors_also_are_the_builtin_they_refine(

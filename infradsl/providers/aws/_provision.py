@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from infradsl.aws._image import bundle_directory, bundle_files, files_digest
+from infradsl.providers.handler import HandlerError
 
 __all__ = ["ProvisionError", "builder_user_data", "bundle_for", "check_statically"]
 
@@ -28,8 +29,9 @@ _MARK_OK = "INFRADSL-BUILD-OK"
 _MARK_FAILED = "INFRADSL-BUILD-FAILED"
 
 
-class ProvisionError(RuntimeError):
-    """The provisioning files are missing, changed since the plan, too big, or invalid."""
+class ProvisionError(HandlerError, RuntimeError):
+    """The provisioning files are missing, changed since the plan, too big, or invalid; or
+    the steps failed on the builder."""
 
 
 def bundle_for(props: Mapping[str, Any]) -> Path:

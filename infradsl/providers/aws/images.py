@@ -47,6 +47,8 @@ from infradsl.providers.handler import (
     HandlerContext,
     ReadResult,
     UpdateResult,
+    WaitFailedError,
+    WaitTimeoutError,
     notify,
 )
 
@@ -370,9 +372,19 @@ def _wait_available(ec2: EC2Client, image_id: str) -> Any:
             if state == "available":
                 return images[0]
             if state in ("failed", "invalid", "error", "deregistered"):
-                raise RuntimeError(f"image {image_id} is {state}: {images[0].get('StateReason')}")
+                raise WaitFailedError(
+                    f"image {image_id} is {state}: {images[0].get('StateReason')}",
+                    resource=image_id,
+                    wanted="available",
+                    last_state=state,
+                )
         if time.monotonic() > deadline:
-            raise TimeoutError(f"image {image_id} not available in time (last state: {state})")
+            raise WaitTimeoutError(
+                f"image {image_id} not available in time (last state: {state})",
+                resource=image_id,
+                wanted="available",
+                last_state=state,
+            )
         notify(f"image {image_id} is {state}; waiting")
         time.sleep(IMAGE_WAIT_DELAY)
 
@@ -386,19 +398,27 @@ def _wait_build(ec2: EC2Client, builder: str) -> None:
         instances = [i for r in reservations for i in r.get("Instances", [])]
         state = str(instances[0].get("State", {}).get("Name")) if instances else "terminated"
         if state in ("terminated", "shutting-down"):
-            raise RuntimeError(f"image builder {builder} was {state} during the build")
+            raise WaitFailedError(
+                f"image builder {builder} was {state} during the build",
+                resource=builder,
+                wanted="stopped",
+                last_state=state,
+            )
         if state == "stopped":
             break
         if time.monotonic() > deadline:
-            raise TimeoutError(
+            raise WaitTimeoutError(
                 f"image builder {builder} still {state} after {BUILD_TIMEOUT:.0f}s:\n"
-                + _console_tail(ec2, builder)
+                + _console_tail(ec2, builder),
+                resource=builder,
+                wanted="stopped",
+                last_state=state,
             )
         notify(f"builder {builder} is {state}: provisioning")
         time.sleep(POLL_DELAY)
     console = _console(ec2, builder)
     if BUILD_OK not in console:
-        raise RuntimeError(
+        raise _provision.ProvisionError(
             f"the image build failed on builder {builder}; the end of its console:\n"
             + "\n".join(console.splitlines()[-40:])
         )
