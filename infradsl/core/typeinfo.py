@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -41,6 +42,7 @@ __all__ = [
     "data_path",
     "derive_type_info",
     "find_type_info",
+    "from_registry_schema",
     "register_type_info",
     "try_find_type_info",
     "type_info",
@@ -218,6 +220,46 @@ class TypeInfo:
             for f in attrs.fields(TypeInfo)
             if f.metadata.get("derived")
         }
+
+
+def from_registry_schema(name: str, schema: Mapping[str, Any]) -> TypeInfo:
+    """A description from a CloudFormation registry schema (as cfn-lint ships them).
+
+    ``primaryIdentifier``, ``createOnlyProperties``, ``readOnlyProperties`` and
+    ``writeOnlyProperties`` become ``identifier``, ``create_only``, ``read_only`` and
+    ``write_only``: ``/properties/`` dropped, each name in snake case, ``*`` kept
+    (``/properties/SecurityGroupIngress/*/CidrIp`` -> ``security_group_ingress/*/cidr_ip``).
+    CloudFormation's names are not always infradsl's (``VpcId`` is ``vpc`` here): the
+    result is where a new type's description starts, to be checked against its
+    declaration.
+
+    Example:
+        >>> schema = {"primaryIdentifier": ["/properties/GroupId"],
+        ...           "createOnlyProperties": ["/properties/VpcId"]}
+        >>> from_registry_schema("aws.ec2.X", schema).create_only
+        ('vpc_id',)
+    """
+
+    def paths(key: str) -> tuple[str, ...]:
+        return tuple(
+            "/".join(_snake(part) for part in path.removeprefix("/properties/").split("/"))
+            for path in schema.get(key) or ()
+        )
+
+    return TypeInfo(
+        name=name,
+        identifier=paths("primaryIdentifier"),
+        create_only=paths("createOnlyProperties"),
+        read_only=paths("readOnlyProperties"),
+        write_only=paths("writeOnlyProperties"),
+        properties=tuple(_snake(p) for p in schema.get("properties") or ()),
+    )
+
+
+def _snake(name: str) -> str:
+    """``SecurityGroupIngress`` -> ``security_group_ingress``, ``CidrIpv6`` -> ``cidr_ipv6``,
+    ``KMSKeyId`` -> ``kms_key_id``; ``*`` stays."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 # (type name, create_only) -> create-only paths split and grouped by property.

@@ -206,3 +206,32 @@ print(json.dumps([first, second, loaded(), iam.Role.__infradsl_type__]))
     assert "infradsl.aws.s3" in second and "infradsl.aws.ec2" not in second
     assert "infradsl.aws.iam" in third
     assert role == "aws.iam.Role"
+
+
+def _registry_schema(cfn_type: str) -> dict[str, Any]:
+    """A CloudFormation registry schema as cfn-lint (installed with moto) ships it."""
+    cfnlint = pytest.importorskip("cfnlint")
+    from pathlib import Path
+
+    schemas = Path(cfnlint.__file__).parent / "data" / "schemas"
+    index = json.loads((schemas / "providers" / "us-east-1.json").read_text())
+    entry = index[cfn_type]
+    digest = entry["hash"] if isinstance(entry, dict) else entry
+    schema: dict[str, Any] = json.loads((schemas / "resources" / f"{digest}.json").read_text())
+    return schema
+
+
+def test_a_registry_schema_gives_a_description_of_the_same_shape() -> None:
+    from infradsl.core.typeinfo import from_registry_schema
+
+    info = from_registry_schema(
+        "aws.ec2.SecurityGroup", _registry_schema("AWS::EC2::SecurityGroup")
+    )
+    assert info.identifier == ("id",)
+    assert {"group_description", "group_name", "vpc_id"} <= set(info.create_only)
+    assert "security_group_ingress/*/source_security_group_name" in info.write_only
+    assert "group_id" in info.read_only
+    assert "security_group_ingress" in info.properties
+    # The declaration says the same things under infradsl's names.
+    ours = find_type_info("aws.ec2.SecurityGroup")
+    assert {"description", "group_name", "vpc"} <= set(ours.create_only)
