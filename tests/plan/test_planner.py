@@ -114,6 +114,7 @@ def test_a_tag_removed_by_hand_is_drift_with_the_whole_tag_set() -> None:
     assert diff.name == "tags" and diff.drift and not diff.forces_replacement
     assert diff.old == system_tags("demo", "Vpc")
     assert diff.new == {"team": "web", **system_tags("demo", "Vpc")}
+    assert diff.paths == ("tags/team",)
 
 
 def test_a_tag_added_by_hand_is_drift() -> None:
@@ -122,6 +123,7 @@ def test_a_tag_added_by_hand_is_drift() -> None:
     plan = plan_stack(document(), state, live(state, Subnet=read))
     (diff,) = changes(plan)["Subnet"].diffs
     assert diff.drift and diff.old["owner"] == "bob" and "owner" not in diff.new
+    assert diff.paths == ("tags/owner",)
 
 
 def test_the_token_and_aws_tags_are_not_drift() -> None:
