@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from infradsl.cli._backend import app_option, open_state, state_location
+from infradsl.cli._exit import ExitCode
 
 if TYPE_CHECKING:
     from infradsl.state.backend import LockInfo
@@ -346,13 +347,13 @@ def local_status_cmd() -> None:
     cloud = local_status()
     if cloud is None:
         click.echo("the local cloud is not running (it starts on the next plan or deploy)")
-        sys.exit(1)
+        sys.exit(ExitCode.BAD_INPUT)
     if cloud.external:
         answering = is_ready(cloud.endpoint)
         state = "answering" if answering else "NOT answering"
         click.echo(f"endpoint {cloud.endpoint} (INFRADSL_LOCAL_ENDPOINT, {state})")
         if not answering:
-            sys.exit(1)
+            sys.exit(ExitCode.BAD_INPUT)
         return
     uptime = cloud.uptime() or 0.0
     click.echo(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from infradsl.cli._exit import ExitCode
 from infradsl.errors import ValidationError
 
 __all__ = ["run_check"]
@@ -64,6 +65,6 @@ def run_check(documents: dict[str, dict[str, Any]]) -> int:
             "  To accept a finding, acknowledge it on the construct with a reason: "
             'construct.node.acknowledge("RULE", reason="...")'
         )
-        return 1
+        return ExitCode.BAD_INPUT
     console.print(f"[green]✓[/] {summary}")
-    return 0
+    return ExitCode.OK

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from infradsl.cli._account import account_line
+from infradsl.cli._exit import ExitCode, for_status
 from infradsl.cli.render import make_console
 from infradsl.engine.executor import Status
 from infradsl.engine.session import Session, StackRun
@@ -26,16 +27,7 @@ class RefusedError(InfraDslError):
     """The command refused to go on (nothing was changed); exit code 1."""
 
 
-__all__ = ["EXIT_FOR", "RefusedError", "make_session", "run_apply", "run_plan"]
-
-EXIT_FOR = {
-    Status.OK: 0,
-    Status.ROLLED_BACK: 3,
-    Status.ROLLBACK_INCOMPLETE: 4,
-    Status.FAILED_NO_ROLLBACK: 4,
-    Status.CLEANUP_FAILED: 4,
-    Status.INTERRUPTED: 130,
-}
+__all__ = ["RefusedError", "make_session", "run_apply", "run_plan"]
 
 
 def make_session(
@@ -121,7 +113,7 @@ def run_plan(
             err=True,
         )
     changed = any(p.has_changes for p in plans)
-    return 2 if (detailed and changed) else 0
+    return ExitCode.CHANGES if (detailed and changed) else ExitCode.OK
 
 
 def _confirm(plans: Sequence[Plan], yes: bool, console: Any, verb: str) -> bool:
@@ -221,7 +213,7 @@ def _install_interrupt_handler(session: Session, console: Any, operation: str) -
             f"[red]{what} again: exiting now. What was in flight is in the state's journal: "
             f"the next `infradsl plan` or `infradsl {operation}` recovers it.[/]"
         )
-        os._exit(130)
+        os._exit(ExitCode.INTERRUPTED)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in names}
 
@@ -237,8 +229,8 @@ def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
 
     if runs and all(r.result is None for r in runs):
         console.print("cancelled: nothing was changed")
-        return 1
-    code = 0
+        return ExitCode.BAD_INPUT
+    code = ExitCode.OK
     for run in runs:
         result = run.result
         if result is None:
@@ -263,7 +255,7 @@ def _report(console: Any, runs: Sequence[StackRun], operation: str) -> int:
                 descriptions = {o.name: o.description for o in run.plan.outputs}
                 render_outputs(console, run.plan.stack, result.outputs, descriptions)
             continue
-        code = EXIT_FOR[result.status]
+        code = for_status(result.status)
         if result.status is Status.INTERRUPTED:
             console.print(
                 f"[yellow]interrupted: {_operations(result.operations)} of {run.plan.stack} "

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from infradsl.cli._exit import ExitCode
+
 if TYPE_CHECKING:
     from rich.text import Text
 
@@ -17,9 +19,6 @@ if TYPE_CHECKING:
 # rich and the engine are imported by the functions that use them: registering the
 # command must not slow down every other command (`infradsl synth` above all).
 __all__ = ["drift_command", "register", "report_lines"]
-
-EXIT_CLEAN = 0
-EXIT_DRIFTED = 2
 
 
 def _named(value: Any, paths: Mapping[str, str]) -> Any:
@@ -155,7 +154,7 @@ def drift_command(obj: Any, app: str, stack: str | None, as_json: bool) -> None:
             paths = {r.physical_id: p for p, r in state.resources.items()} if state else {}
             for line in report_lines(report, paths, obj.target):
                 console.print(line)
-    sys.exit(EXIT_DRIFTED if any(r.drifted for r in reports) else EXIT_CLEAN)
+    sys.exit(ExitCode.CHANGES if any(r.drifted for r in reports) else ExitCode.OK)
 
 
 def register(group: click.Group) -> None:

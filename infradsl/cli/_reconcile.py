@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from infradsl.cli._admin import app_option, stack_name, state, took_over
+from infradsl.cli._exit import ExitCode
 
 __all__ = ["reconcile"]
 
@@ -75,6 +76,6 @@ def reconcile(
                 click.echo(f"error: {line}", err=True)
             click.echo(f"deleted {len(strays) - len(errors)} of {len(strays)}")
             if errors:
-                sys.exit(1)
+                sys.exit(ExitCode.BAD_INPUT)
     finally:
         backend.unlock(stack, lock.id)

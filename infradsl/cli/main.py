@@ -13,13 +13,10 @@ from typing import Any, NoReturn
 
 import click
 
+from infradsl.cli._exit import ExitCode, for_error
 from infradsl.errors import InfraDslError, LoadError, ValidationError
 
 __all__ = ["cli", "main"]
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 1
-EXIT_LOCKED = 5
 
 STACK_HELP = "Only the stacks with this name, or matching this glob (e.g. 'webapp-*')."
 
@@ -469,20 +466,18 @@ def _run(args: list[str], debug: bool) -> None:
         cli.main(args=args, prog_name="infradsl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(ExitCode.BAD_INPUT)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
+        sys.exit(ExitCode.BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
     except InfraDslError as exc:
         if debug:
             traceback.print_exc()
         _print_error(exc, debug)
-        from infradsl.state.backend import StateLockedError
-
-        sys.exit(EXIT_LOCKED if isinstance(exc, StateLockedError) else EXIT_BAD_INPUT)
+        sys.exit(for_error(exc))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:
         if not type(exc).__module__.startswith(("botocore", "boto3", "urllib3")):
             raise
@@ -496,8 +491,8 @@ def _run(args: list[str], debug: bool) -> None:
             + ("" if debug else ", or with --debug for a traceback"),
             err=True,
         )
-        sys.exit(EXIT_BAD_INPUT)
-    sys.exit(EXIT_OK)
+        sys.exit(ExitCode.BAD_INPUT)
+    sys.exit(ExitCode.OK)
 
 
 def _print_error(exc: InfraDslError, debug: bool = False) -> None:

@@ -61,14 +61,14 @@ class UnresolvedError(InfraDslError):
 
 
 class Status(enum.Enum):
-    """How a deploy ended; `infradsl.cli` maps each to its exit code (0, 3 or 4)."""
+    """How a deploy ended; `infradsl.cli._exit` maps each to its exit code."""
 
-    OK = 0
-    ROLLED_BACK = 3
-    ROLLBACK_INCOMPLETE = 4
-    FAILED_NO_ROLLBACK = 6  # exits 4 as well: what succeeded is kept and tracked
-    CLEANUP_FAILED = 7  # exits 4 as well: all was deployed; old resources stay tracked
-    INTERRUPTED = 130
+    OK = "ok"
+    ROLLED_BACK = "rolled back"
+    ROLLBACK_INCOMPLETE = "rollback incomplete"
+    FAILED_NO_ROLLBACK = "failed, no rollback"  # what succeeded is kept and tracked
+    CLEANUP_FAILED = "cleanup failed"  # all was deployed; old resources stay tracked
+    INTERRUPTED = "interrupted"
 
 
 @attrs.frozen
