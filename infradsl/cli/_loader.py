@@ -47,6 +47,11 @@ def load_app(path: str) -> App:
     app_module._tracking.append(created)
     sys.path.insert(0, str(file.parent))
     sys.modules[name] = module
+    # The app's own modules (its folder's ``*.py`` and packages) are imported from that
+    # folder, fresh: a module of the same name cached by an earlier load (another app
+    # folder, a test that imported it) would declare its resources relative to the wrong
+    # folder. What was cached under those names is put back afterwards.
+    shadowed = _take_local_modules(file.parent)
     try:
         spec.loader.exec_module(module)
     except InfraDslError:
@@ -63,7 +68,25 @@ def load_app(path: str) -> App:
     finally:
         app_module._tracking.remove(created)
         sys.path.remove(str(file.parent))
+        _take_local_modules(file.parent)
+        sys.modules.update(shadowed)
     return _pick_app(created, vars(module), file)
+
+
+def _take_local_modules(folder: Path) -> dict[str, Any]:
+    """Remove from ``sys.modules`` the top-level modules that ``folder`` provides (and
+    their submodules); return what was removed."""
+    local = {p.stem for p in folder.glob("*.py")} | {
+        p.parent.name for p in folder.glob("*/__init__.py")
+    }
+    # Never the standard library's or infradsl's own (a user's json.py is shadowed by the
+    # cached stdlib module, as in any Python program).
+    local -= set(sys.stdlib_module_names) | {"infradsl"}
+    taken: dict[str, Any] = {}
+    for cached in list(sys.modules):
+        if cached.split(".", 1)[0] in local:
+            taken[cached] = sys.modules.pop(cached)
+    return taken
 
 
 def _pick_app(created: list[App], namespace: dict[str, Any], file: Path) -> App:

@@ -67,49 +67,62 @@ def _check_converged(folder: Path, cloud: Any, label: str) -> None:
     assert "Db#old" not in state, f"{label}: the old server is still tracked"
 
 
-def _points(ops: list[str], wanted: list[str]) -> list[int]:
-    """1-based positions, among the mutating calls, of the first call of each ``wanted``."""
-    return [ops.index(op) + 1 for op in wanted if op in ops]
+# (call, before or after it): the builder's launch, the image, the builder's termination;
+# the old server's stop, the volume's detach and attach, the new image, the old server's
+# termination. 10 kill points in all, 5 per phase.
+POINTS = {
+    "build": [
+        ("RunInstances", "after"),
+        ("CreateImage", "before"),
+        ("CreateImage", "after"),
+        ("TerminateInstances", "before"),
+        ("TerminateInstances", "after"),
+    ],
+    "replace": [
+        ("CreateImage", "after"),
+        ("StopInstances", "after"),
+        ("DetachVolume", "after"),
+        ("AttachVolume", "before"),
+        ("TerminateInstances (old server)", "before"),
+    ],
+}
+
+
+def _position(ops: list[str], op: str) -> int:
+    """1-based position among the mutating calls: the first ``op``, or for the old
+    server's termination, the last TerminateInstances."""
+    if op == "TerminateInstances (old server)":
+        return len(ops) - ops[::-1].index("TerminateInstances")
+    return ops.index(op) + 1
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("phase", ["build", "replace"])
 def test_kills_during_an_image_build_and_a_stateful_replacement_converge(
-    tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    phase: str, tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    # Where the calls of interest fall, counted on a clean run of each deploy.
+    # Where the calls of interest fall, counted on a clean run of the deploy.
     folder = golden_project(tmp_path, monkeypatch, "count")
-    with recording() as build:
+    if phase == "replace":
         assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
-    build_ops = [op for _s, op, _p in build.mutating()]
-    edit_provisioning(folder)
-    with recording() as replace:
+        edit_provisioning(folder)
+    with recording() as counted:
         assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
-    replace_ops = [op for _s, op, _p in replace.mutating()]
-    build_points = _points(build_ops, ["RunInstances", "CreateImage", "TerminateInstances"])
-    terminate_old = len(replace_ops) - replace_ops[::-1].index("TerminateInstances")
-    replace_points = [
-        *_points(replace_ops, ["CreateImage", "StopInstances", "DetachVolume", "AttachVolume"]),
-        terminate_old,
-    ]
-    assert len(build_points) == 3 and len(replace_points) == 5
+    ops = [op for _s, op, _p in counted.mutating()]
 
-    killed = Counter[str]()
-    for phase, points in (("build", build_points), ("replace", replace_points)):
-        for at in points:
-            for when in ("before", "after"):
-                local_cloud.reset()
-                folder = golden_project(tmp_path, monkeypatch, f"{phase}-{at}-{when}")
-                if phase == "replace":
-                    assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
-                    edit_provisioning(folder)
-                _kill_during_deploy(folder, local_cloud, at, when)
-                code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
-                label = f"SIGKILL {when} call {at} of the {phase}"
-                assert code == 0, f"{label}: the next deploy did not converge\n{out}{err}"
-                _check_converged(folder, local_cloud, label)
-                killed[phase] += 1
-    assert sum(killed.values()) >= 8
+    for op, when in POINTS[phase]:
+        at = _position(ops, op)
+        local_cloud.reset()
+        folder = golden_project(tmp_path, monkeypatch, f"{phase}-{at}-{when}")
+        if phase == "replace":
+            assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
+            edit_provisioning(folder)
+        _kill_during_deploy(folder, local_cloud, at, when)
+        code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
+        label = f"SIGKILL {when} {op} (call {at}) of the {phase}"
+        assert code == 0, f"{label}: the next deploy did not converge\n{out}{err}"
+        _check_converged(folder, local_cloud, label)
     print(
-        f"\nkill points: {dict(killed)}; builders left: 0; duplicate images: 0; "
+        f"\n{phase}: {len(POINTS[phase])} kill points; builders left: 0; duplicate images: 0; "
         "volumes left detached: 0"
     )
