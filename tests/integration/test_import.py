@@ -244,6 +244,15 @@ def test_replacing_the_servers_moves_the_data_volume_and_the_address(
     golden = next(i for i in images if i != legacy["image"])
     module = Path("legacy.py")
     module.write_text(module.read_text().replace(f'"{legacy["image"]}"', f'"{golden}"'))
+    # The database has a data volume: replacing it without a migration is refused.
+    code, out, err = run_cli(["deploy", "legacy.py", "--yes"], capsys)
+    assert code == 1, out + err
+    assert "LegacyDb has its data on Pgdata and would be replaced" in out + err
+    text = module.read_text()
+    assert text.count('"LegacyDb",') == 1
+    module.write_text(
+        text.replace('"LegacyDb",', '"LegacyDb", migration=ec2.Migration(command="true"),')
+    )
     with recording() as calls:
         code, out, err = run_cli(["deploy", "legacy.py", "--yes"], capsys)
     assert code == 0, out + err
