@@ -190,6 +190,13 @@ def test_mypy_reports_a_misspelt_keyword_and_a_wrong_type_and_passes_the_example
         copy = tmp_path / f"example_{example.parent.name.replace('-', '_')}.py"
         copy.write_text(example.read_text())
         files.append(copy)
+        # The modules an example's app.py imports from its folder (golden_web.py).
+        for module in sorted(example.parent.glob("*.py")):
+            if module.name not in ("app.py", "conftest.py", "__init__.py") and not (
+                module.name.startswith("test_")
+            ):
+                (tmp_path / module.name).write_text(module.read_text())
+                files.append(tmp_path / module.name)
     # From the checkout (its infradsl and its mypy configuration, strict), reusing the
     # project's mypy cache.
     result = subprocess.run(
