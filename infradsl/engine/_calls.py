@@ -64,6 +64,7 @@ class Calls:
         rollback: bool = False,
         fresh: bool = False,
         settle_later: bool = False,
+        retiring: bool = False,
     ) -> HandlerContext:
         """The context of a handler call on ``path``."""
         return HandlerContext(
@@ -76,6 +77,7 @@ class Calls:
             lineage=self.journal.lineage,
             fresh=fresh,
             settle_later=settle_later,
+            retiring=retiring,
         )
 
     def emit(
@@ -123,7 +125,9 @@ class Calls:
             {"op": "delete", "path": key, "type": res.type, "physical_id": res.physical_id}
         )
         handler = self.handler_for(res.type)
-        ctx = self.context(path, res.attempt, rollback=rollback)
+        # The old half of a replacement, deleted by the cleanup after a successful deploy.
+        retiring = key.endswith(OLD_SUFFIX) and not rollback
+        ctx = self.context(path, res.attempt, rollback=rollback, retiring=retiring)
         try:
             self.idempotent(lambda: handler.delete(ctx, res.physical_id, res.properties))
         except OutcomeUnknownError:

@@ -24,6 +24,7 @@ from infradsl.engine._calls import MAX_ATTEMPTS, Calls, HandlerFor, backoff, mes
 from infradsl.engine.cleanup import Cleanup, Hold
 from infradsl.engine.events import Listener
 from infradsl.engine.journal import Journal, Op
+from infradsl.engine.migration import run_migrations
 from infradsl.engine.recovery import RECOVERED
 from infradsl.engine.rollback import roll_back
 from infradsl.engine.walker import walk
@@ -181,6 +182,9 @@ class Executor:
         finished = result.ok
         if result.ok:
             errors.extend(self._await_ready())
+        if result.ok and not errors:
+            # After everything else (the data volumes moved), before the old halves go.
+            errors.extend(run_migrations(self.calls, changes, desired))
         if result.ok and not errors:
             cleanup_errors, finished = self.cleanup.run(changes, concurrency, self._hold)
             errors.extend(cleanup_errors)
@@ -403,7 +407,8 @@ class Executor:
                 ctx = attrs.evolve(
                     self.calls.context(change.path, old.attempt), live_tags=live_tags
                 )
-                before = {} if finishing else old.properties
+                # A create finished from scratch; an interrupted update from the state's.
+                before = {} if old.options.get("recovered") is True else old.properties
                 try:
                     updated = self.calls.idempotent(
                         lambda: handler.update(ctx, old.physical_id, before, props)

@@ -13,15 +13,28 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from infradsl.core.hooks import find_hook
+from infradsl.core.hooks import command_directory, find_hook
+from infradsl.core.typeinfo import try_find_type_info
+from infradsl.engine.journal import OLD_SUFFIX
 from infradsl.errors import InfraDslError
+from infradsl.plan.change import Action, ResourceChange
 from infradsl.plan.stateful import describe_migration
 
-__all__ = ["MigrationError", "describe_migration", "migration_environment", "run_migration"]
+if TYPE_CHECKING:
+    from infradsl.engine._calls import Calls
+
+__all__ = [
+    "MigrationError",
+    "describe_migration",
+    "migration_environment",
+    "run_migration",
+    "run_migrations",
+]
 
 _OUTPUT_LINES = 20
 
@@ -60,7 +73,9 @@ def run_migration(
     """
     timeout = float(spec.get("timeout") or 900)
     if spec.get("command"):
-        return _run_command(str(spec["command"]), old, new, timeout, cwd)
+        command = str(spec["command"])
+        where = command_directory(command)
+        return _run_command(command, old, new, timeout, Path(where) if where else cwd)
     key = str(spec.get("hook") or "")
     hook = find_hook(key)
     if hook is None:
@@ -102,9 +117,7 @@ def _run_command(
     return output
 
 
-def _run_hook(
-    key: str, hook: Any, old: dict[str, Any], new: dict[str, Any], timeout: float
-) -> str:
+def _run_hook(key: str, hook: Any, old: dict[str, Any], new: dict[str, Any], timeout: float) -> str:
     failure: list[BaseException] = []
 
     def call() -> None:
@@ -122,3 +135,56 @@ def _run_hook(
         exc = failure[0]
         raise MigrationError(f"migration hook {key} failed: {type(exc).__name__}: {exc}")
     return ""
+
+
+def run_migrations(
+    calls: Calls, changes: Mapping[str, ResourceChange], desired: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """Run the migration of every replacement that declares one, one at a time, once
+    everything else of the deploy succeeded and before the cleanup deletes the old halves.
+
+    Returns:
+        ``(path, message)`` of the first migration that failed (the deploy then rolls
+        back), or nothing.
+    """
+    for key, change in sorted(changes.items()):
+        # A replacement of this run; or the old half an interrupted run left, whose
+        # migration may not have finished: it runs again before the old half goes.
+        path = key.removesuffix(OLD_SUFFIX)
+        if path not in desired or not (
+            change.action is Action.REPLACE
+            or (change.action is Action.DELETE and key.endswith(OLD_SUFFIX))
+        ):
+            continue
+        info = try_find_type_info(change.type)
+        if info is None or info.migration is None:
+            continue
+        spec = desired[path].get("properties", {}).get(info.migration)
+        if not isinstance(spec, Mapping) or not (spec.get("command") or spec.get("hook")):
+            continue
+        with calls.journal.lock:
+            if change.action is Action.REPLACE:
+                old = calls.journal.retired.get(path)
+            else:
+                old = calls.journal.resources.get(key)
+            new = calls.journal.resources.get(path)
+        if old is None or new is None:
+            continue
+        calls.emit("start", path, "migrate", change.type, describe_migration(spec))
+        started = time.monotonic()
+        try:
+            output = run_migration(spec, old.attributes, new.attributes)
+        except MigrationError as exc:
+            calls.emit("failed", path, "migrate", change.type, str(exc), time.monotonic() - started)
+            return [(path, str(exc))]
+        for line in output.splitlines()[-_OUTPUT_LINES:]:
+            calls.emit("note", path, "migrate", change.type, line)
+        calls.emit(
+            "done",
+            path,
+            "migrate",
+            change.type,
+            f"{old.physical_id} -> {new.physical_id}",
+            time.monotonic() - started,
+        )
+    return []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from infradsl.engine._calls import Calls, message
 from infradsl.engine.journal import JournalEntry, Op
+from infradsl.engine.recovery import discard
 from infradsl.providers.handler import reporting_to
 from infradsl.state.backend import StateError
 from infradsl.state.model import ResourceState, StackState
@@ -83,6 +84,7 @@ def _resolve_pending(calls: Calls) -> None:
         except Exception:
             continue
         if found is None:
+            discard(calls.handler_for(intent["type"]), ctx, intent["props"])
             journal.settle(intent["id"])
             continue
         new = ResourceState(
