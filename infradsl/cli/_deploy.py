@@ -43,10 +43,12 @@ def make_session(
         if local_status() is None:
             click.echo("starting the local cloud (moto) on 127.0.0.1 ...", err=True)
         endpoint = ensure_local_cloud().endpoint
-    session = Session.with_aws(
+    from infradsl.providers.aws.provider import aws_provider
+
+    session = Session.with_provider(
         open_state(target, state, endpoint=endpoint),
+        aws_provider(endpoint),
         target=target,
-        endpoint_url=endpoint,
         listener=listener,
         app_folder=Path(app_path).resolve().parent if app_path else None,
     )

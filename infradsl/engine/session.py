@@ -35,6 +35,7 @@ from infradsl.plan.lookup import with_lookups
 from infradsl.plan.planner import plan_stack, topological_order
 from infradsl.plan.values import document_references, resolve_outputs, state_lookup
 from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandler
+from infradsl.providers.provider import Provider
 from infradsl.state.backend import LockInfo, StateBackend, StateLockedError, current_user
 from infradsl.state.lockwait import wait_for_lock
 from infradsl.state.model import ResourceState, StackState
@@ -158,43 +159,35 @@ class Session:
         self.record_extra: dict[str, Any] = {}
 
     @classmethod
-    def with_aws(
+    def with_provider(
         cls,
         backend: StateBackend,
+        provider: Provider,
         *,
         target: str,
-        endpoint_url: str | None = None,
         listener: Listener | None = None,
         app_folder: Path | None = None,
     ) -> Session:
-        """A session on the AWS handlers, with one boto3 client set per region.
+        """A session on ``provider``'s clients and handlers.
 
         Args:
-            endpoint_url: the local cloud's URL, or ``None`` for real AWS.
+            backend: the state backend.
+            provider: the cloud, built by the caller (the command line, the test plugin:
+                `infradsl.providers.aws.provider.aws_provider`).
+            target: ``local`` or ``aws``.
+            listener: receives progress events.
+            app_folder: the folder of the app file (for the git commit in history).
         """
-        from infradsl.providers.aws import handler_for
-        from infradsl.providers.aws.clients import Clients, check_reachable, prewarm
-        from infradsl.providers.aws.registry import services_for
-
-        cache: dict[str, Clients] = {}
-        lock = threading.Lock()
-
-        def clients_for(region: str) -> Clients:
-            with lock:
-                if region not in cache:
-                    cache[region] = Clients(region, endpoint_url)
-                return cache[region]
-
         session = cls(
             backend,
             target=target,
-            clients_for=clients_for,
-            handler_for=handler_for,
+            clients_for=provider.clients_for,
+            handler_for=provider.handler_for,
             listener=listener,
             app_folder=app_folder,
-            preflight=lambda region: check_reachable(clients_for(region)),
+            preflight=provider.preflight,
         )
-        session.prewarm = lambda region, types: prewarm(clients_for(region), services_for(types))
+        session.prewarm = provider.prewarm
         return session
 
     def warm(self, documents: Mapping[str, Mapping[str, Any] | None]) -> None:

@@ -141,7 +141,9 @@ class Deployer:
         from infradsl.state.local import LocalBackend
 
         self.backend = LocalBackend(state_dir, "local")
-        self.session = Session.with_aws(self.backend, target="local", endpoint_url=endpoint)
+        from infradsl.providers.aws.provider import aws_provider
+
+        self.session = Session.with_provider(self.backend, aws_provider(endpoint), target="local")
         self.deployed: list[str] = []
 
     def deploy(self, target: Any) -> Deployment:
