@@ -188,12 +188,10 @@ def test_replacing_the_database_without_a_migration_is_refused_at_plan_time(
 ) -> None:
     folder = golden_project(tmp_path, monkeypatch)
     assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
-    app = folder / "app.py"
-    app.write_text(
-        app.read_text().replace(
-            'migration=ec2.Migration(command="sh db/migrate.sh", timeout=600),', ""
-        )
-    )
+    stack = folder / "golden_web.py"
+    declared = 'migration=ec2.Migration(command="sh db/migrate.sh", timeout=600),'
+    assert declared in stack.read_text()
+    stack.write_text(stack.read_text().replace(declared, ""))
     edit_provisioning(folder)
     with recording() as calls:
         code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
