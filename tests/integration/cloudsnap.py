@@ -139,7 +139,9 @@ def failing(service: str, operation: str, occurrence: int = 1) -> Iterator[list[
 
 
 def snapshot(cloud: Any, stack: str) -> dict[str, Any]:
-    """Everything in the local cloud that belongs to ``stack``, without volatile fields."""
+    """Everything in the local cloud that belongs to ``stack``, without volatile fields:
+    the webapp's types in detail (rules, routes, attachments), the others as `owned`
+    lists them."""
     ec2 = cloud.client("ec2")
     tag = [{"Name": "tag:infradsl:stack", "Values": [stack]}]
     snap: dict[str, Any] = {}
@@ -214,7 +216,29 @@ def snapshot(cloud: Any, stack: str) -> dict[str, Any]:
         for s in secrets.list_secrets()["SecretList"]
         if s["Name"].startswith(prefix) and not s.get("DeletedDate")
     )
+    # Every other type a handler lists (buckets, volumes, key pairs, standalone rules,
+    # images...), by id and path, so that no type escapes a comparison.
+    snap["others"] = [entry for entry in owned(cloud, stack) if entry[0] not in _DETAILED]
     return snap
+
+
+# The types `snapshot` describes in detail above.
+_DETAILED = frozenset(
+    {
+        "aws.ec2.Vpc",
+        "aws.ec2.Subnet",
+        "aws.ec2.InternetGateway",
+        "aws.ec2.NatGateway",
+        "aws.ec2.ElasticIp",
+        "aws.ec2.RouteTable",
+        "aws.ec2.SecurityGroup",
+        "aws.ec2.Instance",
+        "aws.iam.Role",
+        "aws.iam.Policy",
+        "aws.iam.InstanceProfile",
+        "aws.secrets.Secret",
+    }
+)
 
 
 def tagged_count(snap: dict[str, Any]) -> int:

@@ -14,9 +14,10 @@ from infradsl.providers.aws.compute import (
     _root_volume_id,
 )
 from infradsl.providers.aws.firewall import DEFAULT_EGRESS, _inline_rules, _sorted
-from infradsl.providers.aws.network import _attached_vpcs
-from infradsl.providers.aws.routing import _TARGETS, _live_associations, _live_routes
+from infradsl.providers.aws.network import NatGatewayHandler, SubnetHandler, _attached_vpcs
+from infradsl.providers.aws.routing import _TARGETS, RouteTableHandler
 from infradsl.providers.discovery import Discovered, Skipped
+from infradsl.providers.handler import HandlerContext
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -27,6 +28,10 @@ __all__ = ["CHUNK", "Ec2Converters", "dns_settings"]
 # EC2 caps the values of one filter.
 CHUNK = 200
 _NAT_GONE = frozenset({"deleting", "deleted", "failed"})
+# The handlers whose read converts a described item whole: discovery converts with them.
+_SUBNETS = SubnetHandler()
+_TABLES = RouteTableHandler()
+_NATS = NatGatewayHandler()
 _VOLUME_GONE = frozenset({"deleting", "deleted"})
 _PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "tcp": "tcp", "udp": "udp"}
 
@@ -49,6 +54,7 @@ def dns_settings(ec2: EC2Client, vpc_id: str) -> dict[str, bool]:
 class Ec2Converters:
     """Converters from EC2's described items; the discovery keeps what they found."""
 
+    ctx: HandlerContext
     ec2: EC2Client
     region: str
     account: str
@@ -150,17 +156,8 @@ class Ec2Converters:
 
     def _convert_subnet(self, subnet: Any, lookup: bool) -> list[Discovered]:
         pid = subnet["SubnetId"]
-        props = {
-            "vpc": subnet["VpcId"],
-            "cidr_block": subnet["CidrBlock"],
-            "availability_zone": subnet["AvailabilityZone"],
-            "map_public_ip_on_launch": bool(subnet.get("MapPublicIpOnLaunch")),
-        }
-        attributes = {
-            "id": pid,
-            "arn": subnet.get("SubnetArn") or arn(self.region, subnet["OwnerId"], "subnet", pid),
-            "availability_zone_id": subnet.get("AvailabilityZoneId"),
-        }
+        props = _SUBNETS._properties(subnet)
+        attributes = _SUBNETS._attributes(self.ctx, subnet)
         tags = tags_of(subnet.get("Tags"))
         return self._made(
             "aws.ec2.Subnet", pid, props, attributes, tags, lookup, vpc=subnet["VpcId"]
@@ -199,14 +196,7 @@ class Ec2Converters:
                 "route table",
                 f"routes to targets infradsl's Route cannot name ({', '.join(odd)})",
             )
-        props = {
-            "vpc": table["VpcId"],
-            "routes": [
-                {"destination": dest, "gateway": gw}
-                for dest, gw in sorted(_live_routes(table).items())
-            ],
-            "subnets": sorted(_live_associations(table)),
-        }
+        props = _TABLES._properties(table)
         tags = tags_of(table.get("Tags"))
         return self._made(
             "aws.ec2.RouteTable", pid, props, {"id": pid}, tags, lookup, vpc=table["VpcId"]
@@ -258,16 +248,8 @@ class Ec2Converters:
         if nat.get("State") in _NAT_GONE:
             return []
         pid = nat["NatGatewayId"]
-        props: dict[str, Any] = {"subnet": nat["SubnetId"]}
-        if nat.get("ConnectivityType"):
-            props["connectivity"] = nat["ConnectivityType"]
-        allocations = [
-            a["AllocationId"] for a in nat.get("NatGatewayAddresses", ()) if a.get("AllocationId")
-        ]
-        if allocations:
-            props["elastic_ip"] = allocations[0]
-        ips = [a["PublicIp"] for a in nat.get("NatGatewayAddresses", ()) if a.get("PublicIp")]
-        attributes = {"id": pid, "public_ip": ips[0] if ips else None}
+        props = _NATS._properties(nat)
+        attributes = _NATS._attributes(self.ctx, nat)
         tags = tags_of(nat.get("Tags"))
         return self._made(
             "aws.ec2.NatGateway", pid, props, attributes, tags, lookup, vpc=nat.get("VpcId")

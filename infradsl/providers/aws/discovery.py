@@ -161,8 +161,8 @@ class _Finder(Ec2Converters):
     """One discovery: what was found so far, and the describe calls that found it."""
 
     def __init__(self, clients: ClientProvider, region: str) -> None:
-        ctx = HandlerContext(stack="", path="", region=region, clients=clients)
-        self.ec2 = ec2_client(ctx)
+        self.ctx = HandlerContext(stack="", path="", region=region, clients=clients)
+        self.ec2 = ec2_client(self.ctx)
         self.region = region
         self.iam = IamFinder(clients)
         self.found: dict[tuple[str, str], Discovered] = {}  # by (type, physical id)
