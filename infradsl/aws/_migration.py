@@ -59,7 +59,8 @@ class Migration:
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.command, str) and self.command:
-            filename, _line = user_location(1)
+            # Above this method: attrs' generated __init__, then the user's line.
+            filename, _line = user_location(2)
             if not filename.startswith("<"):
                 register_command_directory(self.command, os.path.dirname(os.path.abspath(filename)))
 

@@ -244,3 +244,33 @@ def test_lookup_finds_the_newest_matching_image(local_cloud: LocalCloudFixture) 
     assert len(found) == 1
     (image_id,) = found
     assert image_id.startswith("ami-")
+
+
+def test_a_rollback_deletes_only_what_its_creation_made_and_retires_a_reused_image(
+    local_cloud: LocalCloudFixture, base: str, tmp_path: Path
+) -> None:
+    handler = ImageHandler()
+    props = declare(tmp_path, base)
+    kept = handler.create(context(local_cloud), props)
+    other = declare(tmp_path, base, script="echo other\n")
+    made = handler.create(context(local_cloud, attempt=1), other)
+    # Undo the second creation: that image only.
+    handler.delete(context(local_cloud, attempt=1, rollback=True), made.physical_id, other)
+    assert [i["ImageId"] for i in family(local_cloud)] == [kept.physical_id]
+    # A creation that reused an earlier image: undoing it keeps the image, retired.
+    reused = handler.create(context(local_cloud, attempt=2), props)
+    assert reused.physical_id == kept.physical_id
+    handler.delete(context(local_cloud, attempt=2, rollback=True), reused.physical_id, props)
+    (image,) = family(local_cloud)
+    assert RETIRED_TAG in {t["Key"] for t in image["Tags"]}
+
+
+def test_another_state_of_a_same_named_stack_never_deletes_these_images(
+    local_cloud: LocalCloudFixture, base: str, tmp_path: Path
+) -> None:
+    handler = ImageHandler()
+    props = declare(tmp_path, base)
+    created = handler.create(context(local_cloud), props)
+    stranger = attrs.evolve(context(local_cloud), lineage="fedcba9876543210")
+    handler.delete(stranger, "ami-00000000000000000", props)
+    assert [i["ImageId"] for i in family(local_cloud)] == [created.physical_id]

@@ -148,8 +148,28 @@ class ImageHandler:
             {"Name": "tag:infradsl:path", "Values": [ctx.path]},
         ]
         _terminate_builders(ec2, family)
-        images = describe_all(ec2, "describe_images", "Images", Owners=["self"], Filters=family)
-        if ctx.retiring:
+        # The images of this `Image` in this state (another state of a same-named stack
+        # has another lineage, so other tokens).
+        images = [
+            i
+            for i in describe_all(ec2, "describe_images", "Images", Owners=["self"], Filters=family)
+            if tags_of(i.get("Tags")).get(TOKEN_TAG, "").startswith(ctx.lineage[:8])
+        ]
+        if ctx.rollback:
+            # Undoing this run's create: that image only. One reused from an earlier build
+            # (not made by this creation) goes back to being a retired one.
+            mine = [i for i in images if i["ImageId"] == physical_id]
+            made_here = [
+                i for i in mine if tags_of(i.get("Tags")).get(TOKEN_TAG) == ctx.creation_token
+            ]
+            if mine and not made_here:
+                with ignore_not_found():
+                    ec2.create_tags(
+                        Resources=[physical_id], Tags=[{"Key": RETIRED_TAG, "Value": _now()}]
+                    )
+                return
+            doomed = made_here
+        elif ctx.retiring:
             with ignore_not_found():
                 ec2.create_tags(
                     Resources=[physical_id], Tags=[{"Key": RETIRED_TAG, "Value": _now()}]
@@ -170,7 +190,7 @@ class ImageHandler:
             )
             doomed = retired[max(int(props.get("keep") or 3) - 1, 0) :]
         else:
-            doomed = images
+            doomed = images  # the Image itself goes: every image of it
         in_use = _images_in_use(ec2, [str(i["ImageId"]) for i in doomed])
         for image in doomed:
             image_id = str(image["ImageId"])
