@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from infradsl.engine.events import Event, Listener
-from infradsl.engine.journal import OLD_SUFFIX, Journal, message
+from infradsl.engine.journal import Journal, Op, message
 from infradsl.providers.handler import (
     ClientProvider,
     HandlerContext,
@@ -19,7 +19,7 @@ from infradsl.providers.handler import (
     notify,
     reporting_to,
 )
-from infradsl.state.model import ResourceState
+from infradsl.state.model import ResourceState, StateKey
 
 __all__ = ["MAX_ATTEMPTS", "Calls", "HandlerFor", "backoff", "message"]
 
@@ -115,19 +115,23 @@ class Calls:
                 notify(f"{message(exc)}; trying again in {delay:.1f}s (safe to repeat)")
                 time.sleep(delay)
 
-    def delete(self, key: str, res: ResourceState, *, rollback: bool = False) -> None:
-        """Delete with a journaled intent (``key`` is a logical id, or ``path#old``).
+    def delete(self, key: StateKey, res: ResourceState, *, rollback: bool = False) -> None:
+        """Delete ``res``, tracked at ``key``, with a journaled intent.
 
         A delete done by a rollback is not added to the run's journal, which the rollback
         is walking."""
-        path = key.removesuffix(OLD_SUFFIX)
         intent = self.journal.intend(
-            {"op": "delete", "path": key, "type": res.type, "physical_id": res.physical_id}
+            {
+                "op": Op.DELETE.value,
+                "path": str(key),
+                "type": res.type,
+                "physical_id": res.physical_id,
+            }
         )
         handler = self.handler_for(res.type)
         # The old half of a replacement, deleted by the cleanup after a successful deploy.
-        retiring = key.endswith(OLD_SUFFIX) and not rollback
-        ctx = self.context(path, res.attempt, rollback=rollback, retiring=retiring)
+        retiring = key.old and not rollback
+        ctx = self.context(key.path, res.attempt, rollback=rollback, retiring=retiring)
         try:
             self.idempotent(lambda: handler.delete(ctx, res.physical_id, res.properties))
         except OutcomeUnknownError:
@@ -138,10 +142,10 @@ class Calls:
             raise
         self.journal.record_delete(key, res, intent, journaled=not rollback)
 
-    def delete_reported(self, key: str, res: ResourceState) -> None:
+    def delete_reported(self, key: StateKey, res: ResourceState) -> None:
         """`delete`, with start/done/failed events for the progress view."""
-        path = key.removesuffix(OLD_SUFFIX)
-        verb = "delete old" if key.endswith(OLD_SUFFIX) else "delete"
+        path = key.path
+        verb = "delete old" if key.old else "delete"
         self.emit("start", path, verb, res.type, res.physical_id)
         started = time.monotonic()
         try:

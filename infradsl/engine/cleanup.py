@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from infradsl.engine._calls import Calls, message
-from infradsl.engine.journal import OLD_SUFFIX, Op, old_key
+from infradsl.engine.journal import Op
 from infradsl.engine.walker import walk
 from infradsl.plan.change import Action, ResourceChange
-from infradsl.state.model import ResourceState
+from infradsl.state.model import ResourceState, StateKey
 
 __all__ = ["Cleanup", "Hold"]
 
@@ -29,7 +29,7 @@ class Cleanup:
         self.calls = calls
         # Doomed resources whose delete waits until the stacks that use them are deployed
         # (see `Executor.finish_held`); they stay tracked in state meanwhile.
-        self.held: dict[str, ResourceState] = {}
+        self.held: dict[StateKey, ResourceState] = {}
 
     def run(
         self, changes: Mapping[str, ResourceChange], concurrency: int, hold: Hold | None
@@ -38,7 +38,7 @@ class Cleanup:
 
         Returns the errors, and whether every delete ran (not when a stop came first)."""
         journal = self.calls.journal
-        doomed: dict[str, ResourceState] = {}
+        doomed: dict[StateKey, ResourceState] = {}
         for path, change in changes.items():
             if change.action is Action.FORGET:
                 with journal.lock:
@@ -46,42 +46,44 @@ class Cleanup:
                 journal.record(Op.FORGET, path, before, None, path)
                 self.calls.emit("done", path, "forget", change.type, "left in the cloud")
             elif change.action is Action.DELETE:
-                doomed[path] = journal.resources[path]
+                # Also an old half that an earlier run left: its path is then `path#old`.
+                doomed[StateKey.parse(path)] = journal.resources[path]
         with journal.lock:
             for path, old in journal.retired.items():
-                doomed[old_key(path)] = old
+                doomed[StateKey(path, old=True)] = old
         doomed.update(self.held)  # what an earlier pass held back
         self.held = _hold_back(doomed, hold)
         if not doomed:
             return [], True
-        by_path = {k.removesuffix(OLD_SUFFIX): k for k in doomed}
+        by_path = {key.path: key for key in doomed}
+        keys = {str(key): key for key in doomed}  # the walk's nodes are the keys in state
         # X waits for every doomed resource that depended on X.
-        deps: dict[str, set[str]] = {k: set() for k in doomed}
+        deps: dict[str, set[str]] = {str(key): set() for key in doomed}
         for key, res in doomed.items():
             for dep in res.depends_on:
                 target = by_path.get(dep)
                 if target is not None and target != key:
-                    deps[target].add(key)
+                    deps[str(target)].add(str(key))
         _break_cycles(deps)
         result = walk(
             deps,
-            lambda k: self.calls.delete_reported(k, doomed[k]),
+            lambda node: self.calls.delete_reported(keys[node], doomed[keys[node]]),
             concurrency=concurrency,
             stop=self.calls.stop,
         )
-        errors = [
-            (k.removesuffix(OLD_SUFFIX), message(e)) for k, e in sorted(result.errors.items())
-        ]
+        errors = [(keys[node].path, message(e)) for node, e in sorted(result.errors.items())]
         return errors, result.ok
 
 
-def _hold_back(doomed: dict[str, ResourceState], hold: Hold | None) -> dict[str, ResourceState]:
+def _hold_back(
+    doomed: dict[StateKey, ResourceState], hold: Hold | None
+) -> dict[StateKey, ResourceState]:
     """Take out of ``doomed`` what ``hold`` says other stacks still use, and what those
     depend on (it can only be deleted after them)."""
     if hold is None:
         return {}
-    held = {key for key, res in doomed.items() if hold(key, res)}
-    by_path = {key.removesuffix(OLD_SUFFIX): key for key in doomed}
+    held = {key for key, res in doomed.items() if hold(str(key), res)}
+    by_path = {key.path: key for key in doomed}
     todo = list(held)
     while todo:
         for dep in doomed[todo.pop()].depends_on:
@@ -89,7 +91,7 @@ def _hold_back(doomed: dict[str, ResourceState], hold: Hold | None) -> dict[str,
             if key is not None and key not in held:
                 held.add(key)
                 todo.append(key)
-    return {key: doomed.pop(key) for key in sorted(held)}
+    return {key: doomed.pop(key) for key in sorted(held, key=str)}
 
 
 def _break_cycles(deps: dict[str, set[str]]) -> None:

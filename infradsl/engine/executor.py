@@ -25,7 +25,6 @@ from infradsl.engine.cleanup import Cleanup, Hold
 from infradsl.engine.events import Listener
 from infradsl.engine.journal import Journal, Op
 from infradsl.engine.migration import run_migrations
-from infradsl.engine.recovery import RECOVERED
 from infradsl.engine.rollback import roll_back
 from infradsl.engine.walker import walk
 from infradsl.errors import InfraDslError
@@ -41,7 +40,7 @@ from infradsl.providers.handler import (
     reporting_to,
 )
 from infradsl.state.backend import StateBackend, StateError
-from infradsl.state.model import ResourceState, StackState
+from infradsl.state.model import Recovered, ResourceState, StackState, StateKey
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -151,8 +150,8 @@ class Executor:
     @property
     def held(self) -> dict[str, ResourceState]:
         """Doomed resources whose delete waits until the stacks that use them are deployed
-        (see `finish_held`); they stay tracked in state meanwhile."""
-        return self.cleanup.held
+        (see `finish_held`), by their key in state; they stay tracked there meanwhile."""
+        return {str(key): res for key, res in self.cleanup.held.items()}
 
     # -- running ---------------------------------------------------------------------
 
@@ -275,10 +274,9 @@ class Executor:
             with self.journal.lock:
                 for physical_id, attributes in ready.items():
                     path = ids[physical_id]
-                    res = self.journal.resources[path]
-                    options = {k: v for k, v in res.options.items() if k != RECOVERED}
+                    res = self.journal.resources[path].with_recovered(None)
                     self.journal.resources[path] = attrs.evolve(
-                        res, attributes={**res.attributes, **attributes}, options=options
+                        res, attributes={**res.attributes, **attributes}
                     )
                 self.journal.save_locked()
             self.calls.emit(
@@ -388,7 +386,7 @@ class Executor:
         if change.action is Action.UPDATE:
             attributes: Mapping[str, Any] = old.attributes
             update_intent: str | None = None
-            finishing = bool(old.options.get("recovered"))
+            finishing = old.recovered is not None
             live_tags = _live_tags(change)
             if (
                 props != old.properties
@@ -408,7 +406,7 @@ class Executor:
                     self.calls.context(change.path, old.attempt), live_tags=live_tags
                 )
                 # A create finished from scratch; an interrupted update from the state's.
-                before = {} if old.options.get("recovered") is True else old.properties
+                before = {} if old.recovered is Recovered.CREATE else old.properties
                 try:
                     updated = self.calls.idempotent(
                         lambda: handler.update(ctx, old.physical_id, before, props)
@@ -431,7 +429,7 @@ class Executor:
         # REPLACE
         attempt = old.attempt + 1
         if spec.options.get("delete_before_replace"):
-            self.calls.delete(old_path, old)
+            self.calls.delete(StateKey(old_path), old)
             new, intent = self._create(handler, change.path, attempt, spec, replace=False)
             self.journal.record(Op.CREATE, change.path, None, new, change.path, intent)
             return new.physical_id
@@ -474,7 +472,7 @@ class Executor:
                 if ctx.settle_later:
                     # Not ready yet: should this run die before `_await_ready`, the next
                     # plan finishes it with an update, which reads its final attributes.
-                    new = attrs.evolve(new, options={**new.options, RECOVERED: True})
+                    new = new.with_recovered(Recovered.CREATE)
                 return new, intent
             except BaseException as exc:
                 try:

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from infradsl.core.typeinfo import type_info
-from infradsl.engine.codegen import Generated, generate
 from infradsl.errors import InfraDslError, ValidationError
 from infradsl.plan.values import UnresolvedError, resolve
 from infradsl.providers.discovery import (
     LOOKUP_TYPES,
     Discovered,
     Discovery,
+    Generated,
     Inventory,
     Scope,
     references,
@@ -213,7 +213,7 @@ def import_scope(
             "nothing to import, nothing was written"
             + (f": {'; '.join(left)}" if left else f": {scope.describe()} found nothing")
         )
-    generated, documents = _generate(inventory, notes, stack, region, command, filename)
+    generated, documents = _generate(discovery, inventory, notes, stack, region, command, filename)
     document = documents[stack]
     if set(document["resources"]) != set(generated.paths):
         extra = sorted(set(document["resources"]) ^ set(generated.paths))
@@ -231,6 +231,7 @@ def import_scope(
 
 
 def _generate(
+    discovery: Discovery,
     inventory: Inventory,
     notes: list[str],
     stack: str,
@@ -240,7 +241,9 @@ def _generate(
 ) -> tuple[Generated, dict[str, dict[str, Any]]]:
     """Generate and synthesize; what validation refuses is left out (noted), then again."""
     for _ in range(_ATTEMPTS):
-        generated = generate(inventory, stack=stack, region=region, command=command, notes=notes)
+        generated = discovery.generate(
+            inventory, stack=stack, region=region, command=command, notes=notes
+        )
         try:
             return generated, synthesize_source(generated.source, filename)
         except ValidationError as error:

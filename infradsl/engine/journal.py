@@ -25,17 +25,9 @@ import attrs
 
 from infradsl.state.backend import StateBackend, StateError
 from infradsl.state.delta import ResourceMap, TrackedDict
-from infradsl.state.model import ResourceState, StackState
+from infradsl.state.model import OLD_SUFFIX, ResourceState, StackState, StateKey
 
-__all__ = ["OLD_SUFFIX", "Journal", "JournalEntry", "Op", "old_key"]
-
-OLD_SUFFIX = "#old"
-"""State keys of old halves of replacements end with it: ``<path>#old``."""
-
-
-def old_key(path: str) -> str:
-    """The state key of the old half of ``path``'s replacement."""
-    return path + OLD_SUFFIX
+__all__ = ["OLD_SUFFIX", "Journal", "JournalEntry", "Op"]
 
 
 class Op(enum.Enum):
@@ -165,20 +157,22 @@ class Journal:
                 self.resources[path] = after
             self.save_locked()
 
-    def record_delete(self, key: str, res: ResourceState, intent: str, *, journaled: bool) -> None:
-        """Record that ``res`` (tracked at ``key``: a logical id or ``path#old``) is gone.
+    def record_delete(
+        self, key: StateKey, res: ResourceState, intent: str, *, journaled: bool
+    ) -> None:
+        """Record that ``res``, tracked at ``key``, is gone.
 
         A delete done by a rollback is not ``journaled``: the rollback is walking the
         entries."""
-        path = key.removesuffix(OLD_SUFFIX)
+        path = key.path
         with self.lock:
             self.pending.pop(intent, None)
             if journaled:
                 self.entries.append(JournalEntry(Op.DELETE, path, res, None, path))
             if self.retired.get(path) is res:
                 self.retired.pop(path)
-            elif self.resources.get(key) is res:
-                self.resources.pop(key)
+            elif self.resources.get(str(key)) is res:
+                self.resources.pop(str(key))
             self.save_locked()
 
     def operations(self) -> int:
@@ -242,21 +236,20 @@ class Journal:
             # Old halves of replacements stay tracked as `path#old` until deleted, so
             # nothing is ever lost; they win over a `path#old` left by a run that died.
             keys = self.resources.take_changed()
-            keys |= {old_key(path) for path in self.retired.take_changed()}
+            keys |= {str(StateKey(path, old=True)) for path in self.retired.take_changed()}
             self._unsaved |= keys
             if self._snapshot is None:
                 entries = dict(self.resources)
-                entries.update((old_key(path), old) for path, old in self.retired.items())
+                entries.update(
+                    (str(StateKey(path, old=True)), old) for path, old in self.retired.items()
+                )
                 resources = ResourceMap(entries, base=self._saved_map, changed=self._unsaved)
             else:
                 # The previous snapshot plus what changed since: costs the changes only.
                 update: dict[str, ResourceState | None] = {}
                 for key in keys:
-                    old = (
-                        self.retired.get(key.removesuffix(OLD_SUFFIX))
-                        if key.endswith(OLD_SUFFIX)
-                        else None
-                    )
+                    parsed = StateKey.parse(key)
+                    old = self.retired.get(parsed.path) if parsed.old else None
                     update[key] = old if old is not None else self.resources.get(key)
                 resources = self._snapshot.updated(
                     update, base=self._saved_map, changed=self._unsaved

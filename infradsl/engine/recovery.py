@@ -14,14 +14,9 @@ from typing import Any
 import attrs
 
 from infradsl.providers.handler import ClientProvider, HandlerContext, ResourceHandler
-from infradsl.state.model import ResourceState, StackState
+from infradsl.state.model import RECOVERED, Recovered, ResourceState, StackState, StateKey
 
 __all__ = ["RECOVERED", "discard", "recover"]
-
-# Option set on a resource adopted by recovery (``True``), or whose update was interrupted
-# (``"update"``); the planner then plans an update that finishes the interrupted create or
-# update. The next successful deploy drops it.
-RECOVERED = "recovered"
 
 
 def recover(
@@ -34,7 +29,7 @@ def recover(
     notes: list[str] = []
     for intent in state.pending:
         op, key, type_name = intent["op"], intent["path"], intent["type"]
-        path = key.removesuffix("#old")
+        path = StateKey.parse(key).path
         handler = handler_for(type_name)
         ctx = HandlerContext(
             stack=state.stack,
@@ -49,11 +44,10 @@ def recover(
         elif op == "delete":
             notes.append(_recover_delete(intent, key, handler, ctx, resources))
         else:
-            if op == "update" and key in resources and not resources[key].options.get(RECOVERED):
+            if op == "update" and key in resources and resources[key].recovered is None:
                 # The plan may see no difference from state (a property that reads a
                 # resource the same run replaced): the update is planned again anyway.
-                res = resources[key]
-                resources[key] = attrs.evolve(res, options={**res.options, RECOVERED: "update"})
+                resources[key] = resources[key].with_recovered(Recovered.UPDATE)
             notes.append(f"{path}: an interrupted {op} may be half-applied; it is planned again")
     recovered = attrs.evolve(state, resources=resources, pending=(), serial=state.serial + 1)
     return recovered, notes
@@ -74,7 +68,9 @@ def _recover_create(
         return f"{path}: already tracked as {found.physical_id}"
     if intent.get("replace") and path in resources:
         # The old half of a replacement stays tracked until the cleanup deletes it.
-        resources[f"{path}#old"] = resources[path]
+        resources[str(StateKey(path, old=True))] = resources[path]
+    # The create may have stopped between its calls (a group without its rules): the next
+    # deploy finishes it with an update against what is live.
     resources[path] = ResourceState(
         type=intent["type"],
         physical_id=found.physical_id,
@@ -82,11 +78,9 @@ def _recover_create(
         properties=intent["props"],
         attributes=dict(found.attributes),
         depends_on=tuple(intent.get("depends_on", ())),
-        # The create may have stopped between its calls (a group without its rules): the
-        # next deploy finishes it with an update against what is live.
-        options={**intent.get("options", {}), RECOVERED: True},
+        options=intent.get("options", {}),
         attempt=ctx.attempt,
-    )
+    ).with_recovered(Recovered.CREATE)
     return f"{path}: adopted {found.physical_id}, created by the interrupted run"
 
 

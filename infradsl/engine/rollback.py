@@ -13,7 +13,7 @@ from infradsl.engine.journal import JournalEntry, Op
 from infradsl.engine.recovery import discard
 from infradsl.providers.handler import reporting_to
 from infradsl.state.backend import StateError
-from infradsl.state.model import ResourceState, StackState
+from infradsl.state.model import ResourceState, StackState, StateKey
 
 __all__ = ["roll_back"]
 
@@ -116,7 +116,7 @@ def _undo(calls: Calls, entry: JournalEntry) -> None:
     verb = f"undo {entry.op.value}"
     calls.emit("rollback-start", entry.path, verb, res.type)
     if entry.op in (Op.CREATE, Op.REPLACE) and entry.after is not None:
-        calls.delete(entry.path, entry.after, rollback=True)
+        calls.delete(StateKey(entry.path), entry.after, rollback=True)
     elif (
         entry.op is Op.UPDATE
         and entry.before is not None

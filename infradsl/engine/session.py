@@ -24,13 +24,7 @@ from infradsl.engine.lookup import resolve_lookups
 from infradsl.engine.recovery import recover
 from infradsl.engine.walker import Outcome, walk
 from infradsl.plan.change import Action, Plan, PlanError
-from infradsl.plan.crossstack import (
-    OLD_SUFFIX,
-    Reader,
-    Upstream,
-    readers,
-    stack_dependencies,
-)
+from infradsl.plan.crossstack import Reader, Upstream, readers, stack_dependencies
 from infradsl.plan.lookup import with_lookups
 from infradsl.plan.planner import plan_stack, topological_order
 from infradsl.plan.values import document_references, resolve_outputs, state_lookup
@@ -38,7 +32,7 @@ from infradsl.providers.handler import HandlerContext, ReadResult, ResourceHandl
 from infradsl.providers.provider import Provider
 from infradsl.state.backend import LockInfo, StateBackend, StateLockedError, current_user
 from infradsl.state.lockwait import wait_for_lock
-from infradsl.state.model import ResourceState, StackState
+from infradsl.state.model import ResourceState, StackState, StateKey
 
 __all__ = ["Session", "StackRun", "git_info", "stack_order"]
 
@@ -607,7 +601,7 @@ class Session:
                 resource = state.resources.get(change.path)
                 if change.action is not Action.DELETE or resource is None:
                     continue
-                if not plan.destroy and change.path.endswith(OLD_SUFFIX):
+                if not plan.destroy and StateKey.parse(change.path).old:
                     continue
                 users = readers(plan.stack, change.path, resource, outside)
                 if users:

@@ -21,7 +21,7 @@ from infradsl.plan.paths import changed_paths, diff_paths, mask_references
 from infradsl.plan.stateful import check_stateful_replacements
 from infradsl.plan.values import references
 from infradsl.providers.handler import ReadResult
-from infradsl.state.model import ResourceState, StackState
+from infradsl.state.model import Recovered, ResourceState, StackState, StateKey
 from infradsl.synth.graph import kahn_order
 
 __all__ = ["plan_stack", "topological_order"]
@@ -140,7 +140,7 @@ def plan_stack(
             deletes.append(ResourceChange(path, res.type, Action.FORGET, reasons=(reason,)))
         else:
             # An old half left by an earlier run (kept while another stack still used it).
-            old = ("the old half of a replacement",) if path.endswith("#old") else ()
+            old = ("the old half of a replacement",) if StateKey.parse(path).old else ()
             deletes.append(ResourceChange(path, res.type, Action.DELETE, reasons=old))
     # Deletes run dependents first.
     depths: dict[str, int] = {}
@@ -319,8 +319,8 @@ def _plan_one(
             (f"type changed from {old.type}",),
             previous,
         )
-    if not diffs and old.options.get("recovered"):
-        interrupted = "an update" if old.options["recovered"] == "update" else "a create"
+    if not diffs and old.recovered is not None:
+        interrupted = "an update" if old.recovered is Recovered.UPDATE else "a create"
         reasons.append(f"finishing {interrupted} that an interrupted run started")
         return ResourceChange(path, type_name, Action.UPDATE, (), tuple(reasons), previous)
     if not diffs:

@@ -29,6 +29,7 @@ __all__ = [
     "Discovered",
     "Discovery",
     "DiscoveryError",
+    "Generated",
     "Inventory",
     "Scope",
     "Skipped",
@@ -181,8 +182,35 @@ class Inventory:
         return {r.key: r for r in self.resources}
 
 
+@attrs.frozen
+class Generated:
+    """A generated module.
+
+    Attributes:
+        source: the Python text.
+        paths: logical id -> ``(type, physical id)`` of every resource it manages.
+        lookups: logical id -> ``(type, physical id)`` of every resource it looks up.
+    """
+
+    source: str
+    paths: Mapping[str, tuple[str, str]]
+    lookups: Mapping[str, tuple[str, str]]
+
+
 class Discovery(Protocol):
     """Finds existing resources; read-only, batched (a few calls per type and page)."""
+
+    def generate(
+        self,
+        inventory: Inventory,
+        *,
+        stack: str,
+        region: str,
+        command: str,
+        notes: Sequence[str] = (),
+    ) -> Generated:
+        """The Python module a person would have written for ``inventory`` (pure)."""
+        ...
 
     def discover(self, clients: ClientProvider, region: str, scope: Scope) -> Inventory:
         """Every resource of ``scope`` in ``region``, with what it refers to.

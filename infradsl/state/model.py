@@ -6,15 +6,76 @@ name of an environment variable, generation settings), never as the secret itsel
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-__all__ = ["FORMAT", "ResourceState", "StackState"]
+__all__ = [
+    "FORMAT",
+    "OLD_SUFFIX",
+    "RECOVERED",
+    "Recovered",
+    "ResourceState",
+    "StackState",
+    "StateKey",
+]
 
 FORMAT = 1
+
+OLD_SUFFIX = "#old"
+"""The end of the state key of a replacement's old half: ``<path>#old``."""
+
+RECOVERED = "recovered"
+"""The resource option that holds a `Recovered` value in the state document."""
+
+
+@attrs.frozen
+class StateKey:
+    """Where `StackState.resources` tracks a resource.
+
+    Attributes:
+        path: the logical id.
+        old: the old half of a replacement: its new half is tracked at ``path``; it stays
+            tracked until the cleanup after a successful deploy deletes it.
+
+    Serialized as the path, or ``<path>#old`` for an old half.
+
+    Example:
+        >>> StateKey.parse("Net/Web#old")
+        StateKey(path='Net/Web', old=True)
+        >>> str(StateKey("Net/Web", old=True))
+        'Net/Web#old'
+    """
+
+    path: str
+    old: bool = False
+
+    def __str__(self) -> str:
+        return self.path + OLD_SUFFIX if self.old else self.path
+
+    @classmethod
+    def parse(cls, key: str) -> StateKey:
+        """Read a key of `StackState.resources`."""
+        if key.endswith(OLD_SUFFIX):
+            return cls(key.removesuffix(OLD_SUFFIX), old=True)
+        return cls(key)
+
+
+class Recovered(enum.Enum):
+    """What an interrupted run left unfinished on a tracked resource; the next deploy
+    finishes it with an update even when the plan sees no difference.
+
+    The value is what the state document holds in the resource's ``recovered`` option.
+    """
+
+    CREATE = True
+    """Created (adopted by recovery, or not yet ready): updated from nothing, against what
+    is live, which also reads its final attributes."""
+    UPDATE = "update"
+    """An update that may be half-applied: updated again from the properties in state."""
 
 
 @attrs.frozen
@@ -53,6 +114,24 @@ class ResourceState:
             "options": dict(self.options),
             "attempt": self.attempt,
         }
+
+    @property
+    def recovered(self) -> Recovered | None:
+        """What an interrupted run left unfinished on it, or ``None``."""
+        value = self.options.get(RECOVERED)
+        if not value:
+            return None
+        try:
+            return Recovered(value)
+        except ValueError:
+            return Recovered.CREATE  # an unknown mark: finish it as a create
+
+    def with_recovered(self, recovered: Recovered | None) -> ResourceState:
+        """This resource marked with ``recovered`` (``None``: unmarked)."""
+        options = {k: v for k, v in self.options.items() if k != RECOVERED}
+        if recovered is not None:
+            options[RECOVERED] = recovered.value
+        return attrs.evolve(self, options=options)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ResourceState:

@@ -1,4 +1,5 @@
-"""The run's journal: intents written ahead, entries, old halves of replacements in state."""
+"""The run's journal: intents written ahead, entries, and the records state keeps of old
+halves of replacements and of what an interrupted run left unfinished."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from infradsl.engine.journal import Journal, Op
 from infradsl.state.local import LocalBackend
-from infradsl.state.model import ResourceState, StackState
+from infradsl.state.model import Recovered, ResourceState, StackState, StateKey
 
 
 def _res(physical_id: str, attempt: int = 0) -> ResourceState:
@@ -59,7 +60,7 @@ def test_a_replacement_keeps_the_old_half_in_state_as_path_old_until_it_is_delet
         "Vpc#old": "vpc-1",
     }
     intent = journal.intend({"op": "delete", "path": "Vpc#old", "type": old.type})
-    journal.record_delete("Vpc#old", old, intent, journaled=True)
+    journal.record_delete(StateKey("Vpc", old=True), old, intent, journaled=True)
     state = _read(backend)
     assert {k: r.physical_id for k, r in state.resources.items()} == {"Vpc": "vpc-2"}
     assert state.pending == ()
@@ -73,7 +74,7 @@ def test_a_delete_by_the_rollback_is_not_added_to_the_entries_it_walks(
     created = _res("vpc-1")
     journal.record(Op.CREATE, "Vpc", None, created, "Vpc")
     intent = journal.intend({"op": "delete", "path": "Vpc", "type": created.type})
-    journal.record_delete("Vpc", created, intent, journaled=False)
+    journal.record_delete(StateKey("Vpc"), created, intent, journaled=False)
     assert [e.op for e in journal.entries] == [Op.CREATE]
     assert "Vpc" not in _read(backend).resources
 
@@ -97,3 +98,79 @@ def test_operation_values_are_the_words_intents_carry_in_state() -> None:
         "forget",
         "finish",
     }
+
+
+# A state document as the releases before typed records wrote it: an old half under
+# `path#old`, and the `recovered` option on an adopted create (true) and on an
+# interrupted update ("update").
+_OLD_FORMAT = {
+    "infradsl_state": 1,
+    "stack": "demo",
+    "target": "local",
+    "region": "us-east-1",
+    "serial": 7,
+    "lineage": "0123456789abcdef0123456789abcdef",
+    "local_instance": None,
+    "pending": [],
+    "resources": {
+        "Web": {
+            "type": "aws.ec2.Instance",
+            "physical_id": "i-2",
+            "inputs": {},
+            "properties": {"image": "ami-2"},
+            "attributes": {},
+            "depends_on": [],
+            "options": {"protect": True, "recovered": True},
+            "attempt": 1,
+        },
+        "Web#old": {
+            "type": "aws.ec2.Instance",
+            "physical_id": "i-1",
+            "inputs": {},
+            "properties": {"image": "ami-1"},
+            "attributes": {},
+            "depends_on": [],
+            "options": {},
+            "attempt": 0,
+        },
+        "Sg": {
+            "type": "aws.ec2.SecurityGroup",
+            "physical_id": "sg-1",
+            "inputs": {},
+            "properties": {},
+            "attributes": {},
+            "depends_on": [],
+            "options": {"recovered": "update"},
+            "attempt": 0,
+        },
+    },
+    "outputs": {},
+}
+
+
+def test_a_state_key_reads_and_writes_the_old_half_as_path_old() -> None:
+    assert StateKey.parse("Net/Web#old") == StateKey("Net/Web", old=True)
+    assert StateKey.parse("Net/Web") == StateKey("Net/Web")
+    assert str(StateKey("Net/Web", old=True)) == "Net/Web#old"
+    assert str(StateKey.parse("Net/Web")) == "Net/Web"
+
+
+def test_a_state_written_before_typed_records_loads_with_its_old_halves_and_marks() -> None:
+    state = StackState.from_json(_OLD_FORMAT)
+    keys = {StateKey.parse(key): res.physical_id for key, res in state.resources.items()}
+    assert keys[StateKey("Web", old=True)] == "i-1"
+    assert keys[StateKey("Web")] == "i-2"
+    assert state.resources["Web"].recovered is Recovered.CREATE
+    assert state.resources["Sg"].recovered is Recovered.UPDATE
+    assert state.resources["Web#old"].recovered is None
+
+
+def test_the_records_are_written_back_exactly_as_read() -> None:
+    assert StackState.from_json(_OLD_FORMAT).to_json() == _OLD_FORMAT
+
+
+def test_marking_and_unmarking_a_resource_keeps_its_other_options() -> None:
+    web = StackState.from_json(_OLD_FORMAT).resources["Web"]
+    assert web.with_recovered(None).options == {"protect": True}
+    assert web.with_recovered(Recovered.UPDATE).options == {"protect": True, "recovered": "update"}
+    assert web.with_recovered(None).with_recovered(Recovered.CREATE).options == web.options

@@ -26,6 +26,7 @@ from infradsl.providers.discovery import (
     LOOKUP_TYPES,
     Discovered,
     DiscoveryError,
+    Generated,
     Inventory,
     Scope,
     Skipped,
@@ -131,6 +132,19 @@ def kind_of(physical_id: str) -> str:
 
 class AwsDiscovery:
     """`infradsl.providers.discovery.Discovery` on AWS (and the local cloud)."""
+
+    def generate(
+        self,
+        inventory: Inventory,
+        *,
+        stack: str,
+        region: str,
+        command: str,
+        notes: Sequence[str] = (),
+    ) -> Generated:
+        from infradsl.providers.aws.codegen import generate
+
+        return generate(inventory, stack=stack, region=region, command=command, notes=notes)
 
     def discover(self, clients: ClientProvider, region: str, scope: Scope) -> Inventory:
         finder = _Finder(clients, region)

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from infradsl.engine.codegen import construct_id, generate
 from infradsl.engine.importer import (
     ADOPTED,
     ImportFailedError,
@@ -20,6 +19,7 @@ from infradsl.engine.importer import (
 )
 from infradsl.plan.change import Action
 from infradsl.plan.planner import plan_stack
+from infradsl.providers.aws.codegen import construct_id, generate
 from infradsl.providers.discovery import Discovered, Inventory, Skipped
 from infradsl.providers.handler import ReadResult
 

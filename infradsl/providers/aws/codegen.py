@@ -14,21 +14,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import attrs
-
 from infradsl.aws import resource_type
 from infradsl.core._tags import SYSTEM_TAG_KEYS
-from infradsl.engine._pysource import Call, Name, comment_lines, joined, literal, statement
+from infradsl.providers._pysource import Call, Name, comment_lines, joined, literal, statement
 from infradsl.providers.discovery import (
     REFERENCE_TYPES,
     Discovered,
+    Generated,
     Inventory,
     Skipped,
     gateway_type,
     references,
 )
 
-__all__ = ["Generated", "construct_id", "generate"]
+__all__ = ["construct_id", "generate"]
 
 # Emission order: what a resource refers to comes before it.
 TYPE_ORDER = (
@@ -92,21 +91,6 @@ _RESERVED = frozenset(
 )
 _GROUP = "aws.ec2.SecurityGroup"
 Key = tuple[str, str]  # (type, physical id): a role and its profile may share a name
-
-
-@attrs.frozen
-class Generated:
-    """A generated module.
-
-    Attributes:
-        source: the Python text.
-        paths: logical id -> ``(type, physical id)`` of every resource it manages.
-        lookups: logical id -> ``(type, physical id)`` of every resource it looks up.
-    """
-
-    source: str
-    paths: Mapping[str, tuple[str, str]]
-    lookups: Mapping[str, tuple[str, str]]
 
 
 def _words(text: str) -> list[str]:
