@@ -308,7 +308,7 @@ class Executor:
         ctx = self.calls.context(change.path, created.attempt, fresh=True)
         intent = self.journal.intend(
             {
-                "op": "update",
+                "op": Op.UPDATE.value,
                 "path": change.path,
                 "type": change.type,
                 "physical_id": created.physical_id,
@@ -396,7 +396,7 @@ class Executor:
             ):
                 update_intent = self.journal.intend(
                     {
-                        "op": "update",
+                        "op": Op.UPDATE.value,
                         "path": change.path,
                         "type": change.type,
                         "physical_id": old.physical_id,
@@ -451,7 +451,7 @@ class Executor:
         ctx = self.calls.context(path, attempt, settle_later=path in self._settling)
         intent = self.journal.intend(
             {
-                "op": "create",
+                "op": Op.CREATE.value,
                 "path": path,
                 "type": spec.type,
                 "attempt": attempt,

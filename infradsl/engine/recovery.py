@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from infradsl.engine.journal import Op
 from infradsl.providers.handler import ClientProvider, HandlerContext, ResourceHandler
 from infradsl.state.model import RECOVERED, Recovered, ResourceState, StackState, StateKey
 
@@ -39,12 +40,12 @@ def recover(
             attempt=int(intent.get("attempt", 0)),
             lineage=state.lineage,
         )
-        if op == "create":
+        if op == Op.CREATE.value:
             notes.append(_recover_create(intent, path, handler, ctx, resources))
-        elif op == "delete":
+        elif op == Op.DELETE.value:
             notes.append(_recover_delete(intent, key, handler, ctx, resources))
         else:
-            if op == "update" and key in resources and resources[key].recovered is None:
+            if op == Op.UPDATE.value and key in resources and resources[key].recovered is None:
                 # The plan may see no difference from state (a property that reads a
                 # resource the same run replaced): the update is planned again anyway.
                 resources[key] = resources[key].with_recovered(Recovered.UPDATE)

@@ -75,7 +75,7 @@ def _resolve_pending(calls: Calls) -> None:
     undone by the rollback), what does not is forgotten; a failed lookup keeps it."""
     journal = calls.journal
     with journal.lock:
-        creates = [dict(i) for i in journal.pending.values() if i["op"] == "create"]
+        creates = [dict(i) for i in journal.pending.values() if i["op"] == Op.CREATE.value]
     for intent in creates:
         path = str(intent["path"])
         ctx = calls.context(path, int(intent["attempt"]))
