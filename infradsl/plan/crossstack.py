@@ -24,7 +24,7 @@ from infradsl.plan.values import (
     resolve,
     state_lookup,
 )
-from infradsl.state.model import ResourceState, StackState
+from infradsl.state.model import OLD_SUFFIX, ResourceState, StackState, StateKey
 
 __all__ = [
     "OLD_SUFFIX",
@@ -35,10 +35,6 @@ __all__ = [
     "stack_dependencies",
     "state_producers",
 ]
-
-OLD_SUFFIX = "#old"
-"""Marks the old half of a replacement in state, kept until it is deleted."""
-
 
 def document_producers(document: Mapping[str, Any]) -> set[str]:
     """The other stacks a synthesized document reads from."""
@@ -113,7 +109,7 @@ def readers(
     value the consumer was deployed with tells which half it uses. A consumer that was
     re-pointed no longer reads the old half.
     """
-    path = key.removesuffix(OLD_SUFFIX)
+    path = StateKey.parse(key).path
     found: set[Reader] = set()
     for stack, state in states.items():
         if stack == producer:
