@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,9 @@ def test_history_records_each_deployment(
     assert code == 0
     lines = out.strip().splitlines()
     assert len(lines) == 2
-    assert "deploy" in lines[0] and "18 create" in lines[0] and lines[0].endswith("ok")
-    assert lines[1].endswith("no changes")
+    assert "deploy" in lines[0] and "18 create" in lines[0] and "  ok  plan " in lines[0]
+    assert re.search(r"  plan [0-9a-f]{12}$", lines[0]), lines[0]
+    assert "  no changes  plan " in lines[1]
 
 
 def test_the_state_location_can_be_set_in_the_app(
