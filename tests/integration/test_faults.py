@@ -21,23 +21,26 @@ from typing import Any
 import pytest
 from cloudsnap import FakeHttp, owned, recording, run_cli, webapp_project
 from faults import MODES, fault_at
+from projects import named_webapp_project
 
 from infradsl.providers.aws.clients import add_event_hook
 
 REPORT: dict[str, Counter[str]] = {}
 
 
-def _tracked(folder: Path) -> dict[str, str]:
-    path = folder / "state" / "local" / "webapp.json"
+def _tracked(folder: Path, stack: str = "webapp") -> dict[str, str]:
+    path = folder / "state" / "local" / f"{stack}.json"
     if not path.exists():
         return {}
     state = json.loads(path.read_text())
     return {p: r["physical_id"] for p, r in state["resources"].items()}
 
 
-def _orphans_and_duplicates(folder: Path, cloud: Any) -> tuple[list[Any], list[str]]:
-    live = owned(cloud, "webapp")
-    tracked = set(_tracked(folder).values())
+def _orphans_and_duplicates(
+    folder: Path, cloud: Any, stack: str = "webapp"
+) -> tuple[list[Any], list[str]]:
+    live = owned(cloud, stack)
+    tracked = set(_tracked(folder, stack).values())
     orphans = [item for item in live if item[1] not in tracked]
     per_path = Counter(path for _type, _id, path in live)
     return orphans, sorted(p for p, n in per_path.items() if n > 1)
@@ -73,8 +76,8 @@ def test_a_fault_at_any_mutating_call_converges_with_no_orphan_and_no_duplicate(
     tally: Counter[str] = Counter()
     calls = range(1 + part, total + 1, PARTS)
     for n in calls:
-        local_cloud.reset()
-        folder = webapp_project(tmp_path, monkeypatch, f"{mode}-{n}")
+        # No reset between the runs: each has a stack of its own (see `projects`).
+        folder, stack = named_webapp_project(tmp_path, monkeypatch, f"{mode}-{n}")
         with fault_at(n, mode) as fault:
             code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
         label = f"{mode} at call {n} ({fault.fired})"
@@ -87,16 +90,16 @@ def test_a_fault_at_any_mutating_call_converges_with_no_orphan_and_no_duplicate(
         if code != 0:
             problems.append(f"{label}: the next deploy exited {code}\n{out}{err}")
             continue
-        orphans, duplicates = _orphans_and_duplicates(folder, local_cloud)
+        orphans, duplicates = _orphans_and_duplicates(folder, local_cloud, stack)
         tally["orphans"] += len(orphans)
         tally["duplicates"] += len(duplicates)
         if orphans or duplicates:
             problems.append(f"{label}: orphans {orphans}, duplicates {duplicates}")
-        if len(_tracked(folder)) != 18:
-            problems.append(f"{label}: {len(_tracked(folder))} resources tracked, not 18")
+        if len(_tracked(folder, stack)) != 18:
+            problems.append(f"{label}: {len(_tracked(folder, stack))} resources tracked, not 18")
         tally["converged"] += 1
         code, out, err = run_cli(["destroy", "app.py", "--yes"], capsys)
-        left = owned(local_cloud, "webapp")
+        left = owned(local_cloud, stack)
         tally["left after destroy"] += len(left)
         if code != 0 or left:
             problems.append(f"{label}: destroy exited {code}, left {left}\n{out}{err}")

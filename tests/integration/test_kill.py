@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from cloudsnap import owned, recording, run_cli, webapp_project
+from projects import named_webapp_project
 
 RUNNER = Path(__file__).with_name("run_with_hooks.py")
 REPORT: Counter[str] = Counter()
@@ -49,20 +50,20 @@ def _spawn(folder: Path, cloud: Any, command: str = "deploy", **hooks: str) -> A
     )
 
 
-def _state(folder: Path) -> dict[str, Any]:
-    return json.loads((folder / "state" / "local" / "webapp.json").read_text())
+def _state(folder: Path, stack: str = "webapp") -> dict[str, Any]:
+    return json.loads((folder / "state" / "local" / f"{stack}.json").read_text())
 
 
-def _check_converged(folder: Path, cloud: Any) -> tuple[int, int]:
+def _check_converged(folder: Path, cloud: Any, stack: str = "webapp") -> tuple[int, int]:
     """Return (orphaned, duplicated) counts; both must be 0."""
-    live = owned(cloud, "webapp")
-    tracked = {r["physical_id"] for r in _state(folder)["resources"].values()}
+    live = owned(cloud, stack)
+    tracked = {r["physical_id"] for r in _state(folder, stack)["resources"].values()}
     orphaned = [item for item in live if item[1] not in tracked]
     per_path = Counter(path for _kind, _id, path in live)
     duplicated = [p for p, n in per_path.items() if n > 1]
     assert not orphaned, f"resources with the stack's tags missing from state: {orphaned}"
     assert not duplicated, f"more than one resource for a path: {duplicated}"
-    assert len(per_path) == 18 and set(per_path) == set(_state(folder)["resources"])
+    assert len(per_path) == 18 and set(per_path) == set(_state(folder, stack)["resources"])
     return len(orphaned), len(duplicated)
 
 
@@ -74,6 +75,7 @@ def _signal_and_converge(
     when: str,
     sig: str = "KILL",
     command: str = "deploy",
+    stack: str = "webapp",
 ) -> None:
     proc = _spawn(
         folder, cloud, command, HOOK_KILL_AT=str(at), HOOK_KILL_WHEN=when, HOOK_SIGNAL=sig
@@ -91,9 +93,9 @@ def _signal_and_converge(
     if sig == "KILL":
         assert "took over the lock of a run that is no longer running" in out + err, out + err
     if command == "deploy":
-        _check_converged(folder, cloud)
+        _check_converged(folder, cloud, stack)
     else:
-        assert owned(cloud, "webapp") == [], f"{label}: destroy left resources"
+        assert owned(cloud, stack) == [], f"{label}: destroy left resources"
     REPORT[f"{command} SIG{sig}"] += 1
 
 
@@ -127,12 +129,13 @@ def test_deploys_killed_at_many_points_converge_without_orphans_or_duplicates(
         "TERM after": [(n + 2, "after", "TERM") for n in _points(total - 2, 5)],
     }[which]
     before = REPORT.copy()
+    stack = "webapp"
     for index, (at, when, sig) in enumerate(points):
-        local_cloud.reset()
-        folder = webapp_project(tmp_path, monkeypatch, f"fresh{index}")
-        _signal_and_converge(folder, local_cloud, capsys, at, when, sig)
+        # No reset between the runs: each has a stack of its own (see `projects`).
+        folder, stack = named_webapp_project(tmp_path, monkeypatch, f"fresh{index}")
+        _signal_and_converge(folder, local_cloud, capsys, at, when, sig, stack=stack)
     assert run_cli(["destroy", "app.py", "--yes"], capsys)[0] == 0
-    assert owned(local_cloud, "webapp") == []
+    assert owned(local_cloud, stack) == []
     done = REPORT - before
     assert sum(done.values()) == len(points) >= 5
     print(f"\nkill points ({which}): {dict(done)}; orphaned: 0; duplicated: 0")
@@ -145,11 +148,11 @@ def test_destroys_killed_at_many_points_leave_nothing_after_a_plain_rerun(
     monkeypatch: pytest.MonkeyPatch,
     capsys: Any,
 ) -> None:
-    def deployed(name: str) -> Path:
-        local_cloud.reset()
-        folder = webapp_project(tmp_path, monkeypatch, name)
+    def deployed(name: str) -> tuple[Path, str]:
+        # No reset between the runs: each has a stack of its own (see `projects`).
+        folder, stack = named_webapp_project(tmp_path, monkeypatch, name)
         assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
-        return folder
+        return folder, stack
 
     deployed("count")
     total = _mutating_count(capsys, "destroy")
@@ -157,8 +160,8 @@ def test_destroys_killed_at_many_points_leave_nothing_after_a_plain_rerun(
     points += [(n + 1, "before", "KILL") for n in _points(total - 1, 2)]
     points += [(n + 1, "after", "TERM") for n in _points(total - 1, 2)]
     for index, (at, when, sig) in enumerate(points):
-        folder = deployed(f"destroy{index}")
-        _signal_and_converge(folder, local_cloud, capsys, at, when, sig, "destroy")
+        folder, stack = deployed(f"destroy{index}")
+        _signal_and_converge(folder, local_cloud, capsys, at, when, sig, "destroy", stack)
     assert REPORT["destroy SIGKILL"] >= 6 and REPORT["destroy SIGTERM"] >= 2
     print(f"\nkill points: {dict(REPORT)}")
 
@@ -170,13 +173,13 @@ def test_replacements_killed_at_each_call_converge_keeping_one_instance(
     monkeypatch: pytest.MonkeyPatch,
     capsys: Any,
 ) -> None:
-    def replaced(name: str) -> Path:
-        local_cloud.reset()
-        folder = webapp_project(tmp_path, monkeypatch, name)
+    def replaced(name: str) -> tuple[Path, str]:
+        # No reset between the runs: each has a stack of its own (see `projects`).
+        folder, stack = named_webapp_project(tmp_path, monkeypatch, name)
         assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
         app = folder / "app.py"
         app.write_text(app.read_text().replace('image="ami-12345678"', 'image="ami-87654321"'))
-        return folder
+        return folder, stack
 
     replaced("count-replace")
     total = _mutating_count(capsys)
@@ -184,9 +187,9 @@ def test_replacements_killed_at_each_call_converge_keeping_one_instance(
     points = [(n, when, "KILL") for n in range(1, total + 1) for when in ("before", "after")]
     points.append((1, "after", "TERM"))
     for at, when, sig in points:
-        folder = replaced(f"replace{at}{when}{sig}")
-        _signal_and_converge(folder, local_cloud, capsys, at, when, sig)
-        images = {i for kind, i, _ in owned(local_cloud, "webapp") if kind == "aws.ec2.Instance"}
+        folder, stack = replaced(f"replace{at}{when}{sig}")
+        _signal_and_converge(folder, local_cloud, capsys, at, when, sig, stack=stack)
+        images = {i for kind, i, _ in owned(local_cloud, stack) if kind == "aws.ec2.Instance"}
         assert len(images) == 2, "the old instances are retired once the new ones are in place"
     print(f"\nkill points: {dict(REPORT)}")
 
