@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from infradsl.core.hooks import command_directory, find_hook
 from infradsl.core.typeinfo import try_find_type_info
-from infradsl.engine.journal import OLD_SUFFIX
 from infradsl.errors import InfraDslError
 from infradsl.plan.change import Action, ResourceChange
 from infradsl.plan.stateful import describe_migration
+from infradsl.state.model import StateKey
 
 if TYPE_CHECKING:
     from infradsl.engine._calls import Calls
@@ -150,10 +150,10 @@ def run_migrations(
     for key, change in sorted(changes.items()):
         # A replacement of this run; or the old half an interrupted run left, whose
         # migration may not have finished: it runs again before the old half goes.
-        path = key.removesuffix(OLD_SUFFIX)
+        state_key = StateKey.parse(key)
+        path = state_key.path
         if path not in desired or not (
-            change.action is Action.REPLACE
-            or (change.action is Action.DELETE and key.endswith(OLD_SUFFIX))
+            change.action is Action.REPLACE or (change.action is Action.DELETE and state_key.old)
         ):
             continue
         info = try_find_type_info(change.type)
