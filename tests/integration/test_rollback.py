@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cloudsnap import failing, recording, run_cli, snapshot, state_bytes, webapp_project
+from projects import named_webapp_project
 
 
 def _mutating_calls(
@@ -38,8 +39,8 @@ def _check_each_failure(
 ) -> None:
     failures = []
     for service, operation, occurrence in calls:
-        folder = prepare()
-        before_cloud = snapshot(local_cloud, "webapp")
+        folder, stack = prepare()
+        before_cloud = snapshot(local_cloud, stack)
         before_state = state_bytes(folder / "state")
         with failing(service, operation, occurrence) as seen:
             code, out, err = run_cli(args, capsys)
@@ -52,7 +53,7 @@ def _check_each_failure(
             continue
         if "failed and was rolled back" not in out:
             failures.append(f"{label}: no rollback message")
-        if snapshot(local_cloud, "webapp") != before_cloud:
+        if snapshot(local_cloud, stack) != before_cloud:
             failures.append(f"{label}: the cloud differs after rollback")
         if state_bytes(folder / "state") != before_state:
             failures.append(f"{label}: the state files differ after rollback")
@@ -70,9 +71,9 @@ def test_every_failing_call_of_a_fresh_deploy_is_rolled_back(
     assert len(calls) >= 30, f"a fresh webapp deploy makes many mutating calls: {calls}"
     counter = iter(range(len(calls)))
 
-    def prepare() -> Path:
-        local_cloud.reset()
-        return webapp_project(tmp_path, monkeypatch, f"fresh{next(counter)}")
+    def prepare() -> tuple[Path, str]:
+        # No reset between the runs: each has a stack of its own (see `projects`).
+        return named_webapp_project(tmp_path, monkeypatch, f"fresh{next(counter)}")
 
     _check_each_failure(calls, prepare, ["deploy", "app.py", "--yes"], local_cloud, capsys)
 
@@ -83,14 +84,14 @@ def test_every_failing_call_of_an_instance_replacement_is_rolled_back(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def base(name: str) -> Path:
-        local_cloud.reset()
-        folder = webapp_project(tmp_path, monkeypatch, name)
+    def base(name: str) -> tuple[Path, str]:
+        # No reset between the runs: each has a stack of its own (see `projects`).
+        folder, stack = named_webapp_project(tmp_path, monkeypatch, name)
         code, out, err = run_cli(["deploy", "app.py", "--yes"], capsys)
         assert code == 0, out + err
         app = folder / "app.py"
         app.write_text(app.read_text().replace('image="ami-12345678"', 'image="ami-87654321"'))
-        return folder
+        return folder, stack
 
     base("record")
     calls = _mutating_calls(capsys, ["deploy", "app.py", "--yes"])
