@@ -150,6 +150,7 @@ def test_two_runs_racing_for_a_dead_runs_lock_get_exactly_one(tmp_path: Path) ->
         assert isinstance(loser, StateLockedError) and loser.holder == mine[winners[0]]
 
 
+@pytest.mark.slow  # 300 rounds of two racing writers, each with its fsyncs: seconds
 def test_two_writers_from_the_same_serial_never_both_succeed(tmp_path: Path) -> None:
     """Each round, two backends that read serial N write N+1 at the same moment."""
     LocalBackend(tmp_path, "local").write(state("race", 1))
