@@ -91,6 +91,12 @@ class GoldenWeb(Stack):
             subnet=public,
             security_groups=[db_sg],
             role=db_role,
+            # The password is read at boot through the role: never in user data or state.
+            user_data=(
+                "#!/bin/sh\n"
+                f"{password.fetch_at_boot(to='/run/db-password')}\n"
+                "systemctl start postgresql\n"
+            ),
             stateful=True,
             migration=ec2.Migration(command="sh db/migrate.sh", timeout=600),
         )
