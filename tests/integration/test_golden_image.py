@@ -253,3 +253,53 @@ def test_an_image_is_copied_to_another_region_under_the_same_hash(
     with recording() as again:
         assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
     assert "ec2.CopyImage" not in again.operations()
+
+
+LOOKUP_APP = """
+from infradsl import App, Stack
+from infradsl.aws import ec2
+
+
+class Images(Stack):
+    def __init__(self, scope, id, **kwargs):
+        super().__init__(scope, id, **kwargs)
+        base = ec2.Image.lookup(self, "Base", owner="self", name="team-base-*")
+        ec2.Image(self, "Golden", base=base, directory="provision",
+                  steps=[ec2.Shell(script="setup.sh")])
+
+
+app = App()
+Images(app, "images", region="us-east-1")
+"""
+
+
+@pytest.mark.slow
+def test_a_newer_upstream_base_image_is_a_visible_replacement_in_the_plan(
+    tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import time
+
+    ec2 = local_cloud.client("ec2")
+    seed = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+
+    def publish(name: str) -> str:
+        instance = ec2.run_instances(ImageId=seed, MinCount=1, MaxCount=1)["Instances"][0]
+        return str(ec2.create_image(InstanceId=instance["InstanceId"], Name=name)["ImageId"])
+
+    first = publish("team-base-1")
+    (tmp_path / "provision").mkdir()
+    (tmp_path / "provision" / "setup.sh").write_text("echo provisioned\n")
+    (tmp_path / "app.py").write_text(LOOKUP_APP)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INFRADSL_STATE", str(tmp_path / "state"))
+    assert run_cli(["deploy", "app.py", "--yes"], capsys)[0] == 0
+    state = json.loads((tmp_path / "state" / "local" / "images.json").read_text())
+    assert state["resources"]["Golden"]["properties"]["base"] == first, "pinned in state"
+    assert "No changes" in run_cli(["plan", "app.py"], capsys)[1]
+
+    time.sleep(1.1)  # image creation dates have a resolution of one second
+    newer = publish("team-base-2")
+    code, out, err = run_cli(["plan", "app.py"], capsys)
+    assert code == 0, out + err
+    assert "-/+ Golden" in out and "'base' forces replacement" in out, out
+    assert newer in out
