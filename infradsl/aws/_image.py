@@ -145,10 +145,6 @@ def bundle_directory(hash_: str) -> tuple[Path, str] | None:
     return _BUNDLES.get(hash_)
 
 
-def _step_dict(step: Step) -> dict[str, Any]:
-    return {f.name: getattr(step, f.name) for f in attrs.fields(type(step))}
-
-
 def _is_subnet(name: str, value: Any) -> None:
     target = value.target if isinstance(value, Reference) else value
     if isinstance(target, Resource) and target.__infradsl_type__ != "aws.ec2.Subnet":
@@ -302,7 +298,7 @@ class Image(Taggable):
                 "it or fix the path (relative to the file that declares the image)"
             )
             return
-        steps = [_step_dict(step) for step in self.steps if attrs.has(type(step))]
+        steps = [attrs.asdict(step) for step in self.steps if attrs.has(type(step))]
         for problem in _step_problems(root, steps):
             self.node.add_problem(problem)
         source = self._source_dir = root.resolve()

@@ -139,6 +139,7 @@ def test_describe_of_spells_each_ec2_handlers_describe_as_the_api_does() -> None
         ),
         "aws.ec2.KeyPair": ("describe_key_pairs", "KeyPairs", "KeyName", "key-name", "KeyNames"),
         "aws.ec2.Volume": ("describe_volumes", "Volumes", "VolumeId", "volume-id", "VolumeIds"),
+        "aws.ec2.Image": ("describe_images", "Images", "ImageId", "image-id", "ImageIds"),
     }
     got = {
         t: tuple(handler_for(t).describe[:5])  # type: ignore[attr-defined]

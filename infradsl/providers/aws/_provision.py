@@ -22,11 +22,19 @@ from typing import Any
 from infradsl.aws._image import bundle_directory, bundle_files, files_digest
 from infradsl.providers.handler import HandlerError
 
-__all__ = ["ProvisionError", "builder_user_data", "bundle_for", "check_statically"]
+__all__ = [
+    "BUILD_FAILED",
+    "BUILD_OK",
+    "ProvisionError",
+    "builder_user_data",
+    "bundle_for",
+    "check_statically",
+]
 
 USER_DATA_LIMIT = 16384
-_MARK_OK = "INFRADSL-BUILD-OK"
-_MARK_FAILED = "INFRADSL-BUILD-FAILED"
+# What the builder prints to its console at the end (the handler looks for it).
+BUILD_OK = "INFRADSL-BUILD-OK"
+BUILD_FAILED = "INFRADSL-BUILD-FAILED"
 
 
 class ProvisionError(HandlerError, RuntimeError):
@@ -149,7 +157,7 @@ def builder_user_data(root: Path, steps: Sequence[Mapping[str, Any]]) -> str:
         "#!/bin/sh",
         "# infradsl image builder: provisions this instance, then powers it off.",
         "exec > /var/log/infradsl-build.log 2>&1",
-        "fail() { echo " + _MARK_FAILED + " > /dev/console; sync; poweroff; exit 1; }",
+        "fail() { echo " + BUILD_FAILED + " > /dev/console; sync; poweroff; exit 1; }",
         "mkdir -p /opt/infradsl/provision && cd /opt/infradsl/provision || fail",
         "base64 -d > /tmp/infradsl-provision.tgz <<'INFRADSL_BUNDLE'",
         *[payload[i : i + 76] for i in range(0, len(payload), 76)],
@@ -160,7 +168,7 @@ def builder_user_data(root: Path, steps: Sequence[Mapping[str, Any]]) -> str:
         lines.extend(f"{command} || fail" for command in _step_commands(step))
     lines += [
         "rm -rf /opt/infradsl /tmp/infradsl-provision.tgz",
-        f"echo {_MARK_OK} > /dev/console",
+        f"echo {BUILD_OK} > /dev/console",
         "sync",
         "poweroff",
     ]

@@ -25,18 +25,23 @@ snapshots, except images an instance still runs from.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
+
 from infradsl.providers.aws import _provision
+from infradsl.providers.aws._ec2base import Describe, Ec2Handler
 from infradsl.providers.aws._ec2util import (
     describe_all,
     ec2_client,
     ignore_not_found,
     stack_filter,
+    stack_paths,
     sync_tags,
     tag_specifications,
     tags_of,
@@ -54,14 +59,15 @@ from infradsl.providers.handler import (
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
 
 __all__ = ["ImageHandler", "image_identity"]
 
 HASH_TAG = "infradsl:image-hash"
 BUILDER_TAG = "infradsl:builder"
 RETIRED_TAG = "infradsl:retired"
-BUILD_OK = "INFRADSL-BUILD-OK"
-BUILD_FAILED = "INFRADSL-BUILD-FAILED"
+BUILD_OK = _provision.BUILD_OK
+_OWN_TAGS = (HASH_TAG, RETIRED_TAG)
 # How long a build may take on AWS, and how often it is polled.
 BUILD_TIMEOUT = 3600.0
 POLL_DELAY = 10.0
@@ -83,15 +89,20 @@ def image_identity(props: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{content}\0{base}".encode()).hexdigest()[:32]
 
 
-class ImageHandler:
+class ImageHandler(Ec2Handler):
     """Golden AMIs: built from a base image and provisioning steps, reused by identity."""
 
     type_name: ClassVar[str] = "aws.ec2.Image"
+    describe = Describe.of("Image")
+    describe_params: ClassVar[Mapping[str, Any]] = {"Owners": ["self"]}
+    gone_states: ClassVar[frozenset[str]] = frozenset(
+        {"deregistered", "failed", "invalid", "error"}
+    )
 
     def create(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult:
         ec2 = ec2_client(ctx)
         identity = image_identity(props)
-        reused = _available_with(ec2, identity)
+        reused = self._available_with(ec2, identity)
         if reused is not None:
             notify(f"reusing {reused['ImageId']}, built from the same inputs")
             image_id = str(reused["ImageId"])
@@ -105,28 +116,14 @@ class ImageHandler:
         return CreateResult(image_id, _attributes(_wait_available(ec2, image_id)))
 
     def read(self, ctx: HandlerContext, physical_ids: Sequence[str]) -> Mapping[str, ReadResult]:
-        if not physical_ids:
-            return {}
-        found: dict[str, ReadResult] = {}
-        images = describe_all(
-            ec2_client(ctx),
-            "describe_images",
-            "Images",
-            Filters=[{"Name": "image-id", "Values": list(physical_ids)}],
-        )
-        for image in images:
-            if image.get("State") in ("deregistered", "failed", "invalid", "error"):
-                continue
-            # The identity and retirement tags are the handler's own, never the user's.
-            tags = {
-                k: v
-                for k, v in tags_of(image.get("Tags")).items()
-                if k not in (HASH_TAG, RETIRED_TAG)
-            }
-            found[str(image["ImageId"])] = ReadResult(
-                properties={}, attributes=_attributes(image), tags=tags
+        # The identity and retirement tags are the handler's own, never the user's.
+        return {
+            image_id: attrs.evolve(
+                live,
+                tags={k: v for k, v in (live.tags or {}).items() if k not in _OWN_TAGS},
             )
-        return found
+            for image_id, live in super().read(ctx, physical_ids).items()
+        }
 
     def update(
         self,
@@ -143,7 +140,7 @@ class ImageHandler:
 
     def delete(self, ctx: HandlerContext, physical_id: str, props: Mapping[str, Any]) -> None:
         ec2 = ec2_client(ctx)
-        family = [
+        family: list[FilterTypeDef] = [
             *stack_filter(ctx),
             {"Name": "tag:infradsl:path", "Values": [ctx.path]},
         ]
@@ -152,7 +149,7 @@ class ImageHandler:
         # has another lineage, so other tokens).
         images = [
             i
-            for i in describe_all(ec2, "describe_images", "Images", Owners=["self"], Filters=family)
+            for i in self._select(ec2, family)
             if tags_of(i.get("Tags")).get(TOKEN_TAG, "").startswith(ctx.lineage[:8])
         ]
         if ctx.rollback:
@@ -199,21 +196,6 @@ class ImageHandler:
                 continue
             _deregister(ec2, image)
 
-    def find(self, ctx: HandlerContext, props: Mapping[str, Any]) -> CreateResult | None:
-        ec2 = ec2_client(ctx)
-        images = describe_all(
-            ec2,
-            "describe_images",
-            "Images",
-            Owners=["self"],
-            Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [ctx.creation_token]}],
-        )
-        mine = [i for i in images if tags_of(i.get("Tags")).get(TOKEN_TAG) == ctx.creation_token]
-        if not mine:
-            return None
-        first = min(mine, key=lambda i: str(i["ImageId"]))
-        return CreateResult(str(first["ImageId"]), _attributes(first))
-
     def discard(self, ctx: HandlerContext, props: Mapping[str, Any]) -> None:
         """Remove what a create that never finished left behind: its builder instances."""
         _terminate_builders(
@@ -221,16 +203,38 @@ class ImageHandler:
         )
 
     def list_stack(self, ctx: HandlerContext) -> Mapping[str, str]:
-        images = describe_all(
-            ec2_client(ctx), "describe_images", "Images", Owners=["self"], Filters=stack_filter(ctx)
+        # Retired images are kept on purpose (for rolling back), outside the state.
+        live = [
+            i
+            for i in self._live(ec2_client(ctx), stack_filter(ctx))
+            if RETIRED_TAG not in tags_of(i.get("Tags"))
+        ]
+        return stack_paths(ctx, live, self.describe.id_key)
+
+    def _properties(self, item: Any) -> dict[str, Any]:
+        return {}
+
+    def _attributes(self, ctx: HandlerContext, item: Any) -> dict[str, Any]:
+        return _attributes(item)
+
+    def _when_found(self, ec2: EC2Client, item: Any) -> Any:
+        # A create that died while the image was pending: wait as create does.
+        return _wait_available(ec2, self._id(item))
+
+    def _available_with(self, ec2: EC2Client, identity: str) -> Any | None:
+        """The oldest available image of this account tagged with ``identity``, if any."""
+        filters: list[FilterTypeDef] = [
+            {"Name": f"tag:{HASH_TAG}", "Values": [identity]},
+            {"Name": "state", "Values": ["available"]},
+        ]
+        mine = [
+            i
+            for i in self._select(ec2, filters)
+            if tags_of(i.get("Tags")).get(HASH_TAG) == identity
+        ]
+        return (
+            min(mine, key=lambda i: (str(i.get("CreationDate", "")), self._id(i))) if mine else None
         )
-        found: dict[str, str] = {}
-        for image in images:
-            tags = tags_of(image.get("Tags"))
-            # Retired images are kept on purpose (for rolling back), outside the state.
-            if tags.get("infradsl:stack") == ctx.stack and RETIRED_TAG not in tags:
-                found[str(image["ImageId"])] = tags.get("infradsl:path", "")
-        return found
 
     def lookup(self, ctx: HandlerContext, query: Mapping[str, Any]) -> Mapping[str, ReadResult]:
         """The newest image matching ``id``, ``owner`` and ``name``."""
@@ -362,26 +366,6 @@ def _attributes(image: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _available_with(ec2: EC2Client, identity: str) -> Any | None:
-    """The oldest available image of this account tagged with ``identity``, if any."""
-    images = describe_all(
-        ec2,
-        "describe_images",
-        "Images",
-        Owners=["self"],
-        Filters=[
-            {"Name": f"tag:{HASH_TAG}", "Values": [identity]},
-            {"Name": "state", "Values": ["available"]},
-        ],
-    )
-    mine = [i for i in images if tags_of(i.get("Tags")).get(HASH_TAG) == identity]
-    return (
-        min(mine, key=lambda i: (str(i.get("CreationDate", "")), str(i["ImageId"])))
-        if mine
-        else None
-    )
-
-
 def _wait_available(ec2: EC2Client, image_id: str) -> Any:
     """Poll until the image is available (bounded); a failed image is an error."""
     deadline = time.monotonic() + IMAGE_WAIT_TIMEOUT
@@ -446,8 +430,6 @@ def _wait_build(ec2: EC2Client, builder: str) -> None:
 
 
 def _console(ec2: EC2Client, builder: str) -> str:
-    import base64
-
     output = ec2.get_console_output(InstanceId=builder, Latest=True).get("Output") or ""
     try:
         return base64.b64decode(output).decode("utf-8", "replace")
