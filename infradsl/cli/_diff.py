@@ -13,7 +13,7 @@ from rich.text import Text
 
 from infradsl.plan.change import OutputChange, PropertyDiff
 
-__all__ = ["LONG", "diff_lines", "output_line", "show"]
+__all__ = ["LONG", "diff_lines", "diff_notes", "output_line", "show"]
 
 LONG = 80
 """Values longer than this (as shown) are not put on one line with the other side."""
@@ -106,7 +106,8 @@ def _canonical(value: Any) -> str:
     return json.dumps(clean(value), sort_keys=True, default=str)
 
 
-def _notes(diff: PropertyDiff) -> str:
+def diff_notes(diff: PropertyDiff) -> str:
+    """``  (forces replacement, ...)`` after a property's name, or ``""``."""
     notes = []
     if diff.option:
         notes.append("option")
@@ -120,7 +121,7 @@ def _notes(diff: PropertyDiff) -> str:
 def _head(diff: PropertyDiff) -> Text:
     line = Text(_INDENT)
     line.append(f"{diff.name}:", style="bold")
-    line.append(_notes(diff), style="magenta")
+    line.append(diff_notes(diff), style="magenta")
     return line
 
 
@@ -141,7 +142,7 @@ def diff_lines(diff: PropertyDiff) -> list[Text]:
             line.append(shown, style="red")
             line.append(" -> ")
         line.append("(known after deploy)", style="cyan")
-        line.append(_notes(diff), style="magenta")
+        line.append(diff_notes(diff), style="magenta")
         return [line]
     if isinstance(old, list) or isinstance(new, list):
         items = _list_items(old, new, diff.name)
@@ -161,7 +162,7 @@ def diff_lines(diff: PropertyDiff) -> list[Text]:
         line.append(old_shown, style="red")
         line.append(" -> ")
         line.append(new_shown, style="green")
-        line.append(_notes(diff), style="magenta")
+        line.append(diff_notes(diff), style="magenta")
         return [line]
     return [_head(diff), _item("-", old_shown), _item("+", new_shown)]
 

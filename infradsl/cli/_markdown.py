@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from infradsl.cli._diff import LONG, diff_lines, output_line, show
+from infradsl.cli._diff import LONG, diff_lines, diff_notes, output_line, show
 from infradsl.plan.change import Action, Plan, PropertyDiff, ResourceChange
 from infradsl.plan.saved import plan_hash, plan_json
 
@@ -74,24 +74,13 @@ def _flags(plan: Plan) -> dict[str, list[str]]:
     return flags
 
 
-def _notes(diff: PropertyDiff) -> str:
-    notes = []
-    if diff.option:
-        notes.append("option")
-    if diff.forces_replacement:
-        notes.append("forces replacement")
-    if diff.drift:
-        notes.append("changed outside infradsl")
-    return f"  ({', '.join(notes)})" if notes else ""
-
-
 def _diff_block(diff: PropertyDiff) -> list[str]:
     """One property's lines for a ```diff block: ``-``/``+`` at the start of a line so
     that GitHub colors them."""
     lines = [line.plain for line in diff_lines(diff)]
     old, new = show(diff.old), show(diff.new)
     if len(lines) == 1 and not diff.known_after_deploy and len(old) <= LONG and len(new) <= LONG:
-        return [f"- {diff.name}: {old}", f"+ {diff.name}: {new}{_notes(diff)}"]
+        return [f"- {diff.name}: {old}", f"+ {diff.name}: {new}{diff_notes(diff)}"]
     out = []
     for line in lines:
         text = line.strip()
