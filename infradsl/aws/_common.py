@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from infradsl.core.construct import Construct
     from infradsl.core.reference import Reference
 
-__all__ = ["Taggable"]
+__all__ = ["Taggable", "region_of"]
 
 
 @resource("aws.Taggable")
@@ -45,3 +45,9 @@ class Taggable(Resource):
             retain_on_delete: bool = False,
             aliases: str | Iterable[str] = (),
         ) -> None: ...
+
+
+def region_of(res: Resource) -> str | None:
+    """The region of the stack ``res`` is in (``None`` outside a stack)."""
+    stack = res.node.stack
+    return stack.region if stack is not None else None

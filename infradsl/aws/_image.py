@@ -22,7 +22,7 @@ import attrs
 
 from infradsl.aws import _lookup as lk
 from infradsl.aws import _validators as v
-from infradsl.aws._common import Taggable
+from infradsl.aws._common import Taggable, region_of
 from infradsl.core.construct import Construct
 from infradsl.core.lookup import is_lookup, make_lookup
 from infradsl.core.reference import Reference, attribute
@@ -266,7 +266,7 @@ class Image(Taggable):
         if extra or self.steps:
             names = ", ".join(repr(n) for n in extra + (["steps"] if self.steps else []))
             self.node.add_problem(f"an image with 'copy_of' is copied, not built: remove {names}")
-        here, there = _region_of(self), _region_of(source)
+        here, there = region_of(self), region_of(source)
         if here is not None and here == there:
             self.node.add_problem(
                 f"'copy_of' names {source.node.path!r}, in the same region ({here}): use it "
@@ -354,12 +354,6 @@ class Image(Taggable):
     def validate(self) -> Iterator[str]:
         if self.copy_of is None and isinstance(self.keep, int) and self.keep < 1:
             yield "'keep' must be at least 1"
-
-
-def _region_of(res: Resource) -> str | None:
-    stack = res.node.stack
-    region = getattr(stack, "region", None)
-    return region if isinstance(region, str) else None
 
 
 def _base_query(base: Any) -> Any:

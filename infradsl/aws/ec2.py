@@ -17,7 +17,7 @@ import attrs
 
 from infradsl.aws import _lookup as lk
 from infradsl.aws import _validators as v
-from infradsl.aws._common import Taggable
+from infradsl.aws._common import Taggable, region_of
 from infradsl.aws._image import Ansible, CopyFile, Image, Shell
 from infradsl.aws._migration import Migration
 from infradsl.aws.iam import InstanceProfile, Role
@@ -941,9 +941,13 @@ class Instance(Taggable):
         if isinstance(self.migration, Migration):
             yield from self.migration.problems()
         image = _resource_of(self.image)
-        if isinstance(image, Image) and not is_lookup(image) and _region(image) != _region(self):
+        if (
+            isinstance(image, Image)
+            and not is_lookup(image)
+            and region_of(image) != region_of(self)
+        ):
             yield (
-                f"'image' is {_name(self, image)}, built in {_region(image)}: an image is "
+                f"'image' is {_name(self, image)}, built in {region_of(image)}: an image is "
                 f"regional; copy it here with ec2.Image(..., copy_of=...) in this stack"
             )
         if (
@@ -1026,7 +1030,11 @@ class Volume(Taggable):
         if not isinstance(instance, Instance):
             return
         subnet = _resource_of(instance.subnet)
-        if not isinstance(subnet, Subnet) or is_lookup(subnet) or _region(self) != _region(subnet):
+        if (
+            not isinstance(subnet, Subnet)
+            or is_lookup(subnet)
+            or region_of(self) != region_of(subnet)
+        ):
             return
         zone, theirs = self.availability_zone, subnet.availability_zone
         if (
@@ -1066,11 +1074,6 @@ def _vpc_of(res: Resource | None) -> Vpc | None:
     return None
 
 
-def _region(res: Resource) -> str | None:
-    stack = res.node.stack
-    return stack.region if stack is not None else None
-
-
 def _name(here: Resource, res: Resource) -> str:
     """``'Path'``, followed by ``of stack 'name'`` when not in the stack of ``here``."""
     stack = res.node.stack
@@ -1097,7 +1100,7 @@ def _vpc_mismatch(
     theirs = _vpc_of(res)
     if res is None or theirs is None or owner_vpc is None or theirs is owner_vpc:
         return
-    if is_lookup(theirs) or is_lookup(owner_vpc) or _region(theirs) != _region(owner_vpc):
+    if is_lookup(theirs) or is_lookup(owner_vpc) or region_of(theirs) != region_of(owner_vpc):
         return
     yield (
         f"{where!r} is {what.format(_name(here, res))} of VPC {_name(here, theirs)}, but "
