@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infradsl.core.hooks import command_directory, find_hook
-from infradsl.core.typeinfo import try_find_type_info
 from infradsl.errors import InfraDslError
 from infradsl.plan.change import Action, ResourceChange
-from infradsl.plan.stateful import describe_migration
+from infradsl.plan.stateful import describe_migration, migration_of
 from infradsl.state.model import StateKey
 
 if TYPE_CHECKING:
@@ -156,11 +155,8 @@ def run_migrations(
             change.action is Action.REPLACE or (change.action is Action.DELETE and state_key.old)
         ):
             continue
-        info = try_find_type_info(change.type)
-        if info is None or info.migration is None:
-            continue
-        spec = desired[path].get("properties", {}).get(info.migration)
-        if not isinstance(spec, Mapping) or not (spec.get("command") or spec.get("hook")):
+        spec = migration_of(change.type, desired[path])
+        if spec is None:
             continue
         with calls.journal.lock:
             if change.action is Action.REPLACE:

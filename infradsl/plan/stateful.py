@@ -17,7 +17,12 @@ import attrs
 from infradsl.core.typeinfo import try_find_type_info
 from infradsl.plan.change import Action, PlanError, ResourceChange
 
-__all__ = ["check_stateful_replacements", "data_holders", "describe_migration"]
+__all__ = [
+    "check_stateful_replacements",
+    "data_holders",
+    "describe_migration",
+    "migration_of",
+]
 
 
 def describe_migration(spec: Mapping[str, Any]) -> str:
@@ -25,6 +30,18 @@ def describe_migration(spec: Mapping[str, Any]) -> str:
     if spec.get("command"):
         return f"command {spec['command']!r}"
     return f"hook {spec.get('hook')}"
+
+
+def migration_of(type_name: str, entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The migration a document entry declares (in its type's `TypeInfo.migration`
+    property), or ``None``."""
+    info = try_find_type_info(type_name)
+    if info is None or info.migration is None:
+        return None
+    spec = entry.get("properties", {}).get(info.migration)
+    if isinstance(spec, Mapping) and (spec.get("command") or spec.get("hook")):
+        return spec
+    return None
 
 
 def data_holders(path: str, desired: Mapping[str, Any]) -> list[str]:
@@ -87,11 +104,11 @@ def check_stateful_replacements(
             out.append(change)
             continue
         props = entry.get("properties", {})
-        spec = props.get(info.migration)
+        spec = migration_of(change.type, entry)
         if by_target is None:
             by_target = _holders_by_target(desired)
         holders = by_target.get(change.path, [])
-        if isinstance(spec, Mapping) and (spec.get("command") or spec.get("hook")):
+        if spec is not None:
             moving = f", moving {', '.join(holders)}" if holders else ""
             reason = f"with migration: {describe_migration(spec)}{moving}"
             out.append(attrs.evolve(change, reasons=(*change.reasons, reason)))

@@ -264,7 +264,8 @@ class ImageHandler(Ec2Handler):
     ) -> str:
         local = getattr(ctx.clients, "endpoint_url", None) is not None
         bundle = _provision.bundle_for(props)
-        _provision.check_statically(bundle, props.get("steps") or [])
+        for checked in _provision.check_statically(bundle, props.get("steps") or []):
+            notify(checked)
         token_filter = [{"Name": f"tag:{BUILDER_TAG}", "Values": [ctx.creation_token]}]
         # A dead run's builder for this very creation: start over from the base image.
         _terminate_builders(ec2, token_filter)
@@ -414,7 +415,7 @@ def _wait_build(ec2: EC2Client, builder: str) -> None:
         if time.monotonic() > deadline:
             raise WaitTimeoutError(
                 f"image builder {builder} still {state} after {BUILD_TIMEOUT:.0f}s:\n"
-                + _console_tail(ec2, builder),
+                + _tail(_console(ec2, builder)),
                 resource=builder,
                 wanted="stopped",
                 last_state=state,
@@ -425,7 +426,7 @@ def _wait_build(ec2: EC2Client, builder: str) -> None:
     if BUILD_OK not in console:
         raise _provision.ProvisionError(
             f"the image build failed on builder {builder}; the end of its console:\n"
-            + "\n".join(console.splitlines()[-40:])
+            + _tail(console)
         )
 
 
@@ -437,8 +438,9 @@ def _console(ec2: EC2Client, builder: str) -> str:
         return output
 
 
-def _console_tail(ec2: EC2Client, builder: str) -> str:
-    return "\n".join(_console(ec2, builder).splitlines()[-40:])
+def _tail(console: str) -> str:
+    """The console's last 40 lines."""
+    return "\n".join(console.splitlines()[-40:])
 
 
 def _terminate_builders(ec2: EC2Client, filters: Iterable[Any]) -> None:
