@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from infradsl.check._iam import _matches
+from infradsl.check._iam import _REF, _matches, _text
 
 __all__ = ["exposed_secret_values", "unreadable_boot_secrets"]
 
@@ -37,8 +37,6 @@ _PROFILE = "aws.iam.InstanceProfile"
 _READ = "secretsmanager:GetSecretValue"
 # Stands in for a part of an ARN not known before deploy: only a wildcard matches it.
 _UNKNOWN = "\x01"
-# Stands in for a reference inside a joined string.
-_REF = "\x00"
 _ARN = re.compile(
     r"arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+", re.ASCII
 )
@@ -352,15 +350,6 @@ def _parts(value: Any) -> list[Any]:
     if isinstance(value, Mapping) and isinstance(value.get("join"), list):
         return list(value["join"])
     return [value]
-
-
-def _text(value: Any) -> str | None:
-    """A string, or a joined one with its references blanked."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping) and isinstance(value.get("join"), list):
-        return "".join(p if isinstance(p, str) else _REF for p in value["join"])
-    return None
 
 
 def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
